@@ -1,0 +1,53 @@
+# lmdrive build. `make` builds everything; `make test` runs every test;
+# `make run` benchmarks the built-in reference engine on the CPU.
+BUILD    ?= build
+LIBDIR   := $(abspath $(BUILD))/lib/lmdrive
+TOKLIB   := $(abspath $(BUILD))/lib
+BIN      := $(BUILD)/bin/lmdrive
+JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT   ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+LDFLAGS  := -X main.Version=$(VERSION) -X main.Commit=$(COMMIT)
+
+export CGO_LDFLAGS := -L$(TOKLIB)
+export LMDRIVE_LIB_PATH := $(LIBDIR)
+
+.PHONY: all build native tokenizers test test-go test-native run dist clean
+
+all: build
+
+native:
+	cmake -S . -B $(BUILD)/cmake -DCMAKE_BUILD_TYPE=Release -DLMDRIVE_LIB_DIR=$(LIBDIR) >/dev/null
+	cmake --build $(BUILD)/cmake -j $(JOBS)
+
+tokenizers: $(TOKLIB)/libtokenizers.a
+
+$(TOKLIB)/libtokenizers.a: tokenize/scripts/build-libtokenizers.sh
+	bash tokenize/scripts/build-libtokenizers.sh $(TOKLIB)
+
+build: native tokenizers
+	go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/lmdrive
+
+test: build test-native test-go
+
+test-native: native
+	ctest --test-dir $(BUILD)/cmake --output-on-failure
+
+test-go: build
+	go vet ./...
+	LMDRIVE_BIN=$(abspath $(BIN)) go test -count=1 ./...
+
+# The main job: a benchmark of the reference engine on the CPU.
+run: build
+	$(BIN) run --engine ref --model random:tiny --prompt-tokens 2048 --max-new 256 \
+		--ignore-eos --warmup 1 --repeats 3 --out results/ref-cpu.jsonl
+
+dist: build
+	rm -rf dist/lmdrive && mkdir -p dist/lmdrive/bin dist/lmdrive/lib/lmdrive
+	cp $(BIN) dist/lmdrive/bin/
+	cp $(LIBDIR)/*.so dist/lmdrive/lib/lmdrive/
+	cp -r docs README.md dist/lmdrive/
+	tar -C dist -czf dist/lmdrive-$(VERSION)-linux-$(shell uname -m).tar.gz lmdrive
+
+clean:
+	rm -rf $(BUILD) dist
