@@ -1,0 +1,152 @@
+package driver
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"unsafe"
+
+	"github.com/ebitengine/purego"
+)
+
+// entrySymbol is the one symbol every engine library exports.
+const entrySymbol = "lmdrive_get_api"
+
+// Library is one engine library loaded into this process. It holds no
+// package-level state: several libraries can be open at once.
+type Library struct {
+	path   string
+	handle uintptr
+	major  int
+	minor  int
+
+	nowNs   func() int64
+	create  func(config string, out *uintptr, e *cError) int32
+	info    func(eng uintptr, out *cInfo, e *cError) int32
+	start   func(eng uintptr, req *cRequest, out *uintptr, e *cError) int32
+	poll    func(s uintptr, toks *cToken, watch *float32, cap uint32, timeoutNs int64, out *cPoll, e *cError) int32
+	cancel  func(s uintptr) int32
+	result  func(s uintptr, out *cResult, e *cError) int32
+	close   func(s uintptr)
+	destroy func(eng uintptr)
+}
+
+// OpenLibrary loads an engine library and checks its ABI version. Every
+// failure is an error that names the file and what to do; nothing panics.
+func OpenLibrary(path string) (*Library, error) {
+	h, err := purego.Dlopen(path, purego.RTLD_NOW|purego.RTLD_LOCAL)
+	if err != nil {
+		return nil, fmt.Errorf("load engine library %s: %v (check that the file exists and `ldd %s` finds its dependencies)", path, err, path)
+	}
+	lib := &Library{path: path, handle: h}
+	if err := lib.bind(); err != nil {
+		purego.Dlclose(h)
+		return nil, fmt.Errorf("load engine library %s: %w", path, err)
+	}
+	return lib, nil
+}
+
+func (l *Library) bind() error {
+	sym, err := purego.Dlsym(l.handle, entrySymbol)
+	if err != nil {
+		return fmt.Errorf("it does not export %s, so it is not an lmdrive engine library (rebuild it against native/include/lmdrive.h)", entrySymbol)
+	}
+	var getAPI func() *cAPI
+	purego.RegisterFunc(&getAPI, sym)
+	api := getAPI()
+	if api == nil {
+		return fmt.Errorf("%s returned NULL", entrySymbol)
+	}
+	// Read the fixed header before trusting the rest of the table.
+	l.major, l.minor = int(api.ABIMajor), int(api.ABIMinor)
+	if l.major != ABIMajor {
+		return fmt.Errorf("it implements lmdrive ABI %d.%d but this lmdrive speaks ABI %d.%d; rebuild the library from this lmdrive's sources (make native) or use a matching lmdrive",
+			l.major, l.minor, ABIMajor, ABIMinor)
+	}
+	if uintptr(api.StructSize) < unsafe.Sizeof(cAPI{}) {
+		return fmt.Errorf("its function table is %d bytes, smaller than the %d bytes of ABI %d.%d", api.StructSize, unsafe.Sizeof(cAPI{}), ABIMajor, ABIMinor)
+	}
+	funcs := []struct {
+		name string
+		ptr  uintptr
+		fn   any
+	}{
+		{"now_ns", api.NowNs, &l.nowNs},
+		{"create", api.Create, &l.create},
+		{"info", api.Info, &l.info},
+		{"start", api.Start, &l.start},
+		{"poll", api.Poll, &l.poll},
+		{"cancel", api.Cancel, &l.cancel},
+		{"result", api.Result, &l.result},
+		{"close", api.Close, &l.close},
+		{"destroy", api.Destroy, &l.destroy},
+	}
+	for _, f := range funcs {
+		if f.ptr == 0 {
+			return fmt.Errorf("its function table has no %s", f.name)
+		}
+		purego.RegisterFunc(f.fn, f.ptr)
+	}
+	return nil
+}
+
+// Path is the file the library was loaded from.
+func (l *Library) Path() string { return l.path }
+
+// ABI is the library's "major.minor" ABI version.
+func (l *Library) ABI() string { return fmt.Sprintf("%d.%d", l.major, l.minor) }
+
+// Now reads the library's clock (CLOCK_MONOTONIC), the clock of every token time.
+func (l *Library) Now() int64 { return l.nowNs() }
+
+// Close unloads the library. Engines created from it must be closed first.
+func (l *Library) Close() error {
+	if l.handle == 0 {
+		return nil
+	}
+	err := purego.Dlclose(l.handle)
+	l.handle = 0
+	return err
+}
+
+// EngineError is an error reported by an engine library through lmd_error.
+type EngineError struct {
+	Code    int
+	Message string
+}
+
+func (e *EngineError) Error() string {
+	names := map[int]string{codeInvalid: "invalid", codeUnsupported: "unsupported", codeEngine: "engine failure",
+		codeBusy: "busy", codeNoMem: "out of memory", codeState: "bad call order"}
+	name := names[e.Code]
+	if name == "" {
+		name = fmt.Sprintf("code %d", e.Code)
+	}
+	if e.Message == "" {
+		return name
+	}
+	return e.Message + " (" + name + ")"
+}
+
+// ErrInvalid matches engine errors caused by bad input (LMD_ERR_INVALID).
+var ErrInvalid = errors.New("invalid input")
+
+// Is lets errors.Is(err, ErrInvalid) see through an EngineError.
+func (e *EngineError) Is(target error) bool { return target == ErrInvalid && e.Code == codeInvalid }
+
+func newCError() *cError { return &cError{StructSize: uint32(unsafe.Sizeof(cError{}))} }
+
+func (c *cError) err(rc int32) error {
+	if rc == codeOK {
+		return nil
+	}
+	return &EngineError{Code: int(rc), Message: cstring(c.Message[:])}
+}
+
+// keepAlive is runtime.KeepAlive for several values: Go memory handed to C
+// must stay reachable until the call returns.
+func keepAlive(vs ...any) {
+	for _, v := range vs {
+		runtime.KeepAlive(v)
+	}
+}
