@@ -150,3 +150,40 @@ func keepAlive(vs ...any) {
 		runtime.KeepAlive(v)
 	}
 }
+
+// LibraryReport describes one engine's library as `lmdrive engines` shows it.
+type LibraryReport struct {
+	Engine  string `json:"engine"`
+	Library string `json:"library,omitempty"`
+	ABI     string `json:"abi,omitempty"`
+	Backend string `json:"backend,omitempty"`
+	Version string `json:"version,omitempty"`
+	Error   string `json:"error,omitempty"`
+}
+
+// Inspect finds and opens an engine's library and asks it to describe itself
+// (info with no engine), without creating an engine.
+func Inspect(engine string, s Search) LibraryReport {
+	r := LibraryReport{Engine: engine}
+	path, err := s.Find(engine, FileExists)
+	if err != nil {
+		r.Error = "not found"
+		return r
+	}
+	r.Library = path
+	lib, err := OpenLibrary(path)
+	if err != nil {
+		r.Error = err.Error()
+		return r
+	}
+	defer lib.Close()
+	r.ABI = lib.ABI()
+	ci := cInfo{StructSize: uint32(unsafe.Sizeof(cInfo{}))}
+	e := newCError()
+	if err := e.err(lib.info(0, &ci, e)); err != nil {
+		r.Error = "describe library: " + err.Error()
+		return r
+	}
+	r.Backend, r.Version = cstring(ci.Backend[:]), cstring(ci.Version[:])
+	return r
+}

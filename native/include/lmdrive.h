@@ -187,6 +187,9 @@ typedef struct lmd_api {
    * weights; returns when the engine is ready to generate. */
   int32_t (*create)(const char* config_json, lmd_engine** out, lmd_error* err);
 
+  /* Fills out. With e == NULL it describes the library itself: only
+   * backend, version and caps are filled (used by `lmdrive engines` without
+   * loading a model). */
   int32_t (*info)(lmd_engine* e, lmd_info* out, lmd_error* err);
 
   /* Starts one generation. The request is copied; the stream belongs to the

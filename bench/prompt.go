@@ -1,0 +1,54 @@
+package bench
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+)
+
+// Prompt is what an engine is handed: token IDs, their hash, and how they were made.
+type Prompt struct {
+	IDs    []int32 `json:"-"`
+	Tokens int     `json:"tokens"`
+	Hash   string  `json:"hash"`
+	Source string  `json:"source"`
+}
+
+// HashIDs is sha256 over the IDs as little-endian int32, so two engines can
+// be shown to have seen identical input.
+func HashIDs(ids []int32) string {
+	h := sha256.New()
+	var b [4]byte
+	for _, id := range ids {
+		binary.LittleEndian.PutUint32(b[:], uint32(id))
+		h.Write(b[:])
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+}
+
+// firstSpecialID is where Qwen2's special tokens begin (<|endoftext|>):
+// random prompts stay below it so they never hold an EOS or control token.
+const firstSpecialID = 151643
+
+// RandomPrompt makes n token IDs in [0, min(vocab, 151643)) from seed.
+func RandomPrompt(n, vocab int, seed uint64) (Prompt, error) {
+	if n < 1 {
+		return Prompt{}, fmt.Errorf("prompt tokens must be at least 1, not %d", n)
+	}
+	if vocab < 2 {
+		return Prompt{}, fmt.Errorf("vocabulary of %d tokens is too small for a random prompt", vocab)
+	}
+	limit := uint64(min(vocab, firstSpecialID))
+	ids := make([]int32, n)
+	s := seed ^ 0x6c6d6472697665 // "lmdrive": keep prompt and weight streams apart
+	for i := range ids {
+		s += 0x9E3779B97F4A7C15
+		z := s
+		z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9
+		z = (z ^ (z >> 27)) * 0x94D049BB133111EB
+		z ^= z >> 31
+		ids[i] = int32(z % limit)
+	}
+	return Prompt{IDs: ids, Tokens: n, Hash: HashIDs(ids), Source: fmt.Sprintf("random token IDs, seed %d", seed)}, nil
+}

@@ -1,0 +1,93 @@
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"time"
+
+	"github.com/lmdrive/lmdrive/driver"
+)
+
+// Plan is one workload to measure on one engine.
+type Plan struct {
+	Label    string
+	Workload Workload
+	Prompt   Prompt
+	Tool     Tool
+}
+
+// Run executes plan.Workload.Warmup unrecorded runs, then Repeats measured
+// ones, handing each measured Record to sink as soon as it exists. An
+// engine failure is recorded too (status "error") before Run returns it.
+func Run(ctx context.Context, eng driver.Engine, plan Plan, sink func(Record) error, progress io.Writer) ([]Record, error) {
+	w := plan.Workload
+	req := driver.Request{Prompt: plan.Prompt.IDs, MaxNewTokens: w.MaxNew, IgnoreEOS: w.IgnoreEOS, Sampling: w.Sampling}
+	base := Record{
+		Schema: Schema, RunID: newRunID(), Label: plan.Label, Tool: plan.Tool, Host: thisHost(),
+		Engine: eng.Info(), Workload: w, Prompt: plan.Prompt,
+	}
+	var recs []Record
+	for i := range w.Warmup + w.Repeats {
+		measured := i >= w.Warmup
+		what := fmt.Sprintf("warmup %d/%d", i+1, w.Warmup)
+		if measured {
+			what = fmt.Sprintf("repeat %d/%d", i-w.Warmup+1, w.Repeats)
+		}
+		var toks []driver.Token
+		res, err := eng.Generate(ctx, req, func(ts []driver.Token) { toks = append(toks, ts...) })
+		rec := base
+		rec.Repeat = i - w.Warmup
+		rec.Time = time.Now().UTC()
+		if err != nil {
+			if measured || ctx.Err() == nil {
+				rec.Status, rec.Error = "error", err.Error()
+				if serr := sink(rec); serr != nil {
+					return recs, fmt.Errorf("%w (and the failure could not be recorded: %v)", err, serr)
+				}
+			}
+			return recs, fmt.Errorf("%s: %w", what, err)
+		}
+		if ctx.Err() != nil {
+			return recs, ctx.Err()
+		}
+		m := Measure(eng.Info().LoadNs, res, toks)
+		if progress != nil {
+			fmt.Fprintf(progress, "%s: %d tokens in %.3f s (TTFT %.3f s, %.1f tok/s decode), finish %s\n",
+				what, m.OutputTokens, m.RuntimeS, m.TTFTS, m.DecodeTokPerS, res.Finish)
+		}
+		if !measured {
+			continue
+		}
+		rec.Status = "ok"
+		rec.Metrics, rec.Result, rec.Output = &m, &res, outputOf(res, toks)
+		if err := sink(rec); err != nil {
+			return recs, err
+		}
+		recs = append(recs, rec)
+	}
+	return recs, nil
+}
+
+func outputOf(res driver.Result, toks []driver.Token) *Output {
+	o := &Output{IDs: make([]int32, len(toks)), OffsetsNs: make([]int64, len(toks)), Bundles: make([]int, len(toks))}
+	for i, t := range toks {
+		o.IDs[i], o.OffsetsNs[i], o.Bundles[i] = t.ID, t.TimeNs-res.SubmitNs, t.Bundle
+	}
+	return o
+}
+
+func newRunID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return time.Now().UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:4])
+}
+
+func thisHost() Host {
+	name, _ := os.Hostname()
+	return Host{Hostname: name, OS: runtime.GOOS, Arch: runtime.GOARCH, CPUs: runtime.NumCPU()}
+}

@@ -1,0 +1,58 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/lmdrive/lmdrive/driver"
+	"github.com/urfave/cli/v2"
+)
+
+// knownEngines are the native engines lmdrive looks for.
+var knownEngines = []string{"ref", "trtllm", "turbomind"}
+
+func enginesCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "engines",
+		Usage: "list the engine libraries found, with their backend and ABI versions",
+		Flags: []cli.Flag{libPathFlag(), &cli.BoolFlag{Name: "json", Usage: "print JSON"}},
+		Action: func(c *cli.Context) error {
+			search := driver.DefaultSearch(c.String("lib-path"))
+			rows := make([]driver.LibraryReport, 0, len(knownEngines))
+			for _, name := range knownEngines {
+				rows = append(rows, driver.Inspect(name, search))
+			}
+			if c.Bool("json") {
+				enc := json.NewEncoder(c.App.Writer)
+				enc.SetIndent("", "  ")
+				return enc.Encode(rows)
+			}
+			tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ENGINE\tSTATUS\tABI\tBACKEND\tLIBRARY")
+			for _, r := range rows {
+				status, abi := "ok", r.ABI
+				if r.Error != "" {
+					status = r.Error
+				}
+				if abi == "" {
+					abi = "-"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Engine, status, abi, dash(r.Backend), dash(r.Library))
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+func libPathFlag() cli.Flag {
+	return &cli.StringFlag{Name: "lib-path",
+		Usage: "engine library file or folder (then LMDRIVE_LIB_PATH, next to the executable, build/lib/lmdrive)"}
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
