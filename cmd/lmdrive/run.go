@@ -207,4 +207,3 @@ func (p *prefixWriter) Write(b []byte) (int, error) {
 	_, err := p.w.Write([]byte(sb.String()))
 	return len(b), err
 }
-

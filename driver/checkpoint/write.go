@@ -207,4 +207,3 @@ func toF16(v float32) uint16 {
 	}
 	return sign | uint16(r)
 }
-
