@@ -31,7 +31,11 @@ type Record struct {
 	Metrics  *Metrics       `json:"metrics,omitempty"`
 	Result   *driver.Result `json:"result,omitempty"`
 	// Output holds the generated IDs and each token's time after submit (ns).
-	Output *Output `json:"output,omitempty"`
+	Output   *Output   `json:"output,omitempty"`
+	Repro    *Repro    `json:"repro,omitempty"`
+	Overhead *Overhead `json:"overhead,omitempty"`
+	// Telemetry is per-GPU power, energy, memory and clocks during the repeat.
+	Telemetry any `json:"telemetry,omitempty"`
 }
 
 // Tool identifies the lmdrive build that measured.

@@ -19,6 +19,8 @@ type Plan struct {
 	Workload Workload
 	Prompt   Prompt
 	Tool     Tool
+	Repro    *Repro
+	Overhead *Overhead
 }
 
 // Run executes plan.Workload.Warmup unrecorded runs, then Repeats measured
@@ -29,7 +31,7 @@ func Run(ctx context.Context, eng driver.Engine, plan Plan, sink func(Record) er
 	req := driver.Request{Prompt: plan.Prompt.IDs, MaxNewTokens: w.MaxNew, IgnoreEOS: w.IgnoreEOS, Sampling: w.Sampling}
 	base := Record{
 		Schema: Schema, RunID: newRunID(), Label: plan.Label, Tool: plan.Tool, Host: thisHost(),
-		Engine: eng.Info(), Workload: w, Prompt: plan.Prompt,
+		Engine: eng.Info(), Workload: w, Prompt: plan.Prompt, Repro: plan.Repro, Overhead: plan.Overhead,
 	}
 	var recs []Record
 	for i := range w.Warmup + w.Repeats {

@@ -110,6 +110,18 @@ func runAction(c *cli.Context) error {
 		},
 		Prompt: prompt,
 	}
+	repro, err := bench.CollectRepro(c.String("model"))
+	if err != nil {
+		return err
+	}
+	plan.Repro = &repro
+	if oh, err := measureOverhead(c); err != nil {
+		fmt.Fprintf(stderr, "harness overhead not measured: %v\n", err)
+	} else {
+		plan.Overhead = &oh
+		fmt.Fprintf(stderr, "harness overhead: %.2f µs per engine step, %.2f µs per token delivered (%s, %d tokens, zero-compute engine)\n",
+			oh.EngineStepUs, oh.DeliveryUs, oh.Path, oh.Tokens)
+	}
 	recs, runErr := bench.Run(c.Context, eng, plan, out.Write, stderr)
 	if len(recs) > 0 {
 		w := c.App.Writer
@@ -121,6 +133,27 @@ func runAction(c *cli.Context) error {
 		return fmt.Errorf("%w\n(every record written before the failure is in %s)", runErr, c.String("out"))
 	}
 	return nil
+}
+
+// measureOverhead runs the ref engine's zero-compute calibration mode through
+// the same path (runner or in-process) as the benchmark, so every result
+// carries what lmdrive itself costs per token.
+func measureOverhead(c *cli.Context) (bench.Overhead, error) {
+	lib, err := driver.DefaultSearch(c.String("lib-path")).Find("ref", driver.FileExists)
+	if err != nil {
+		return bench.Overhead{}, err
+	}
+	cfg := json.RawMessage(`{"model":"random:tiny","calibrate":true}`)
+	eng, err := openEngine(c, "ref", lib, cfg)
+	if err != nil {
+		return bench.Overhead{}, err
+	}
+	defer eng.Close()
+	path := "runner"
+	if c.Bool("in-process") {
+		path = "in-process"
+	}
+	return bench.MeasureOverhead(c.Context, eng, 20000, path)
 }
 
 // engineConfig builds the engine's JSON config from the flags, then merges

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/lmdrive/lmdrive/driver"
+)
+
+// TestMain lets the test binary serve as `lmdrive runner`, which is how the
+// run and eos commands start their engine child.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == "runner" {
+		if err := driver.ServeProcess(); err != nil {
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// refLibDir is the folder holding liblmdrive_ref.so, or the test skips
+// (fails under LMDRIVE_REQUIRE_NATIVE=1).
+func refLibDir(t *testing.T) string {
+	t.Helper()
+	for _, dir := range append(filepath.SplitList(os.Getenv("LMDRIVE_LIB_PATH")), filepath.Join("..", "..", "build", "lib", "lmdrive")) {
+		if driver.FileExists(filepath.Join(dir, driver.LibraryFile("ref"))) {
+			abs, _ := filepath.Abs(dir)
+			return abs
+		}
+	}
+	if os.Getenv("LMDRIVE_REQUIRE_NATIVE") == "1" {
+		t.Fatal("reference engine library missing (make native)")
+	}
+	t.Skip("reference engine library not built (make native)")
+	return ""
+}
+
+// lmdrive runs the command line in-process and returns stdout, stderr, error.
+func lmdrive(t *testing.T, args ...string) (string, string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	t.Setenv("LMDRIVE_QUIET_ENGINE", "1")
+	err := run(context.Background(), append([]string{"lmdrive"}, args...), &out, &errOut)
+	return out.String(), errOut.String(), err
+}
+
+func TestRunCommandEndToEnd(t *testing.T) {
+	lib := refLibDir(t)
+	out := filepath.Join(t.TempDir(), "r.jsonl")
+	stdout, stderr, err := lmdrive(t, "run", "--lib-path", lib, "--model", "random:tiny", "--prompt-tokens", "64",
+		"--max-new", "8", "--ignore-eos", "--warmup", "1", "--repeats", "2", "--out", out)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	for _, want := range []string{"| Engine / Config | Prompt->Gen (tokens) |", "| ref (ref-cpu, random:tiny, ignore_eos) | 0.064k->0.008k |", "2 records appended"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, stdout)
+		}
+	}
+	b, _ := os.ReadFile(out)
+	if n := strings.Count(string(b), "\n"); n != 2 {
+		t.Fatalf("%d records in %s", n, out)
+	}
+}
+
+func TestRunCommandBadInput(t *testing.T) {
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"run", "--repeats", "0"}, "--repeats must be at least 1"},
+		{[]string{"run", "--max-new", "0"}, "--max-new must be at least 1"},
+		{[]string{"run", "--engine", "nope", "--lib-path", t.TempDir()}, `no library for engine "nope"`},
+		{[]string{"run", "--engine-config", "{bad"}, "--engine-config is not a JSON object"},
+		{[]string{"run", "extra"}, "takes no arguments"},
+		{[]string{"model", "init", "--preset", "huge", "--out", t.TempDir()}, "unknown preset \"huge\"; choose one of: tiny"},
+		{[]string{"eos", "--stop", "12 x"}, `"x" is not a token id`},
+		{[]string{"eos", "--compare", "a.json"}, "exactly two reports"},
+	}
+	for _, tc := range cases {
+		_, _, err := lmdrive(t, tc.args...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: error %v; want %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+func TestRunCommandModelFromCheckpoint(t *testing.T) {
+	lib := refLibDir(t)
+	dir := filepath.Join(t.TempDir(), "ckpt")
+	if _, _, err := lmdrive(t, "model", "init", "--preset", "tiny", "--seed", "3", "--out", dir, "--dtype", "bf16"); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, err := lmdrive(t, "run", "--lib-path", lib, "--model", dir, "--prompt-tokens", "16", "--max-new", "4",
+		"--ignore-eos", "--warmup", "0", "--repeats", "1", "--out", filepath.Join(t.TempDir(), "r.jsonl"), "--label", "bf16 checkpoint")
+	if err != nil || !strings.Contains(stdout, "| bf16 checkpoint | 0.016k->0.004k |") {
+		t.Fatalf("%v\n%s\n%s", err, stdout, stderr)
+	}
+}
+
+func TestEnginesCommand(t *testing.T) {
+	lib := refLibDir(t)
+	stdout, _, err := lmdrive(t, "engines", "--lib-path", lib)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stdout, "ref") || !strings.Contains(stdout, "1.0") || !strings.Contains(stdout, "ref-cpu") {
+		t.Fatalf("engines:\n%s", stdout)
+	}
+}
