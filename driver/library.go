@@ -12,6 +12,11 @@ import (
 // entrySymbol is the one symbol every engine library exports.
 const entrySymbol = "lmdrive_get_api"
 
+// rtldNoDelete (Linux RTLD_NODELETE) keeps a library mapped after dlclose:
+// engine runtimes keep thread pools and CUDA or MPI state alive past
+// destroy, and unmapping their code under those threads crashes.
+const rtldNoDelete = 0x1000
+
 // Library is one engine library loaded into this process. It holds no
 // package-level state: several libraries can be open at once.
 type Library struct {
@@ -34,7 +39,7 @@ type Library struct {
 // OpenLibrary loads an engine library and checks its ABI version. Every
 // failure is an error that names the file and what to do; nothing panics.
 func OpenLibrary(path string) (*Library, error) {
-	h, err := purego.Dlopen(path, purego.RTLD_NOW|purego.RTLD_LOCAL)
+	h, err := purego.Dlopen(path, purego.RTLD_NOW|purego.RTLD_LOCAL|rtldNoDelete)
 	if err != nil {
 		return nil, fmt.Errorf("load engine library %s: %v (check that the file exists and `ldd %s` finds its dependencies)", path, err, path)
 	}

@@ -50,6 +50,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			enginesCommand(),
 			modelCommand(),
 			runnerCommand(),
+			eosCommand(),
+			gpusCommand(),
 		},
 	}
 	return app.RunContext(ctx, args)
