@@ -204,7 +204,7 @@ func eosProbability(r Run, i int) (float64, bool) {
 }
 
 func quote(pieces func(int32) string, id int32) string {
-	if pieces == nil {
+	if pieces == nil || pieces(id) == "" {
 		return ""
 	}
 	return fmt.Sprintf("%q", pieces(id))

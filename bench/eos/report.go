@@ -105,13 +105,13 @@ func (r Report) WriteText(w io.Writer, pieces func(int32) string) {
 }
 
 func quoteOr(pieces func(int32) string, id int32, fallback string) string {
-	if fallback != "" {
-		return fmt.Sprintf("%q", fallback)
+	if fallback == "" && pieces != nil {
+		fallback = pieces(id)
 	}
-	if pieces == nil {
+	if fallback == "" {
 		return ""
 	}
-	return fmt.Sprintf("%q", pieces(id))
+	return fmt.Sprintf("%q", fallback)
 }
 
 func trunc(s string, n int) string {

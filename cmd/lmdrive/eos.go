@@ -114,7 +114,7 @@ func eosAction(c *cli.Context) error {
 		}
 		if i == 0 {
 			report.Effective = fmt.Sprintf("max_new_tokens=%d (effective %d%s)  ignore_eos=%v  stop_ids=%v", run.Result.MaxNewRequested,
-				run.Result.MaxNewEffective, limitNote(run.Result.LimitSource), run.Result.IgnoreEOSApplied, run.Result.StopIDs)
+				run.Result.MaxNewEffective, limitNote(run.Result), run.Result.IgnoreEOSApplied, run.Result.StopIDs)
 			report.Log = run.Log
 		}
 		steps := eos.Steps(run, audit, pieces)
@@ -273,11 +273,11 @@ func writeSteps(f *os.File, sample int, steps []eos.Step) error {
 	return f.Sync()
 }
 
-func limitNote(src string) string {
-	if src == "" {
+func limitNote(r driver.Result) string {
+	if r.LimitSource == "" || r.MaxNewEffective >= r.MaxNewRequested {
 		return ""
 	}
-	return ", limited by " + src
+	return ", limited by " + r.LimitSource
 }
 
 func compareReports(c *cli.Context, files []string) error {

@@ -92,8 +92,12 @@ func TestEosOnTheReferenceEngine(t *testing.T) {
 	t.Run("eos ids inside the prompt", func(t *testing.T) {
 		ids := filepath.Join(t.TempDir(), "prompt.json")
 		os.WriteFile(ids, []byte(`[9707, 151643, 11, 151645, 1879, 151643]`), 0o644)
-		rep, out, err := eosReport(t, "--lib-path", lib, "--model", "random:tiny-untied", "--max-new", "32",
-			"--prompt-ids", ids, "--engine-config", fmt.Sprintf(`{"eos_ids": [%s, 151643, 151645]}`, id))
+		args := []string{"--lib-path", lib, "--model", "random:tiny-untied", "--max-new", "32", "--prompt-ids", ids}
+		// A first pass tells which token this prompt makes the model emit at step 5.
+		first, out, err := eosReport(t, append(args, "--ignore-eos")...)
+		wantVerdict(t, first, out, err, eos.CauseOK)
+		stopID := first.Samples[0].Output[5]
+		rep, out, err := eosReport(t, append(args, "--engine-config", fmt.Sprintf(`{"eos_ids": [%d, 151643, 151645]}`, stopID))...)
 		wantVerdict(t, rep, out, err, eos.CauseModelEOS, "the prompt holds stop/EOS ids: 151643 at position 1, 151645 at position 3")
 	})
 	t.Run("cancelled", func(t *testing.T) {
