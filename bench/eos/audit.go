@@ -83,7 +83,7 @@ func RunAudit(in AuditInput) (Audit, error) {
 	}
 	for i, s := range in.UserStops {
 		if len(s) == 1 {
-			u.add(s[0], fmt.Sprintf("user stop %d", i))
+			u.add(s[0], fmt.Sprintf("request stop sequence %d", i))
 		}
 	}
 	a.Universe = u.list(pieces)

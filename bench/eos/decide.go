@@ -76,10 +76,10 @@ func Decide(r Run, a Audit, pieces func(int32) string) Verdict {
 	var last int32 = -1
 	if out > 0 {
 		last = r.Tokens[out-1].ID
-		ev("last token %d %s; active stop ids %v (ignore_eos applied: %v)", last, quote(pieces, last), res.StopIDs, res.IgnoreEOSApplied)
+		ev("last token %d%s; active stop ids %v (ignore_eos applied: %v)", last, quote(pieces, last), res.StopIDs, res.IgnoreEOSApplied)
 	}
 	if p, ok := eosProbability(r, out-1); ok {
-		ev("P(EOS) at the last step: %.3g", p)
+		ev("P(stop ids) at the last step: %.3g (summed over the watched stop universe)", p)
 	}
 
 	switch {
@@ -113,16 +113,16 @@ func Decide(r Run, a Audit, pieces func(int32) string) Verdict {
 		src := sourcesOf(last, r, a)
 		if r.IgnoreEOS {
 			v.Cause = CauseStopSetNotCleared
-			v.Detail = fmt.Sprintf("token %d %s ended the run although ignore_eos was set: it stayed in the engine's stop set (from %s)", last, quote(pieces, last), src)
+			v.Detail = fmt.Sprintf("token %d%s ended the run although ignore_eos was set: it stayed in the engine's stop set (from %s)", last, quote(pieces, last), src)
 			v.Next = "remove that id from the stop ids the driver passes (template stop words, generation_config eos), or force length with min_new_tokens"
 		} else {
 			v.Cause = CauseModelEOS
-			v.Detail = fmt.Sprintf("the model generated %d %s (from %s) and EOS stops were on", last, quote(pieces, last), src)
+			v.Detail = fmt.Sprintf("the model generated %d%s (from %s) and EOS stops were on", last, quote(pieces, last), src)
 			v.Next = "set ignore_eos to measure the full length; run with --control to see where the model wants to stop"
 		}
 	case res.Finish == driver.FinishEOS:
 		v.Cause = CauseHiddenEndID
-		v.Detail = fmt.Sprintf("the engine reports an EOS stop on %d %s, which is not in the stop set it reported %v", last, quote(pieces, last), res.StopIDs)
+		v.Detail = fmt.Sprintf("the engine reports an EOS stop on %d%s, which is not in the stop set it reported %v", last, quote(pieces, last), res.StopIDs)
 		v.Next = "the engine's real stop set differs from what it reports: read its effective config"
 	case res.Finish == driver.FinishStop:
 		v.Cause = CauseStopString
@@ -164,8 +164,8 @@ func clampLimit(r Run, a Audit) string {
 func sourcesOf(id int32, r Run, a Audit) string {
 	src := slices.Clone(a.Sources(id))
 	for i, s := range r.StopSequences {
-		if len(s) == 1 && s[0] == id {
-			src = append(src, fmt.Sprintf("request stop sequence %d", i))
+		if name := fmt.Sprintf("request stop sequence %d", i); len(s) == 1 && s[0] == id && !slices.Contains(src, name) {
+			src = append(src, name)
 		}
 	}
 	if len(src) == 0 {
@@ -203,9 +203,10 @@ func eosProbability(r Run, i int) (float64, bool) {
 	return p, true
 }
 
+// quote names a token: ` "<|im_end|>"` with a leading space, or nothing.
 func quote(pieces func(int32) string, id int32) string {
 	if pieces == nil || pieces(id) == "" {
 		return ""
 	}
-	return fmt.Sprintf("%q", pieces(id))
+	return fmt.Sprintf(" %q", pieces(id))
 }

@@ -72,7 +72,7 @@ func (r Report) WriteText(w io.Writer, pieces func(int32) string) {
 	}
 	fmt.Fprintf(w, "\neffective: %s\n\n", r.Effective)
 
-	fmt.Fprintf(w, "%-6s %6s %6s %-9s %-24s %9s  %s\n", "sample", "asked", "got", "finish", "last token", "P(eos)", "verdict")
+	fmt.Fprintf(w, "%-6s %6s %6s %-9s %-24s %9s  %s\n", "sample", "asked", "got", "finish", "last token", "P(stop)", "verdict")
 	for _, s := range r.Samples {
 		last, peos := "-", "-"
 		if n := len(s.Output); n > 0 {

@@ -172,7 +172,7 @@ func controlRuns(c *cli.Context, eng driver.Engine, req driver.Request, log *loc
 	ctl.Summary = fmt.Sprintf("with EOS stops on the model stops after %d tokens (%s)", len(r.Tokens), r.Result.Finish)
 	if st := eos.Steps(r, eos.Audit{}, nil); len(st) > 0 && st[len(st)-1].PEOS != nil {
 		ctl.PEOS = st[len(st)-1].PEOS
-		ctl.Summary += fmt.Sprintf(", P(EOS) %.3g at that step", *ctl.PEOS)
+		ctl.Summary += fmt.Sprintf(", P(stop ids) %.3g at that step", *ctl.PEOS)
 	}
 	out = append(out, ctl)
 

@@ -87,7 +87,7 @@ func TestEosOnTheReferenceEngine(t *testing.T) {
 	})
 	t.Run("model eos", func(t *testing.T) {
 		rep, out, err := eosReport(t, append(common, "--engine-config", fmt.Sprintf(`{"eos_ids": [%s]}`, id))...)
-		wantVerdict(t, rep, out, err, eos.CauseModelEOS, "engine eos", "P(EOS) at the last step")
+		wantVerdict(t, rep, out, err, eos.CauseModelEOS, "engine eos", "P(stop ids) at the last step")
 	})
 	t.Run("eos ids inside the prompt", func(t *testing.T) {
 		ids := filepath.Join(t.TempDir(), "prompt.json")
