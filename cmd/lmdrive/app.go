@@ -52,6 +52,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			runnerCommand(),
 			eosCommand(),
 			gpusCommand(),
+			tokenizeCommand(),
+			promptCommand(),
 		},
 	}
 	return app.RunContext(ctx, args)

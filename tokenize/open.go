@@ -1,0 +1,206 @@
+package tokenize
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"unicode/utf8"
+
+	"github.com/lmdrive/lmdrive/tokenize/internal/defaultdata"
+	"github.com/lmdrive/lmdrive/tokenize/internal/gobpe"
+	"github.com/lmdrive/lmdrive/tokenize/internal/tokjson"
+)
+
+// Backend names accepted by Open.
+const (
+	BackendAuto = "auto" // "hf" when built in, else "go"
+	BackendHF   = "hf"   // Hugging Face's Rust library (cgo)
+	BackendGo   = "go"   // pure Go
+)
+
+// DefaultSource names the built-in tokenizer in Info.Source.
+const DefaultSource = defaultdata.Name
+
+// Backends lists the backends compiled into this binary, preferred first.
+func Backends() []string {
+	if hfBuiltIn {
+		return []string{BackendHF, BackendGo}
+	}
+	return []string{BackendGo}
+}
+
+// ResolveBackend returns the backend that name selects in this build: "auto"
+// becomes the preferred one, and an unknown name is an error.
+func ResolveBackend(name string) (string, error) {
+	switch name {
+	case "", BackendAuto:
+		return Backends()[0], nil
+	case BackendGo:
+		return BackendGo, nil
+	case BackendHF:
+		if !hfBuiltIn {
+			return "", fmt.Errorf("backend %q: %w (built without cgo or with the lmdrive_nohf tag; use %q)",
+				name, ErrBackendUnavailable, BackendGo)
+		}
+		return BackendHF, nil
+	}
+	return "", fmt.Errorf("unknown tokenizer backend %q (want %q, %q or %q)", name, BackendAuto, BackendHF, BackendGo)
+}
+
+// Open loads the tokenizer.json at path, or the built-in Qwen2.5 tokenizer
+// when path is empty, with the named backend ("auto", "hf" or "go").
+func Open(path, backend string) (Tokenizer, error) {
+	if path == "" {
+		data, err := defaultdata.TokenizerJSON()
+		if err != nil {
+			return nil, err
+		}
+		return OpenBytes(data, DefaultSource, backend)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read tokenizer: %w", err)
+	}
+	return OpenBytes(data, path, backend)
+}
+
+// OpenBytes loads a tokenizer from tokenizer.json bytes; source names it in
+// Info and in errors.
+func OpenBytes(data []byte, source, backend string) (Tokenizer, error) {
+	name, err := ResolveBackend(backend)
+	if err != nil {
+		return nil, err
+	}
+	file, err := tokjson.Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("tokenizer %s: %w", source, err)
+	}
+	t := &tokenizer{}
+	if err := t.setVocabulary(file); err != nil {
+		return nil, fmt.Errorf("tokenizer %s: %w", source, err)
+	}
+	switch name {
+	case BackendGo:
+		g, err := gobpe.New(file)
+		if err != nil {
+			if errors.Is(err, gobpe.ErrUnsupported) {
+				err = fmt.Errorf("%w: %w", ErrUnsupported, err)
+			}
+			return nil, fmt.Errorf("tokenizer %s, backend go: %w", source, err)
+		}
+		t.engine = goEngine{g}
+	case BackendHF:
+		e, err := newHFEngine(data, file.HasByteLevelDecoder())
+		if err != nil {
+			return nil, fmt.Errorf("tokenizer %s, backend hf: %w", source, err)
+		}
+		t.engine = e
+	}
+	sum := sha256.Sum256(data)
+	t.info = Info{Backend: name, Source: source, SHA256: hex.EncodeToString(sum[:])}
+	return t, nil
+}
+
+// engine is what a backend provides; tokenizer adds input checks, the
+// closed state and the shared metadata.
+type engine interface {
+	encode(text string) ([]int32, error)
+	decode(ids []int32) (string, error)
+	vocabSize() int
+	close() error
+}
+
+type tokenizer struct {
+	mu     sync.RWMutex
+	engine engine // nil once closed
+	info   Info
+	added  []AddedToken
+	known  []bool // known[id]: id names a token
+}
+
+func (t *tokenizer) setVocabulary(f *tokjson.File) error {
+	_, present, err := f.Model.TokensByID()
+	if err != nil {
+		return err
+	}
+	for _, a := range f.SortedAddedTokens() {
+		t.added = append(t.added, AddedToken{ID: a.ID, Content: a.Content, Special: a.Special})
+		if int(a.ID) >= len(present) {
+			grown := make([]bool, a.ID+1)
+			copy(grown, present)
+			present = grown
+		}
+		present[a.ID] = true
+	}
+	t.known = present
+	return nil
+}
+
+func (t *tokenizer) Encode(text string) ([]int32, error) {
+	if !utf8.ValidString(text) {
+		return nil, ErrInvalidUTF8
+	}
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if t.engine == nil {
+		return nil, ErrClosed
+	}
+	return t.engine.encode(text)
+}
+
+func (t *tokenizer) Count(text string) (int, error) {
+	ids, err := t.Encode(text)
+	return len(ids), err
+}
+
+func (t *tokenizer) Decode(ids []int32) (string, error) {
+	for i, id := range ids {
+		if id < 0 || int(id) >= len(t.known) || !t.known[id] {
+			return "", fmt.Errorf("id %d at position %d: %w", id, i, ErrUnknownID)
+		}
+	}
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if t.engine == nil {
+		return "", ErrClosed
+	}
+	if len(ids) == 0 {
+		return "", nil
+	}
+	return t.engine.decode(ids)
+}
+
+func (t *tokenizer) AddedTokens() []AddedToken { return append([]AddedToken(nil), t.added...) }
+
+func (t *tokenizer) VocabSize() int {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if t.engine == nil {
+		return 0
+	}
+	return t.engine.vocabSize()
+}
+
+func (t *tokenizer) Info() Info { return t.info }
+
+func (t *tokenizer) Close() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.engine == nil {
+		return nil
+	}
+	err := t.engine.close()
+	t.engine = nil
+	return err
+}
+
+// goEngine adapts the pure-Go backend.
+type goEngine struct{ t *gobpe.Tokenizer }
+
+func (g goEngine) encode(text string) ([]int32, error) { return g.t.Encode(text) }
+func (g goEngine) decode(ids []int32) (string, error)  { return g.t.Decode(ids) }
+func (g goEngine) vocabSize() int                      { return g.t.VocabSize() }
+func (g goEngine) close() error                        { return nil }
