@@ -21,6 +21,15 @@ type Plan struct {
 	Tool     Tool
 	Repro    *Repro
 	Overhead *Overhead
+	// Observer, if set, watches every measured repeat (GPU telemetry).
+	Observer Observer
+}
+
+// Observer watches one measured repeat: Start right before the request is
+// submitted, Stop right after the result; what Stop returns is recorded.
+type Observer interface {
+	Start(ctx context.Context) error
+	Stop(res driver.Result) (any, error)
 }
 
 // Run executes plan.Workload.Warmup unrecorded runs, then Repeats measured
@@ -41,7 +50,20 @@ func Run(ctx context.Context, eng driver.Engine, plan Plan, sink func(Record) er
 			what = fmt.Sprintf("repeat %d/%d", i-w.Warmup+1, w.Repeats)
 		}
 		var toks []driver.Token
+		observe := measured && plan.Observer != nil
+		if observe {
+			if err := plan.Observer.Start(ctx); err != nil {
+				return recs, fmt.Errorf("%s: start telemetry: %w", what, err)
+			}
+		}
 		res, err := eng.Generate(ctx, req, func(ts []driver.Token) { toks = append(toks, ts...) })
+		var telemetry any
+		if observe {
+			var terr error
+			if telemetry, terr = plan.Observer.Stop(res); terr != nil && err == nil {
+				return recs, fmt.Errorf("%s: stop telemetry: %w", what, terr)
+			}
+		}
 		rec := base
 		rec.Repeat = i - w.Warmup
 		rec.Time = time.Now().UTC()
@@ -66,7 +88,7 @@ func Run(ctx context.Context, eng driver.Engine, plan Plan, sink func(Record) er
 			continue
 		}
 		rec.Status = "ok"
-		rec.Metrics, rec.Result, rec.Output = &m, &res, outputOf(res, toks)
+		rec.Metrics, rec.Result, rec.Output, rec.Telemetry = &m, &res, outputOf(res, toks), telemetry
 		if err := sink(rec); err != nil {
 			return recs, err
 		}

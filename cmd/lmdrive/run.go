@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/lmdrive/lmdrive/bench"
+	"github.com/lmdrive/lmdrive/cuda"
 	"github.com/lmdrive/lmdrive/driver"
 	"github.com/urfave/cli/v2"
 )
@@ -36,6 +37,8 @@ to --out (see docs/results.md).`,
 			&cli.IntFlag{Name: "threads", Usage: "CPU threads of the ref engine (default: all cores)"},
 			&cli.StringFlag{Name: "engine-config", Usage: "extra engine config keys as a JSON object, merged over the flags"},
 			libPathFlag(),
+			&cli.StringFlag{Name: "gpus", Usage: "NVML indices of the GPUs to sample during each repeat (default: the engine's devices)"},
+			&cli.DurationFlag{Name: "sample-interval", Value: cuda.DefaultSampleInterval, Usage: "GPU telemetry sampling interval"},
 			&cli.BoolFlag{Name: "in-process", Usage: "load the engine into this process instead of a runner child (no crash isolation)"},
 			&cli.DurationFlag{Name: "load-timeout", Value: driver.DefaultLoadTimeout, Usage: "give up on an engine that loads longer"},
 			&cli.DurationFlag{Name: "prefill-timeout", Value: driver.DefaultPrefillTimeout, Usage: "give up when the first token takes longer"},
@@ -115,6 +118,13 @@ func runAction(c *cli.Context) error {
 		return err
 	}
 	plan.Repro = &repro
+	observer, closeTelemetry, err := setupTelemetry(c.String("gpus"), c.Duration("sample-interval"), info, &repro,
+		func(msg string) { fmt.Fprintln(stderr, msg) })
+	if err != nil {
+		return err
+	}
+	defer closeTelemetry()
+	plan.Observer = observer
 	if oh, err := measureOverhead(c); err != nil {
 		fmt.Fprintf(stderr, "harness overhead not measured: %v\n", err)
 	} else {
