@@ -1,10 +1,9 @@
 package bench
 
 import (
-	"crypto/sha256"
-	"encoding/binary"
-	"encoding/hex"
 	"fmt"
+
+	"github.com/lmdrive/lmdrive/tokenize"
 )
 
 // Prompt is what an engine is handed: token IDs, their hash, and how they were made.
@@ -13,18 +12,8 @@ type Prompt struct {
 	Tokens int     `json:"tokens"`
 	Hash   string  `json:"hash"`
 	Source string  `json:"source"`
-}
-
-// HashIDs is sha256 over the IDs as little-endian int32, so two engines can
-// be shown to have seen identical input.
-func HashIDs(ids []int32) string {
-	h := sha256.New()
-	var b [4]byte
-	for _, id := range ids {
-		binary.LittleEndian.PutUint32(b[:], uint32(id))
-		h.Write(b[:])
-	}
-	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+	// Tokenizer names the tokenizer that made the ids (backend, source, hash).
+	Tokenizer string `json:"tokenizer,omitempty"`
 }
 
 // firstSpecialID is where Qwen2's special tokens begin (<|endoftext|>):
@@ -50,5 +39,5 @@ func RandomPrompt(n, vocab int, seed uint64) (Prompt, error) {
 		z ^= z >> 31
 		ids[i] = int32(z % limit)
 	}
-	return Prompt{IDs: ids, Tokens: n, Hash: HashIDs(ids), Source: fmt.Sprintf("random token IDs, seed %d", seed)}, nil
+	return Prompt{IDs: ids, Tokens: n, Hash: tokenize.HashIDs(ids), Source: fmt.Sprintf("random token IDs, seed %d", seed)}, nil
 }

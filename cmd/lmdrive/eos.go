@@ -13,6 +13,7 @@ import (
 	"github.com/lmdrive/lmdrive/bench"
 	"github.com/lmdrive/lmdrive/bench/eos"
 	"github.com/lmdrive/lmdrive/driver"
+	"github.com/lmdrive/lmdrive/tokenize"
 	"github.com/urfave/cli/v2"
 )
 
@@ -24,7 +25,7 @@ func eosCommand() *cli.Command {
 engine config files), runs the request with EOS log-probabilities watched at every
 step, names the cause with a decision tree and lists the evidence. Exits 3 when a
 sample stopped early. With --compare A.json B.json it aligns two saved reports.`,
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "engine", Value: "ref", Usage: "engine library to load"},
 			&cli.StringFlag{Name: "model", Value: "random:tiny", Usage: "checkpoint folder or random:<preset>"},
 			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed of random weights and prompts"},
@@ -46,7 +47,7 @@ sample stopped early. With --compare A.json B.json it aligns two saved reports.`
 			&cli.StringFlag{Name: "engine-config", Usage: "extra engine config keys as a JSON object"},
 			libPathFlag(),
 			&cli.StringSliceFlag{Name: "compare", Usage: "compare two saved reports: --compare A.json --compare B.json"},
-		},
+		}, workloadPromptFlags()...),
 		Action: eosAction,
 	}
 }
@@ -76,7 +77,9 @@ func eosAction(c *cli.Context) error {
 	defer eng.Close()
 	info := eng.Info()
 
-	prompts, err := eosPrompts(c, info.VocabSize)
+	maker := &promptMaker{c: c}
+	defer maker.Close()
+	prompts, err := eosPrompts(c, maker, info.VocabSize)
 	if err != nil {
 		return err
 	}
@@ -92,7 +95,7 @@ func eosAction(c *cli.Context) error {
 	for _, w := range audit.Warnings {
 		fmt.Fprintf(c.App.ErrWriter, "warning before running: %s\n", w)
 	}
-	pieces := pieceNamer(audit)
+	pieces := pieceNamer(audit, maker)
 	watch := watchIDs(audit, info)
 
 	var stepsOut *os.File
@@ -186,7 +189,7 @@ func controlRuns(c *cli.Context, eng driver.Engine, req driver.Request, log *loc
 	return append(out, ctl), nil
 }
 
-func eosPrompts(c *cli.Context, vocab int) ([]bench.Prompt, error) {
+func eosPrompts(c *cli.Context, maker *promptMaker, vocab int) ([]bench.Prompt, error) {
 	if path := c.String("prompt-ids"); path != "" {
 		b, err := os.ReadFile(path)
 		if err != nil {
@@ -196,14 +199,14 @@ func eosPrompts(c *cli.Context, vocab int) ([]bench.Prompt, error) {
 		if err := json.Unmarshal(b, &ids); err != nil || len(ids) == 0 {
 			return nil, fmt.Errorf("--prompt-ids %s must hold a non-empty JSON array of token ids", path)
 		}
-		return []bench.Prompt{{IDs: ids, Tokens: len(ids), Hash: bench.HashIDs(ids), Source: "ids from " + path}}, nil
+		return []bench.Prompt{{IDs: ids, Tokens: len(ids), Hash: tokenize.HashIDs(ids), Source: "ids from " + path}}, nil
 	}
 	if c.Int("samples") < 1 {
 		return nil, fmt.Errorf("--samples must be at least 1")
 	}
 	var out []bench.Prompt
 	for i := range c.Int("samples") {
-		p, err := bench.RandomPrompt(c.Int("prompt-tokens"), vocab, c.Uint64("seed")+uint64(i))
+		p, err := maker.prompt(c.Int("prompt-tokens"), c.Uint64("seed")+uint64(i), vocab)
 		if err != nil {
 			return nil, err
 		}
@@ -244,12 +247,19 @@ func watchIDs(a eos.Audit, info driver.Info) []int32 {
 	return out
 }
 
-func pieceNamer(a eos.Audit) func(int32) string {
+// pieceNamer names tokens by the audit's added tokens, else by decoding
+// them with the workload's tokenizer (where it has that id).
+func pieceNamer(a eos.Audit, maker *promptMaker) func(int32) string {
 	names := map[int32]string{}
 	for _, s := range a.Universe {
 		names[s.ID] = s.Piece
 	}
-	return func(id int32) string { return names[id] }
+	return func(id int32) string {
+		if n, ok := names[id]; ok && n != "" {
+			return n
+		}
+		return maker.piece(id)
+	}
 }
 
 func tokenIDs(toks []driver.Token) []int32 {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lmdrive/lmdrive/bench"
 	"github.com/lmdrive/lmdrive/driver"
 )
 
@@ -111,5 +112,29 @@ func TestEnginesCommand(t *testing.T) {
 	}
 	if !strings.Contains(stdout, "ref") || !strings.Contains(stdout, "1.0") || !strings.Contains(stdout, "ref-cpu") {
 		t.Fatalf("engines:\n%s", stdout)
+	}
+}
+
+// TestRunHandsExactPromptLength checks that a 20000-token text prompt
+// reaches the engine as exactly 20000 ids (the engine counts them itself).
+func TestRunHandsExactPromptLength(t *testing.T) {
+	lib := refLibDir(t)
+	out := filepath.Join(t.TempDir(), "r.jsonl")
+	_, stderr, err := lmdrive(t, "run", "--lib-path", lib, "--model", "random:tiny", "--engine-config", `{"calibrate": true}`,
+		"--prompt-tokens", "20000", "--mix", "mixed", "--max-new", "4", "--warmup", "0", "--repeats", "1", "--out", out)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	recs, err := bench.ReadRecords(out)
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("%v", err)
+	}
+	r := recs[0]
+	if r.Prompt.Tokens != 20000 || r.Result.PromptTokens != 20000 || !strings.HasPrefix(r.Prompt.Hash, "sha256:") ||
+		!strings.Contains(r.Prompt.Tokenizer, "sha256:") || r.Prompt.Source == "" {
+		t.Fatalf("prompt %+v, engine saw %d tokens", r.Prompt, r.Result.PromptTokens)
+	}
+	if r.Overhead == nil || r.Overhead.Tokens != 20000 || r.Repro == nil || r.Repro.GoVersion == "" {
+		t.Fatalf("overhead %+v repro %+v", r.Overhead, r.Repro)
 	}
 }

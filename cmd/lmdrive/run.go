@@ -21,7 +21,7 @@ func runCommand() *cli.Command {
 runs --warmup unrecorded and --repeats measured generations, prints a row shaped
 like the benchmark digest and appends one JSON Lines record per measured repeat
 to --out (see docs/results.md).`,
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "engine", Value: "ref", Usage: "engine library to load (ref, trtllm, turbomind)"},
 			&cli.StringFlag{Name: "model", Value: "random:tiny", Usage: "checkpoint folder, or random:<preset> for the ref engine (lmdrive model presets)"},
 			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed of random weights and of the prompt"},
@@ -43,7 +43,7 @@ to --out (see docs/results.md).`,
 			&cli.DurationFlag{Name: "load-timeout", Value: driver.DefaultLoadTimeout, Usage: "give up on an engine that loads longer"},
 			&cli.DurationFlag{Name: "prefill-timeout", Value: driver.DefaultPrefillTimeout, Usage: "give up when the first token takes longer"},
 			&cli.DurationFlag{Name: "stall-timeout", Value: driver.DefaultStallTimeout, Usage: "give up when no token comes for this long"},
-		},
+		}, workloadPromptFlags()...),
 		Action: runAction,
 	}
 }
@@ -89,10 +89,13 @@ func runAction(c *cli.Context) error {
 	info := eng.Info()
 	fmt.Fprintf(stderr, "loaded %s %s (%s, %s) in %.2f s\n", info.Backend, info.Version, info.Model, info.Dtype, float64(info.LoadNs)/1e9)
 
-	prompt, err := bench.RandomPrompt(c.Int("prompt-tokens"), info.VocabSize, c.Uint64("seed"))
+	prompts := &promptMaker{c: c}
+	defer prompts.Close()
+	prompt, err := prompts.prompt(c.Int("prompt-tokens"), c.Uint64("seed"), info.VocabSize)
 	if err != nil {
 		return err
 	}
+	fmt.Fprintf(stderr, "prompt: %d tokens, %s (%s)\n", prompt.Tokens, prompt.Source, prompt.Hash)
 	label := c.String("label")
 	if label == "" {
 		label = fmt.Sprintf("%s (%s, %s", engineName, info.Backend, c.String("model"))
