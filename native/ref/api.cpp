@@ -1,0 +1,117 @@
+// The lmd_api table: the only way in from the caller. Every entry point
+// catches everything; nothing throws or aborts across the boundary.
+#include <cstdio>
+#include <memory>
+
+#include "abi_util.h"
+#include "clock.h"
+#include "engine.h"
+#include "errors.h"
+#include "export.h"
+#include "stream.h"
+
+struct lmd_engine {
+  std::shared_ptr<lmdref::Engine> engine;
+};
+
+struct lmd_stream {
+  std::shared_ptr<lmdref::Stream> stream;
+};
+
+namespace lmdref {
+
+void set_error(lmd_error* err, int32_t code, const std::string& message) {
+  if (!err || err->struct_size < offsetof(lmd_error, message)) return;
+  err->code = code;
+  if (err->struct_size <= offsetof(lmd_error, message)) return;
+  size_t cap = err->struct_size - offsetof(lmd_error, message);
+  if (cap > sizeof err->message) cap = sizeof err->message;
+  std::snprintf(err->message, cap, "%s", message.c_str());
+}
+
+namespace {
+
+int64_t api_now_ns(void) { return now_ns(); }
+
+int32_t api_create(const char* config_json, lmd_engine** out, lmd_error* err) {
+  return guarded(err, [&] {
+    if (!out) invalid("create: out is NULL");
+    *out = nullptr;
+    auto handle = std::make_unique<lmd_engine>();
+    handle->engine = Engine::create(config_json);
+    *out = handle.release();
+  });
+}
+
+int32_t api_info(lmd_engine* e, lmd_info* out, lmd_error* err) {
+  return guarded(err, [&] {
+    if (!e || !out) invalid("info: engine or out is NULL");
+    lmd_info full;
+    e->engine->info(&full);
+    if (!copy_out(out, full)) invalid("info: out->struct_size is too small");
+  });
+}
+
+int32_t api_start(lmd_engine* e, const lmd_request* req, lmd_stream** out, lmd_error* err) {
+  return guarded(err, [&] {
+    if (!e || !out) invalid("start: engine or out is NULL");
+    *out = nullptr;
+    auto handle = std::make_unique<lmd_stream>();
+    handle->stream = e->engine->start(req);
+    *out = handle.release();
+  });
+}
+
+int32_t api_poll(lmd_stream* s, lmd_token* tokens, float* watch_logprobs, uint32_t cap,
+                 int64_t timeout_ns, lmd_poll* out, lmd_error* err) {
+  return guarded(err, [&] {
+    if (!s || !out) invalid("poll: stream or out is NULL");
+    if (out->struct_size < offsetof(lmd_poll, done) + sizeof out->done)
+      invalid("poll: out->struct_size is too small");
+    lmd_poll p = {};
+    p.struct_size = sizeof p;
+    s->stream->poll(tokens, watch_logprobs, cap, timeout_ns, &p);
+    copy_out(out, p);
+  });
+}
+
+int32_t api_cancel(lmd_stream* s) {
+  if (!s) return LMD_ERR_INVALID;
+  s->stream->cancel();
+  return LMD_OK;
+}
+
+int32_t api_result(lmd_stream* s, lmd_result* out, lmd_error* err) {
+  return guarded(err, [&] {
+    if (!s || !out) invalid("result: stream or out is NULL");
+    lmd_result full;
+    s->stream->result(&full);
+    if (!copy_out(out, full)) invalid("result: out->struct_size is too small");
+  });
+}
+
+void api_close(lmd_stream* s) {
+  if (!s) return;
+  s->stream->cancel();
+  s->stream->join();
+  delete s;
+}
+
+void api_destroy(lmd_engine* e) {
+  if (!e) return;
+  e->engine->stop_active();
+  delete e;
+}
+
+const lmd_api kApi = {
+    sizeof(lmd_api), LMDRIVE_ABI_MAJOR, LMDRIVE_ABI_MINOR, 0,
+    api_now_ns,      api_create,        api_info,          api_start,
+    api_poll,        api_cancel,        api_result,        api_close,
+    api_destroy,
+};
+
+}  // namespace
+
+}  // namespace lmdref
+
+extern "C" LMDREF_EXPORT const lmd_api* lmdrive_get_api(void) { return &lmdref::kApi; }

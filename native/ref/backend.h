@@ -1,0 +1,53 @@
+// The compute interface every reference-engine backend implements. The
+// generation loop, stop rules, sampler and loaders never see more than this,
+// so a CUDA backend is a second implementation of Backend and nothing else.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "model_config.h"
+#include "weight_source.h"
+
+namespace lmdref {
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  virtual const char* name() const = 0;   // info().backend, e.g. "ref-cpu"
+  virtual const char* dtype() const = 0;  // compute type, e.g. "fp32"
+  virtual uint32_t n_devices() const { return 0; }
+
+  // Runs the model over tokens at positions [start_pos, start_pos + n),
+  // extending the KV cache, and writes the logits of the last n_logits
+  // positions (n_logits × vocab floats, in position order). Returns false as
+  // soon as *cancel is seen set (checked between layers); the cache is then
+  // unusable until reset().
+  virtual bool forward(const int32_t* tokens, int n, int start_pos, int n_logits, float* logits,
+                       const std::atomic<bool>* cancel) = 0;
+
+  // Forgets every cached position (no prefix reuse between generations).
+  virtual void reset() = 0;
+
+  // Device time of the last forward in ns; -1 where the backend has no device clock.
+  virtual int64_t last_device_ns() const { return -1; }
+};
+
+struct BackendOptions {
+  std::string device = "cpu";
+  std::string dtype = "fp32";
+  int threads = 1;
+  uint32_t max_seq_len = 0;  // the engine's length limit; bounds the KV cache
+};
+
+// Fails fast (before any weight is read) for a device or dtype this build cannot run.
+void check_backend_options(const BackendOptions& opt);
+
+// Builds the backend for opt.device and loads every weight from src.
+std::unique_ptr<Backend> make_backend(const ModelConfig& m, const WeightSource& src,
+                                      const BackendOptions& opt);
+
+}  // namespace lmdref

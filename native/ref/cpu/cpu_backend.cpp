@@ -1,0 +1,208 @@
+#include "cpu/cpu_backend.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "cpu/attention.h"
+#include "cpu/float_buffer.h"
+#include "cpu/gemm.h"
+#include "cpu/kv_cache.h"
+#include "cpu/ops.h"
+#include "cpu/packed_matrix.h"
+#include "cpu/parallel.h"
+#include "cpu/rope.h"
+#include "errors.h"
+
+namespace lmdref {
+
+namespace {
+
+// MLP rows per pass: bounds the gate/up activations of long prompts.
+constexpr int kMlpRows = 256;
+
+class CpuBackend : public Backend {
+ public:
+  CpuBackend(const ModelConfig& m, const WeightSource& src, int threads, uint32_t max_seq_len)
+      : m_(m), par_(threads), rope_(int(m.head_dim), m.rope_theta) {
+    layers_.resize(m.layers);
+    for (uint32_t l = 0; l < m.layers; ++l) {
+      const std::string p = "model.layers." + std::to_string(l) + ".";
+      Layer& L = layers_[l];
+      load_vectors(src, {p + "input_layernorm.weight"}, L.input_norm);
+      load_vectors(src, {p + "post_attention_layernorm.weight"}, L.post_norm);
+      pack_tensors(par_, src,
+                   {p + "self_attn.q_proj.weight", p + "self_attn.k_proj.weight",
+                    p + "self_attn.v_proj.weight"},
+                   L.qkv);
+      load_vectors(src,
+                   {p + "self_attn.q_proj.bias", p + "self_attn.k_proj.bias",
+                    p + "self_attn.v_proj.bias"},
+                   L.qkv_bias);
+      pack_tensors(par_, src, {p + "self_attn.o_proj.weight"}, L.o);
+      pack_tensors(par_, src, {p + "mlp.gate_proj.weight", p + "mlp.up_proj.weight"}, L.gate_up);
+      pack_tensors(par_, src, {p + "mlp.down_proj.weight"}, L.down);
+    }
+    load_vectors(src, {"model.norm.weight"}, final_norm_);
+    if (m.tied) {
+      pack_tensors(par_, src, {"model.embed_tokens.weight"}, lm_head_);
+    } else {
+      pack_tensors(par_, src, {"lm_head.weight"}, lm_head_);
+      load_vectors_2d(src, "model.embed_tokens.weight", embed_);
+    }
+    cache_.configure(int(m.layers), int(m.kv_heads), int(m.head_dim), max_seq_len);
+    attn_shape_.heads = int(m.heads);
+    attn_shape_.kv_heads = int(m.kv_heads);
+    attn_shape_.head_dim = int(m.head_dim);
+    attn_shape_.scale = static_cast<float>(std::pow(double(m.head_dim), -0.5));
+  }
+
+  const char* name() const override { return "ref-cpu"; }
+  const char* dtype() const override { return "fp32"; }
+
+  void reset() override {}  // positions restart at 0 and overwrite the cache
+
+  bool forward(const int32_t* tokens, int n, int start_pos, int n_logits, float* logits,
+               const std::atomic<bool>* cancel) override;
+
+ private:
+  struct Layer {
+    FloatBuffer input_norm, post_norm, qkv_bias;
+    PackedMatrix qkv, o, gate_up, down;
+  };
+
+  ModelConfig m_;
+  Parallel par_;
+  Rope rope_;
+  AttentionShape attn_shape_;
+  std::vector<Layer> layers_;
+  FloatBuffer final_norm_;
+  FloatBuffer embed_;      // row-major [vocab, hidden]; empty when tied
+  PackedMatrix lm_head_;   // also the embedding table when tied
+  KvCache cache_;
+  FloatBuffer x_, h_, qkv_, attn_, tmp_, gate_up_, act_;
+
+  static void load_vectors_2d(const WeightSource& src, const std::string& name, FloatBuffer& out) {
+    TensorInfo ti = src.info(name);
+    const uint64_t n = ti.shape[0] * ti.shape[1];
+    out.assign_zero(n);
+    src.read(name, 0, n, out.data());
+  }
+
+  void embed(const int32_t* tokens, int n, float* x) {
+    const int64_t H = m_.hidden;
+    par_.for_range(n, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) {
+        if (m_.tied) {
+          lm_head_.get_row(uint64_t(tokens[i]), x + i * H);
+        } else {
+          std::copy_n(embed_.data() + int64_t(tokens[i]) * H, H, x + i * H);
+        }
+      }
+    });
+  }
+
+  void attention_block(Layer& L, int l, int n, int start_pos);
+  void mlp_block(Layer& L, int n);
+};
+
+void CpuBackend::attention_block(Layer& L, int l, int n, int start_pos) {
+  const int64_t H = m_.hidden, Q = m_.q_dim(), KV = m_.kv_dim(), QKV = Q + 2 * KV;
+  const int hd = int(m_.head_dim), half = hd / 2;
+  const float* x = x_.data();
+  float* h = h_.data();
+  float* qkv = qkv_.data();
+  par_.for_range(n, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i)
+      rms_norm(x + i * H, L.input_norm.data(), h + i * H, H, m_.rms_eps);
+  });
+  gemm(par_, h, n, H, L.qkv, L.qkv_bias.data(), qkv, QKV);
+
+  // Rotate q and k, then move k (transposed) and v into the cache.
+  constexpr int64_t B = KvCache::kBlock;
+  par_.for_range(n, [&](int64_t b, int64_t e) {
+    std::vector<float> cs(hd);
+    for (int64_t i = b; i < e; ++i) {
+      const int64_t pos = start_pos + i;
+      float* row = qkv + i * QKV;
+      rope_.angles(pos, cs.data(), cs.data() + half);
+      rope_.rotate(row, int(m_.heads), cs.data(), cs.data() + half);
+      rope_.rotate(row + Q, int(m_.kv_heads), cs.data(), cs.data() + half);
+      for (uint32_t g = 0; g < m_.kv_heads; ++g) {
+        const float* k = row + Q + int64_t(g) * hd;
+        const float* v = row + Q + KV + int64_t(g) * hd;
+        float* kt = cache_.keys_t(l, int(g)) + (pos / B) * hd * B + pos % B;
+        for (int d = 0; d < hd; ++d) kt[d * B] = k[d];
+        std::copy_n(v, hd, cache_.values(l, int(g)) + pos * hd);
+      }
+    }
+  });
+
+  attention(par_, attn_shape_, cache_, l, qkv, QKV, n, start_pos, attn_.data(), Q);
+  gemm(par_, attn_.data(), n, Q, L.o, nullptr, tmp_.data(), H);
+  add_in_place(x_.data(), tmp_.data(), int64_t(n) * H);
+}
+
+void CpuBackend::mlp_block(Layer& L, int n) {
+  const int64_t H = m_.hidden, I = m_.intermediate;
+  for (int r0 = 0; r0 < n; r0 += kMlpRows) {
+    const int rows = std::min(kMlpRows, n - r0);
+    float* x = x_.data() + int64_t(r0) * H;
+    float* h = h_.data();
+    float* gu = gate_up_.data();
+    float* act = act_.data();
+    par_.for_range(rows, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i)
+        rms_norm(x + i * H, L.post_norm.data(), h + i * H, H, m_.rms_eps);
+    });
+    gemm(par_, h, rows, H, L.gate_up, nullptr, gu, 2 * I);
+    par_.for_range(rows, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) silu_mul(gu + i * 2 * I, gu + i * 2 * I + I, act + i * I, I);
+    });
+    gemm(par_, act, rows, I, L.down, nullptr, tmp_.data(), H);
+    add_in_place(x, tmp_.data(), int64_t(rows) * H);
+  }
+}
+
+bool CpuBackend::forward(const int32_t* tokens, int n, int start_pos, int n_logits, float* logits,
+                         const std::atomic<bool>* cancel) {
+  if (n < 1 || n_logits < 1 || n_logits > n || start_pos < 0)
+    invalid("forward: bad token count or position");
+  for (int i = 0; i < n; ++i)
+    if (tokens[i] < 0 || uint32_t(tokens[i]) >= m_.vocab)
+      invalid("forward: token id " + std::to_string(tokens[i]) + " is outside the vocabulary");
+  const int64_t H = m_.hidden, Q = m_.q_dim(), QKV = Q + 2 * int64_t(m_.kv_dim());
+  const int mlp_rows = std::min(n, kMlpRows);
+
+  cache_.reserve(int64_t(start_pos) + n, start_pos);
+  x_.reserve(size_t(n) * H);
+  h_.reserve(size_t(n) * H);
+  tmp_.reserve(size_t(n) * H);
+  qkv_.reserve(size_t(n) * QKV);
+  attn_.reserve(size_t(n) * Q);
+  gate_up_.reserve(size_t(mlp_rows) * 2 * m_.intermediate);
+  act_.reserve(size_t(mlp_rows) * m_.intermediate);
+
+  embed(tokens, n, x_.data());
+  for (uint32_t l = 0; l < m_.layers; ++l) {
+    if (cancel && cancel->load(std::memory_order_relaxed)) return false;
+    attention_block(layers_[l], int(l), n, start_pos);
+    mlp_block(layers_[l], n);
+  }
+
+  const float* last = x_.data() + int64_t(n - n_logits) * H;
+  for (int i = 0; i < n_logits; ++i)
+    rms_norm(last + i * H, final_norm_.data(), h_.data() + i * H, H, m_.rms_eps);
+  gemm(par_, h_.data(), n_logits, H, lm_head_, nullptr, logits, m_.vocab);
+  return true;
+}
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cpu_backend(const ModelConfig& m, const WeightSource& src,
+                                          int threads, uint32_t max_seq_len) {
+  return std::make_unique<CpuBackend>(m, src, threads, max_seq_len);
+}
+
+}  // namespace lmdref

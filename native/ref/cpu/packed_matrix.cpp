@@ -1,0 +1,80 @@
+#include "cpu/packed_matrix.h"
+
+#include <algorithm>
+
+#include "cpu/parallel.h"
+#include "errors.h"
+#include "weight_source.h"
+
+namespace lmdref {
+
+void PackedMatrix::allocate(uint64_t rows, uint64_t cols) {
+  rows_ = rows;
+  cols_ = cols;
+  data_.assign_zero(panels() * cols * kPanel);
+}
+
+void PackedMatrix::set_rows(uint64_t row0, uint64_t n, const float* src) {
+  float* base = data_.data();
+  for (uint64_t r = 0; r < n; ++r) {
+    const uint64_t row = row0 + r;
+    float* dst = base + (row / kPanel) * cols_ * kPanel + row % kPanel;
+    const float* s = src + r * cols_;
+    for (uint64_t k = 0; k < cols_; ++k) dst[k * kPanel] = s[k];
+  }
+}
+
+void PackedMatrix::get_row(uint64_t row, float* out) const {
+  const float* s = data_.data() + (row / kPanel) * cols_ * kPanel + row % kPanel;
+  for (uint64_t k = 0; k < cols_; ++k) out[k] = s[k * kPanel];
+}
+
+void pack_tensors(Parallel& par, const WeightSource& src, const std::vector<std::string>& names,
+                  PackedMatrix& out) {
+  uint64_t rows = 0, cols = 0;
+  std::vector<uint64_t> row_counts;
+  for (const std::string& name : names) {
+    TensorInfo ti = src.info(name);
+    if (!ti.found || ti.shape.size() != 2) invalid("tensor \"" + name + "\" is not a matrix");
+    if (cols != 0 && ti.shape[1] != cols) invalid("tensor \"" + name + "\" has the wrong width");
+    cols = ti.shape[1];
+    row_counts.push_back(ti.shape[0]);
+    rows += ti.shape[0];
+  }
+  out.allocate(rows, cols);
+  // Threads take chunks of rows; each row's floats belong to one thread only.
+  constexpr uint64_t kChunk = 4 * PackedMatrix::kPanel;
+  uint64_t row0 = 0;
+  for (size_t t = 0; t < names.size(); ++t) {
+    const uint64_t n = row_counts[t];
+    const int64_t chunks = static_cast<int64_t>((n + kChunk - 1) / kChunk);
+    par.for_range(chunks, [&](int64_t b, int64_t e) {
+      std::vector<float> buf(kChunk * cols);
+      for (int64_t c = b; c < e; ++c) {
+        const uint64_t r = static_cast<uint64_t>(c) * kChunk;
+        const uint64_t m = std::min(kChunk, n - r);
+        src.read(names[t], r * cols, m * cols, buf.data());
+        out.set_rows(row0 + r, m, buf.data());
+      }
+    });
+    row0 += n;
+  }
+}
+
+void load_vectors(const WeightSource& src, const std::vector<std::string>& names, FloatBuffer& out) {
+  uint64_t total = 0;
+  for (const std::string& name : names) {
+    TensorInfo ti = src.info(name);
+    if (!ti.found || ti.shape.size() != 1) invalid("tensor \"" + name + "\" is not a vector");
+    total += ti.shape[0];
+  }
+  out.assign_zero(total);
+  uint64_t at = 0;
+  for (const std::string& name : names) {
+    const uint64_t n = src.info(name).shape[0];
+    src.read(name, 0, n, out.data() + at);
+    at += n;
+  }
+}
+
+}  // namespace lmdref

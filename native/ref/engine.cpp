@@ -1,0 +1,143 @@
+#include "engine.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+
+#include "checkpoint.h"
+#include "clock.h"
+#include "errors.h"
+#include "fileutil.h"
+#include "host_memory.h"
+#include "presets.h"
+#include "stream.h"
+#include "version.h"
+#include "weight_source.h"
+
+namespace lmdref {
+
+namespace {
+
+void copy_string(char* dst, size_t cap, const std::string& s) {
+  std::snprintf(dst, cap, "%s", s.c_str());
+}
+
+// Long paths keep their informative tail: "...Qwen2.5-14B-Instruct".
+void copy_tail(char* dst, size_t cap, const std::string& s) {
+  if (s.size() < cap) {
+    copy_string(dst, cap, s);
+  } else {
+    copy_string(dst, cap, "..." + s.substr(s.size() - (cap - 4)));
+  }
+}
+
+}  // namespace
+
+std::shared_ptr<Engine> Engine::create(const char* config_json) {
+  std::shared_ptr<Engine> e(new Engine);
+  e->cfg_ = parse_engine_config(config_json);
+  const EngineConfig& c = e->cfg_;
+
+  BackendOptions opt;
+  opt.device = c.device;
+  opt.dtype = c.dtype;
+  opt.threads = c.threads;
+  check_backend_options(opt);
+
+  if (c.random) {
+    const Preset* p = find_preset(c.preset);
+    if (!p) invalid("unknown preset \"" + c.preset + "\"; valid presets: " + preset_names());
+    e->model_ = preset_model_config(*p);
+    e->description_ = c.model + " seed=" + std::to_string(c.seed);
+  } else {
+    if (!dir_exists(c.model))
+      invalid("model \"" + c.model + "\" is neither random:<preset> nor a checkpoint directory");
+    e->model_ = read_hf_model_config(c.model);
+    e->description_ = c.model;
+  }
+  if (c.calibrate) e->description_ += " calibrate";
+
+  // An override is the caller's and must make sense; the checkpoint's own
+  // ids are reported as they are, even one the vocabulary cannot produce.
+  e->eos_ = c.eos_override ? c.eos_ids : e->model_.eos_ids;
+  if (e->eos_.size() > LMD_MAX_IDS) e->eos_.resize(LMD_MAX_IDS);
+  if (c.eos_override)
+    for (int32_t id : e->eos_)
+      if (uint32_t(id) >= e->model_.vocab)
+        invalid("config key \"eos_ids\": id " + std::to_string(id) +
+                " is outside the vocabulary of " + std::to_string(e->model_.vocab));
+  e->max_seq_len_ = c.max_seq_len ? c.max_seq_len : e->model_.max_pos;
+  opt.max_seq_len = e->max_seq_len_;
+
+  if (c.calibrate) return e;  // no weights, no compute
+
+  const uint64_t need = e->model_.param_count() * sizeof(float);
+  const int64_t avail = mem_available_bytes();
+  if (avail >= 0 && need > uint64_t(avail))
+    fail(LMD_ERR_NOMEM, c.model + " needs " + format_gb(need) +
+                            " of host memory for fp32 weights, " + format_gb(uint64_t(avail)) +
+                            " available; use --device cuda or a smaller " +
+                            (c.random ? "preset" : "model"));
+
+  std::unique_ptr<WeightSource> src =
+      c.random ? make_random_source(e->model_, c.seed) : open_checkpoint(c.model);
+  check_weight_source(e->model_, *src, c.model);
+  e->backend_ = make_backend(e->model_, *src, opt);
+  return e;
+}
+
+Engine::~Engine() = default;
+
+EngineLimits Engine::limits() const {
+  EngineLimits l;
+  l.vocab = model_.vocab;
+  l.max_seq_len = max_seq_len_;
+  l.max_seq_len_from_config = cfg_.max_seq_len != 0;
+  return l;
+}
+
+void Engine::info(lmd_info* out) const {
+  std::memset(out, 0, sizeof *out);
+  out->struct_size = sizeof *out;
+  out->vocab_size = model_.vocab;
+  copy_string(out->backend, sizeof out->backend, backend_ ? backend_->name() : "ref-cpu");
+  copy_string(out->version, sizeof out->version, "lmdrive-ref " LMDRIVE_REF_VERSION);
+  copy_tail(out->model, sizeof out->model, description_);
+  copy_string(out->dtype, sizeof out->dtype, backend_ ? backend_->dtype() : "fp32");
+  out->tp_size = 1;
+  out->n_devices = backend_ ? backend_->n_devices() : 0;
+  for (int32_t& id : out->device_ids) id = -1;
+  out->n_eos = static_cast<uint32_t>(eos_.size());
+  std::copy(eos_.begin(), eos_.end(), out->eos_ids);
+  out->max_seq_len = max_seq_len_;
+  out->max_input_len = max_seq_len_ ? max_seq_len_ - 1 : 0;
+  // Calibration emits fixed ids: no logprobs, no sampling.
+  out->caps = cfg_.calibrate ? 0u : (LMD_CAP_LOGPROBS | LMD_CAP_WATCH | LMD_CAP_SAMPLING);
+}
+
+std::shared_ptr<Stream> Engine::start(const lmd_request* req) {
+  const int64_t t_submit = now_ns();
+  GenerationSpec spec = make_generation_spec(req, limits());
+  bool expected = false;
+  if (!busy_.compare_exchange_strong(expected, true))
+    fail(LMD_ERR_BUSY, "a stream is already running on this engine (batch 1)");
+  std::shared_ptr<Stream> s;
+  try {
+    s = std::make_shared<Stream>(shared_from_this(), std::move(spec), t_submit);
+    s->launch();
+  } catch (...) {
+    release();
+    throw;
+  }
+  active_ = s;
+  return s;
+}
+
+void Engine::stop_active() {
+  if (std::shared_ptr<Stream> s = active_.lock()) {
+    s->cancel();
+    s->join();
+  }
+}
+
+}  // namespace lmdref

@@ -1,0 +1,30 @@
+// The JSON object given to create(): parsed and checked, nothing loaded yet.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace lmdref {
+
+struct EngineConfig {
+  std::string model;           // as given
+  bool random = false;         // model is random:<preset>
+  std::string preset;          // the <preset> part
+  uint64_t seed = 0;
+  std::string device = "cpu";
+  int threads = 0;             // resolved: never 0 after parsing
+  uint32_t max_seq_len = 0;    // 0: not overridden
+  bool eos_override = false;
+  std::vector<int32_t> eos_ids;
+  bool calibrate = false;
+  std::string dtype = "fp32";
+};
+
+// Throws Error(LMD_ERR_INVALID) naming the bad key or value.
+EngineConfig parse_engine_config(const char* json_text);
+
+// "model, seed, device, …" for messages.
+const char* engine_config_keys();
+
+}  // namespace lmdref
