@@ -1,6 +1,7 @@
 // The lmd_api table: the only way in from the caller. Every entry point
 // catches everything; nothing throws or aborts across the boundary.
 #include <cstdio>
+#include <cstring>
 #include <memory>
 
 #include "abi_util.h"
@@ -9,6 +10,7 @@
 #include "errors.h"
 #include "export.h"
 #include "stream.h"
+#include "version.h"
 
 struct lmd_engine {
   std::shared_ptr<lmdref::Engine> engine;
@@ -43,11 +45,24 @@ int32_t api_create(const char* config_json, lmd_engine** out, lmd_error* err) {
   });
 }
 
+// With no engine, info describes the library: backend, version, caps.
+void library_info(lmd_info* out) {
+  std::memset(out, 0, sizeof *out);
+  out->struct_size = sizeof *out;
+  std::snprintf(out->backend, sizeof out->backend, "%s", "ref-cpu");
+  std::snprintf(out->version, sizeof out->version, "%s", "lmdrive-ref " LMDRIVE_REF_VERSION);
+  out->caps = LMD_CAP_LOGPROBS | LMD_CAP_WATCH | LMD_CAP_SAMPLING;
+}
+
 int32_t api_info(lmd_engine* e, lmd_info* out, lmd_error* err) {
   return guarded(err, [&] {
-    if (!e || !out) invalid("info: engine or out is NULL");
+    if (!out) invalid("info: out is NULL");
     lmd_info full;
-    e->engine->info(&full);
+    if (e) {
+      e->engine->info(&full);
+    } else {
+      library_info(&full);
+    }
     if (!copy_out(out, full)) invalid("info: out->struct_size is too small");
   });
 }
