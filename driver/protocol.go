@@ -1,6 +1,11 @@
 package driver
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+)
 
 // The runner protocol: JSON Lines. The parent writes commands to the
 // runner's stdin; the runner writes events to its stdout (nothing else goes
@@ -21,12 +26,121 @@ type command struct {
 }
 
 type event struct {
-	Ev     string  `json:"ev"`
-	Info   *Info   `json:"info,omitempty"`
-	Tokens []Token `json:"tokens,omitempty"`
-	Result *Result `json:"result,omitempty"`
-	Phase  string  `json:"phase,omitempty"`
-	Error  string  `json:"error,omitempty"`
+	Ev     string      `json:"ev"`
+	Info   *Info       `json:"info,omitempty"`
+	Tokens *tokenBatch `json:"tokens,omitempty"`
+	Result *Result     `json:"result,omitempty"`
+	Phase  string      `json:"phase,omitempty"`
+	Error  string      `json:"error,omitempty"`
+}
+
+// tokenBatch carries tokens column by column: a fraction of the bytes and
+// encoding work of one JSON object per token. Logprobs and watched
+// logprobs are present only when the engine reported some.
+type tokenBatch struct {
+	Index0  int         `json:"i0"`
+	IDs     []int32     `json:"ids"`
+	Times   []int64     `json:"t"`
+	Bundles []int       `json:"b"`
+	Logprob []Logprob   `json:"lp,omitempty"`
+	Watched [][]Logprob `json:"w,omitempty"`
+}
+
+func newTokenBatch(ts []Token) *tokenBatch {
+	b := &tokenBatch{IDs: make([]int32, len(ts)), Times: make([]int64, len(ts)), Bundles: make([]int, len(ts))}
+	if len(ts) > 0 {
+		b.Index0 = ts[0].Index
+	}
+	anyLogprob := false
+	for i, t := range ts {
+		b.IDs[i], b.Times[i], b.Bundles[i] = t.ID, t.TimeNs, t.Bundle
+		anyLogprob = anyLogprob || t.Logprob.Valid()
+	}
+	if anyLogprob {
+		b.Logprob = make([]Logprob, len(ts))
+		for i, t := range ts {
+			b.Logprob[i] = t.Logprob
+		}
+	}
+	if len(ts) > 0 && len(ts[0].Watched) > 0 {
+		b.Watched = make([][]Logprob, len(ts))
+		for i, t := range ts {
+			b.Watched[i] = t.Watched
+		}
+	}
+	return b
+}
+
+func (b *tokenBatch) tokens() ([]Token, error) {
+	n := len(b.IDs)
+	if len(b.Times) != n || len(b.Bundles) != n || (b.Logprob != nil && len(b.Logprob) != n) || (b.Watched != nil && len(b.Watched) != n) {
+		return nil, fmt.Errorf("runner sent a token batch with columns of different lengths")
+	}
+	out := make([]Token, n)
+	for i := range out {
+		out[i] = Token{ID: b.IDs[i], Index: b.Index0 + i, TimeNs: b.Times[i], Bundle: b.Bundles[i], Logprob: Logprob(math.NaN())}
+		if b.Logprob != nil {
+			out[i].Logprob = b.Logprob[i]
+		}
+		if b.Watched != nil {
+			out[i].Watched = b.Watched[i]
+		}
+	}
+	return out, nil
+}
+
+// appendJSON encodes the batch by hand: this runs for every token of every
+// run, and reflection-based encoding dominated the runner's per-token cost.
+func (b *tokenBatch) appendJSON(dst []byte) []byte {
+	dst = append(dst, `{"ev":"tokens","tokens":{"i0":`...)
+	dst = strconv.AppendInt(dst, int64(b.Index0), 10)
+	dst = append(dst, `,"ids":`...)
+	dst = appendInts(dst, len(b.IDs), func(i int) int64 { return int64(b.IDs[i]) })
+	dst = append(dst, `,"t":`...)
+	dst = appendInts(dst, len(b.Times), func(i int) int64 { return b.Times[i] })
+	dst = append(dst, `,"b":`...)
+	dst = appendInts(dst, len(b.Bundles), func(i int) int64 { return int64(b.Bundles[i]) })
+	if b.Logprob != nil {
+		dst = append(dst, `,"lp":`...)
+		dst = appendLogprobs(dst, b.Logprob)
+	}
+	if b.Watched != nil {
+		dst = append(dst, `,"w":[`...)
+		for i, w := range b.Watched {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendLogprobs(dst, w)
+		}
+		dst = append(dst, ']')
+	}
+	return append(dst, "}}\n"...)
+}
+
+func appendInts(dst []byte, n int, at func(int) int64) []byte {
+	dst = append(dst, '[')
+	for i := range n {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = strconv.AppendInt(dst, at(i), 10)
+	}
+	return append(dst, ']')
+}
+
+func appendLogprobs(dst []byte, lps []Logprob) []byte {
+	dst = append(dst, '[')
+	for i, lp := range lps {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		if lp.Valid() && !math.IsInf(float64(lp), 0) {
+			dst = strconv.AppendFloat(dst, float64(lp), 'g', -1, 32)
+		} else {
+			dst = append(dst, "null"...)
+		}
+	}
+	return append(dst, ']')
 }
 
 // Phases of an engine's life, as named in failure messages.

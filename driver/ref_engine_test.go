@@ -316,4 +316,3 @@ func slicesContain(s []int32, v int32) bool {
 	}
 	return false
 }
-

@@ -277,8 +277,15 @@ func (r *RemoteEngine) Generate(ctx context.Context, req Request, onTokens func(
 		switch ev.Ev {
 		case "tokens":
 			phase, limit = PhaseDecode, r.opts.StallTimeout
+			if ev.Tokens == nil {
+				return Result{}, r.fail(phase, errors.New("tokens event without tokens"))
+			}
+			toks, err := ev.Tokens.tokens()
+			if err != nil {
+				return Result{}, r.fail(phase, err)
+			}
 			if onTokens != nil {
-				onTokens(ev.Tokens)
+				onTokens(toks)
 			}
 		case "result":
 			if ev.Result == nil {

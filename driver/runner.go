@@ -85,7 +85,7 @@ func Serve(in io.Reader, out io.Writer) error {
 			var sendErr error
 			res, err := eng.Generate(ctx, *c.Request, func(ts []Token) {
 				if sendErr == nil {
-					sendErr = w.send(event{Ev: "tokens", Tokens: ts})
+					sendErr = w.sendTokens(newTokenBatch(ts))
 				}
 			})
 			mu.Lock()
@@ -120,7 +120,18 @@ func Serve(in io.Reader, out io.Writer) error {
 
 // eventWriter writes one event per line and flushes it at once, so the
 // parent sees tokens as they come.
-type eventWriter struct{ bw *bufio.Writer }
+type eventWriter struct {
+	bw  *bufio.Writer
+	buf []byte
+}
+
+func (w *eventWriter) sendTokens(b *tokenBatch) error {
+	w.buf = b.appendJSON(w.buf[:0])
+	if _, err := w.bw.Write(w.buf); err != nil {
+		return fmt.Errorf("runner: write event: %w", err)
+	}
+	return w.bw.Flush()
+}
 
 func (w *eventWriter) send(ev event) error {
 	b, err := json.Marshal(ev)
