@@ -24,7 +24,7 @@ type Control struct {
 	Name      string   `json:"name"` // "eos-on" or "forced-length"
 	Generated int      `json:"generated"`
 	Finish    string   `json:"finish"`
-	PEOS      *float64 `json:"p_eos_at_stop,omitempty"`
+	PStop     *float64 `json:"p_stop,omitempty"`
 	Summary   string   `json:"summary"`
 }
 
@@ -77,8 +77,8 @@ func (r Report) WriteText(w io.Writer, pieces func(int32) string) {
 		last, peos := "-", "-"
 		if n := len(s.Output); n > 0 {
 			last = fmt.Sprintf("%d %s", s.Output[n-1], quoteOr(pieces, s.Output[n-1], ""))
-			if st := s.Steps; len(st) == n && st[n-1].PEOS != nil {
-				peos = fmt.Sprintf("%.3g", *st[n-1].PEOS)
+			if st := s.Steps; len(st) == n && st[n-1].PStop != nil {
+				peos = fmt.Sprintf("%.3g", *st[n-1].PStop)
 			}
 		}
 		fmt.Fprintf(w, "%-6d %6d %6d %-9s %-24s %9s  %s\n", s.Index, r.Audit.Requested, len(s.Output), s.Finish, trunc(last, 24), peos, s.Verdict.Cause)

@@ -16,7 +16,7 @@ type Step struct {
 	Sources   []string                 `json:"sources,omitempty"`
 	Logprob   driver.Logprob           `json:"logprob"`
 	Watched   map[int32]driver.Logprob `json:"watched_logprobs,omitempty"`
-	PEOS      *float64                 `json:"p_eos,omitempty"`
+	PStop     *float64                 `json:"p_stop,omitempty"`
 	Remaining int                      `json:"remaining"`
 	TimeMs    float64                  `json:"t_ms"`
 }
@@ -44,7 +44,7 @@ func Steps(r Run, a Audit, pieces func(int32) string) []Step {
 				p += math.Exp(float64(lp))
 			}
 			if ok {
-				s.PEOS = &p
+				s.PStop = &p
 			}
 		}
 		out[i] = s

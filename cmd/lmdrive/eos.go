@@ -173,9 +173,9 @@ func controlRuns(c *cli.Context, eng driver.Engine, req driver.Request, log *loc
 	}
 	ctl := eos.Control{Name: "eos-on", Generated: len(r.Tokens), Finish: r.Result.Finish.String()}
 	ctl.Summary = fmt.Sprintf("with EOS stops on the model stops after %d tokens (%s)", len(r.Tokens), r.Result.Finish)
-	if st := eos.Steps(r, eos.Audit{}, nil); len(st) > 0 && st[len(st)-1].PEOS != nil {
-		ctl.PEOS = st[len(st)-1].PEOS
-		ctl.Summary += fmt.Sprintf(", P(stop ids) %.3g at that step", *ctl.PEOS)
+	if st := eos.Steps(r, eos.Audit{}, nil); len(st) > 0 && st[len(st)-1].PStop != nil {
+		ctl.PStop = st[len(st)-1].PStop
+		ctl.Summary += fmt.Sprintf(", P(stop ids) %.3g at that step", *ctl.PStop)
 	}
 	out = append(out, ctl)
 
