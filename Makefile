@@ -14,7 +14,7 @@ export CGO_LDFLAGS := -L$(TOKLIB)
 export CGO_CFLAGS := -O2 -g -Wno-deprecated-declarations
 export LMDRIVE_LIB_PATH := $(LIBDIR)
 
-.PHONY: all build native tokenizers test test-go test-native run dist clean
+.PHONY: all build native tokenizers test test-go test-native test-nocgo run dist clean
 
 all: build
 
@@ -30,7 +30,7 @@ $(TOKLIB)/libtokenizers.a: tokenize/scripts/build-libtokenizers.sh
 build: native tokenizers
 	go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/lmdrive
 
-test: build test-native test-go
+test: build test-native test-go test-nocgo
 
 test-native: native
 	ctest --test-dir $(BUILD)/cmake --output-on-failure
@@ -38,6 +38,12 @@ test-native: native
 test-go: build
 	go vet ./...
 	LMDRIVE_REQUIRE_NATIVE=1 LMDRIVE_BIN=$(abspath $(BIN)) go test -count=1 ./...
+
+# The cgo-free build (static, bare-metal images): the pure-Go tokenizer and
+# the telemetry package's "needs cgo" path.
+test-nocgo:
+	CGO_ENABLED=0 go build -o /dev/null ./cmd/lmdrive
+	CGO_ENABLED=0 go test -count=1 ./tokenize/... ./cuda/... ./bench/...
 
 # The main job: a benchmark of the reference engine on the CPU.
 run: build
