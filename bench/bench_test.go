@@ -169,3 +169,18 @@ func TestOpenWriterError(t *testing.T) {
 		t.Fatal("writing under a file succeeded")
 	}
 }
+
+func TestWriteGoBench(t *testing.T) {
+	recs := []Record{{Status: "ok", Label: "ref (ref-cpu, random:tiny)", Prompt: Prompt{Tokens: 64}, Workload: Workload{MaxNew: 8},
+		Metrics: &Metrics{RuntimeS: 0.5, TokPerS: 16, DecodeTokPerS: 20, TTFTS: 0.1, ITLms: ITL{P99: 2}, OutputTokens: 8}},
+		{Status: "error", Label: "x"}}
+	var sb strings.Builder
+	if err := WriteGoBench(&sb, recs); err != nil {
+		t.Fatal(err)
+	}
+	out := sb.String()
+	want := "BenchmarkGenerate/label=ref_ref-cpu_random:tiny/prompt=64/gen=8 1 500000000 ns/op 16 tok/s 20 decode-tok/s 100000000 ttft-ns 2000000 itl-p99-ns 8 tokens\n"
+	if !strings.Contains(out, want) || !strings.Contains(out, "Unit tok/s better=higher") || strings.Contains(out, "label=x") {
+		t.Fatalf("output:\n%s", out)
+	}
+}

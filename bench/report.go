@@ -43,6 +43,13 @@ func DigestRow(recs []Record) string {
 	if sp := sRun.Spread(); sp > 0.05 {
 		notes = append(notes, fmt.Sprintf("runtime spread %.0f%%", 100*sp))
 	}
+	cached := 0
+	for _, r := range recs {
+		cached = max(cached, r.Result.CachedPromptTokens)
+	}
+	if cached > 0 {
+		notes = append(notes, fmt.Sprintf("prefix cache served up to %d prompt tokens: TTFT is not a full prefill", cached))
+	}
 	if last := recs[len(recs)-1]; last.Result.OutputTokens < last.Workload.MaxNew {
 		notes = append(notes, fmt.Sprintf("stopped early: %s at %d of %d", last.Result.Finish, last.Result.OutputTokens, last.Workload.MaxNew))
 	}
@@ -95,4 +102,26 @@ func WriteSummary(w io.Writer, recs []Record) {
 	if len(wide) > 0 {
 		fmt.Fprintf(w, "warning: repeats disagree (%s); the machine may be busy — use more repeats or a quieter host\n", strings.Join(wide, ", "))
 	}
+}
+
+// GroupRecords groups ok records by label and workload, in first-seen
+// order: one digest row per group.
+func GroupRecords(recs []Record) [][]Record {
+	var order []string
+	groups := map[string][]Record{}
+	for _, r := range recs {
+		if r.Status != "ok" || r.Metrics == nil || r.Result == nil {
+			continue
+		}
+		key := fmt.Sprintf("%s|%s|%d|%d|%s", r.Label, r.Workload.Model, r.Prompt.Tokens, r.Workload.MaxNew, r.Prompt.Hash)
+		if _, ok := groups[key]; !ok {
+			order = append(order, key)
+		}
+		groups[key] = append(groups[key], r)
+	}
+	out := make([][]Record, len(order))
+	for i, k := range order {
+		out[i] = groups[k]
+	}
+	return out
 }

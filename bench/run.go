@@ -84,6 +84,10 @@ func Run(ctx context.Context, eng driver.Engine, plan Plan, sink func(Record) er
 			fmt.Fprintf(progress, "%s: %d tokens in %.3f s (TTFT %.3f s, %.1f tok/s decode), finish %s\n",
 				what, m.OutputTokens, m.RuntimeS, m.TTFTS, m.DecodeTokPerS, res.Finish)
 		}
+		if res.CachedPromptTokens > 0 && progress != nil {
+			fmt.Fprintf(progress, "warning: the engine served %d of %d prompt tokens from its prefix cache: TTFT is not a full prefill (turn prefix caching off)\n",
+				res.CachedPromptTokens, res.PromptTokens)
+		}
 		if !measured {
 			continue
 		}

@@ -51,6 +51,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			modelCommand(),
 			runnerCommand(),
 			eosCommand(),
+			reportCommand(),
 			gpusCommand(),
 			tokenizeCommand(),
 			promptCommand(),

@@ -67,6 +67,18 @@ func TestRunCommandEndToEnd(t *testing.T) {
 	if n := strings.Count(string(b), "\n"); n != 2 {
 		t.Fatalf("%d records in %s", n, out)
 	}
+	// The saved records render again as a digest row and as Go benchmark lines.
+	md, _, err := lmdrive(t, "report", out)
+	if err != nil || !strings.Contains(md, "| ref (ref-cpu, random:tiny, ignore_eos) | 0.064k->0.008k |") {
+		t.Fatalf("report: %v\n%s", err, md)
+	}
+	gb, _, err := lmdrive(t, "report", "--format", "gobench", out)
+	if err != nil || strings.Count(gb, "BenchmarkGenerate/label=ref_ref-cpu_random:tiny_ignore_eos/prompt=64/gen=8 1 ") != 2 {
+		t.Fatalf("gobench: %v\n%s", err, gb)
+	}
+	if _, _, err := lmdrive(t, "report", "--format", "csv", out); err == nil || !strings.Contains(err.Error(), "want markdown or gobench") {
+		t.Fatalf("bad format: %v", err)
+	}
 }
 
 func TestRunCommandBadInput(t *testing.T) {
