@@ -1,0 +1,224 @@
+// Package conformance checks that an engine library implements lmdrive's
+// ABI faithfully: version and info, generation through every stop path,
+// cancel, error reporting, token indices, timestamps and bundles. CI runs it
+// against the reference engine; any shim built against an SDK can be run
+// through the same checks (see conformance_test.go).
+package conformance
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/lmdrive/lmdrive/driver"
+)
+
+// Target describes one library under test.
+type Target struct {
+	Engine  string         // lmdrive's name for it (ref, trtllm, turbomind)
+	Library string         // path to the .so
+	Config  map[string]any // creation config of a working engine
+	Prompt  []int32        // a prompt the engine accepts
+	// Optional config keys the engine understands, enabling more checks.
+	EOSKey    string // config key taking a list of EOS ids ("eos_ids"), or ""
+	MaxSeqKey string // config key taking a length limit ("max_seq_len"), or ""
+}
+
+// Run runs every check against t.
+func Run(t *testing.T, tg Target) {
+	lib, err := driver.OpenLibrary(tg.Library)
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	t.Cleanup(func() { lib.Close() })
+
+	t.Run("library describes itself", func(t *testing.T) {
+		r := driver.Inspect(tg.Engine, driver.Search{Flag: tg.Library})
+		if r.Error != "" || r.ABI != "1.0" || r.Backend == "" || r.Version == "" {
+			t.Fatalf("inspect: %+v", r)
+		}
+	})
+	eng := create(t, lib, tg, nil)
+	info := eng.Info()
+	t.Run("info", func(t *testing.T) {
+		if info.VocabSize <= 0 || info.Backend == "" || info.Version == "" || info.ABI != "1.0" || info.LoadNs <= 0 {
+			t.Fatalf("info %+v", info)
+		}
+		if len(info.EOSIDs) > 32 || info.TPSize < 1 {
+			t.Fatalf("info %+v", info)
+		}
+	})
+
+	const n = 24
+	base := driver.Request{Prompt: tg.Prompt, MaxNewTokens: n, IgnoreEOS: true}
+	res, toks := generate(t, eng, base)
+	seq := ids(toks)
+	t.Run("length", func(t *testing.T) {
+		if res.Finish != driver.FinishLength || len(toks) != n || res.OutputTokens != n || res.PromptTokens != len(tg.Prompt) ||
+			res.MaxNewRequested != n || res.MaxNewEffective != n {
+			t.Fatalf("result %+v with %d tokens", res, len(toks))
+		}
+		checkTimeline(t, res, toks)
+	})
+	t.Run("greedy is deterministic", func(t *testing.T) {
+		_, again := generate(t, eng, base)
+		if !slices.Equal(ids(again), seq) {
+			t.Fatalf("%v then %v", seq, ids(again))
+		}
+	})
+	t.Run("stop sequence", func(t *testing.T) {
+		stop := seq[4:6]
+		r, got := generate(t, eng, withStops(base, [][]int32{stop}))
+		end := ids(got)
+		if r.Finish != driver.FinishStop || r.StopSequence != 0 || len(end) < 2 || !slices.Equal(end[len(end)-2:], stop) || len(end) > 6 {
+			t.Fatalf("finish %s, sequence %d, tokens %v; want a stop on %v", r.Finish, r.StopSequence, end, stop)
+		}
+	})
+	t.Run("a stop id survives ignore_eos", func(t *testing.T) {
+		id := seq[7]
+		r, got := generate(t, eng, withStops(base, [][]int32{{id}}))
+		if r.Finish != driver.FinishStop || got[len(got)-1].ID != id || !slices.Contains(r.StopIDs, id) || !r.IgnoreEOSApplied {
+			t.Fatalf("finish %s after %v, stop ids %v", r.Finish, ids(got), r.StopIDs)
+		}
+	})
+	t.Run("cancel", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		count := 0
+		start := time.Now()
+		r, err := eng.Generate(ctx, driver.Request{Prompt: tg.Prompt, MaxNewTokens: 1 << 20, IgnoreEOS: true}, func(ts []driver.Token) {
+			if count += len(ts); count >= 3 {
+				cancel()
+			}
+		})
+		if err != nil || r.Finish != driver.FinishCancelled || r.OutputTokens >= 1<<20 {
+			t.Fatalf("%v, %+v", err, r)
+		}
+		if time.Since(start) > 30*time.Second {
+			t.Fatalf("cancel took %s", time.Since(start))
+		}
+	})
+	t.Run("bad input is an error, not a crash", func(t *testing.T) {
+		_, err := eng.Generate(context.Background(), driver.Request{Prompt: []int32{int32(info.VocabSize) + 5}, MaxNewTokens: 2}, nil)
+		var ee *driver.EngineError
+		if !errors.As(err, &ee) || !errors.Is(err, driver.ErrInvalid) || ee.Message == "" {
+			t.Fatalf("token outside the vocabulary: %v", err)
+		}
+		bad := map[string]any{"no_such_key": true}
+		if _, err := driver.NewNativeEngine(lib, tg.Engine, mustJSON(t, merge(tg.Config, bad))); err == nil {
+			t.Fatal("an unknown config key was accepted")
+		}
+		if _, err := driver.NewNativeEngine(lib, tg.Engine, "{not json"); err == nil {
+			t.Fatal("malformed config JSON was accepted")
+		}
+	})
+	if tg.EOSKey != "" {
+		t.Run("eos", func(t *testing.T) {
+			id := seq[9]
+			e := create(t, lib, tg, map[string]any{tg.EOSKey: []int32{id}})
+			r, got := generate(t, e, driver.Request{Prompt: tg.Prompt, MaxNewTokens: n})
+			if r.Finish != driver.FinishEOS || got[len(got)-1].ID != id || r.StopToken != id || r.IgnoreEOSApplied {
+				t.Fatalf("finish %s after %v (stop token %d)", r.Finish, ids(got), r.StopToken)
+			}
+			r, got = generate(t, e, base)
+			if r.Finish != driver.FinishLength || len(got) != n || slices.Contains(r.StopIDs, id) {
+				t.Fatalf("ignore_eos: finish %s after %d, stop ids %v", r.Finish, len(got), r.StopIDs)
+			}
+		})
+	}
+	if tg.MaxSeqKey != "" {
+		t.Run("max_seq_len clamp", func(t *testing.T) {
+			e := create(t, lib, tg, map[string]any{tg.MaxSeqKey: len(tg.Prompt) + 5})
+			r, got := generate(t, e, base)
+			if r.Finish != driver.FinishLimit || len(got) != 5 || r.MaxNewEffective != 5 || r.MaxNewRequested != n || r.LimitSource == "" {
+				t.Fatalf("finish %s after %d, effective %d of %d, limit %q", r.Finish, len(got), r.MaxNewEffective, r.MaxNewRequested, r.LimitSource)
+			}
+		})
+	}
+}
+
+// checkTimeline checks indices, bundles and that every time is monotonic
+// and inside submit … done.
+func checkTimeline(t *testing.T, r driver.Result, toks []driver.Token) {
+	t.Helper()
+	if !(r.SubmitNs > 0 && r.SubmitNs <= r.FirstNs && r.FirstNs <= r.LastNs && r.LastNs <= r.DoneNs) {
+		t.Fatalf("times submit %d first %d last %d done %d are out of order", r.SubmitNs, r.FirstNs, r.LastNs, r.DoneNs)
+	}
+	if toks[0].TimeNs != r.FirstNs || toks[len(toks)-1].TimeNs != r.LastNs {
+		t.Fatalf("first/last token times %d/%d differ from the result's %d/%d", toks[0].TimeNs, toks[len(toks)-1].TimeNs, r.FirstNs, r.LastNs)
+	}
+	for i := 0; i < len(toks); {
+		j := i
+		for j < len(toks) && toks[j].TimeNs == toks[i].TimeNs {
+			j++
+		}
+		for k := i; k < j; k++ {
+			if toks[k].Index != k || toks[k].Bundle != j-i {
+				t.Fatalf("token %d: index %d, bundle %d; the observation holds %d tokens", k, toks[k].Index, toks[k].Bundle, j-i)
+			}
+		}
+		if i > 0 && toks[i].TimeNs < toks[i-1].TimeNs {
+			t.Fatalf("token %d observed before token %d", i, i-1)
+		}
+		i = j
+	}
+}
+
+func create(t *testing.T, lib *driver.Library, tg Target, extra map[string]any) *driver.NativeEngine {
+	t.Helper()
+	e, err := driver.NewNativeEngine(lib, tg.Engine, mustJSON(t, merge(tg.Config, extra)))
+	if err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	t.Cleanup(func() { e.Close() })
+	return e
+}
+
+func generate(t *testing.T, e driver.Engine, req driver.Request) (driver.Result, []driver.Token) {
+	t.Helper()
+	var toks []driver.Token
+	r, err := e.Generate(context.Background(), req, func(ts []driver.Token) { toks = append(toks, ts...) })
+	if err != nil {
+		t.Fatalf("generate: %v", err)
+	}
+	if len(toks) == 0 || len(toks) != r.OutputTokens {
+		t.Fatalf("%d tokens streamed, result says %d", len(toks), r.OutputTokens)
+	}
+	return r, toks
+}
+
+func withStops(r driver.Request, stops [][]int32) driver.Request {
+	r.StopSequences = stops
+	return r
+}
+
+func ids(toks []driver.Token) []int32 {
+	out := make([]int32, len(toks))
+	for i, t := range toks {
+		out[i] = t.ID
+	}
+	return out
+}
+
+func merge(a, b map[string]any) map[string]any {
+	out := map[string]any{}
+	for k, v := range a {
+		out[k] = v
+	}
+	for k, v := range b {
+		out[k] = v
+	}
+	return out
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatalf("config is not JSON-encodable: %v", err)
+	}
+	return string(b)
+}
