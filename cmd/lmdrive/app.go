@@ -52,6 +52,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			runnerCommand(),
 			eosCommand(),
 			reportCommand(),
+			doctorCommand(),
 			gpusCommand(),
 			tokenizeCommand(),
 			promptCommand(),
