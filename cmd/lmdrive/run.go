@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 
@@ -236,7 +237,7 @@ func (o *ownedEngine) Close() error {
 
 // prefixWriter prefixes each line, so engine logs stand apart.
 type prefixWriter struct {
-	w       interface{ Write([]byte) (int, error) }
+	w       io.Writer
 	prefix  string
 	midLine bool
 }
