@@ -150,3 +150,10 @@ func TestRunHandsExactPromptLength(t *testing.T) {
 		t.Fatalf("overhead %+v repro %+v", r.Overhead, r.Repro)
 	}
 }
+
+func TestQuietEngineLogIsNil(t *testing.T) {
+	t.Setenv("LMDRIVE_QUIET_ENGINE", "1")
+	if w := engineLog(nil); w != nil {
+		t.Fatalf("quiet engine log is %#v; a non-nil writer would receive the engine's lines", w)
+	}
+}

@@ -218,7 +218,9 @@ func openEngine(c *cli.Context, name, lib string, cfg json.RawMessage) (driver.E
 }
 
 // engineLog shows the engine's stderr unless LMDRIVE_QUIET_ENGINE is set.
-func engineLog(c *cli.Context) *prefixWriter {
+// It returns a plain nil interface when quiet: a typed nil pointer would
+// look like a writer and fail on the first log line.
+func engineLog(c *cli.Context) io.Writer {
 	if os.Getenv("LMDRIVE_QUIET_ENGINE") != "" {
 		return nil
 	}
