@@ -66,6 +66,10 @@ type RemoteEngine struct {
 	stdin  io.WriteCloser
 	events chan event
 	exited chan struct{} // closed once the child has been waited for
+	// closing is closed when the parent stops listening, so the event
+	// reader never blocks on a full channel and can reap the child.
+	closing   chan struct{}
+	closeOnce sync.Once
 	exit   error         // the child's exit status, valid after exited
 	log    *tailBuffer
 	info   Info
@@ -97,7 +101,8 @@ func StartRunner(ctx context.Context, opts RunnerOptions) (*RemoteEngine, error)
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), opts.Env...)
-	r := &RemoteEngine{opts: opts, cmd: cmd, events: make(chan event, 64), exited: make(chan struct{}), log: newTailBuffer(64 << 10)}
+	r := &RemoteEngine{opts: opts, cmd: cmd, events: make(chan event, 64), exited: make(chan struct{}), closing: make(chan struct{}),
+		log: newTailBuffer(64 << 10)}
 	var err error
 	if r.stdin, err = cmd.StdinPipe(); err != nil {
 		return nil, fmt.Errorf("start runner: %w", err)
@@ -146,7 +151,10 @@ func (r *RemoteEngine) readEvents(stdout io.Reader) {
 			r.log.Write([]byte("lmdrive: runner wrote a line that is not an event: " + sc.Text() + "\n"))
 			continue
 		}
-		r.events <- ev
+		select {
+		case r.events <- ev:
+		case <-r.closing:
+		}
 	}
 	r.exit = r.cmd.Wait()
 	close(r.exited)
@@ -231,11 +239,14 @@ func (r *RemoteEngine) setDead(err error) error {
 }
 
 func (r *RemoteEngine) kill() {
+	r.stopListening()
 	if r.cmd.Process != nil {
 		r.cmd.Process.Kill()
 	}
 	<-r.exited
 }
+
+func (r *RemoteEngine) stopListening() { r.closeOnce.Do(func() { close(r.closing) }) }
 
 // Info reports what the engine said about itself in the runner.
 func (r *RemoteEngine) Info() Info { return r.info }
@@ -314,6 +325,7 @@ func (r *RemoteEngine) crashedOr(phase string, err error) error {
 func (r *RemoteEngine) Close() error {
 	r.send(command{Op: "close"})
 	r.stdin.Close()
+	r.stopListening()
 	select {
 	case <-r.exited:
 	case <-time.After(30 * time.Second):
