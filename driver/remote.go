@@ -70,11 +70,11 @@ type RemoteEngine struct {
 	// reader never blocks on a full channel and can reap the child.
 	closing   chan struct{}
 	closeOnce sync.Once
-	exit   error         // the child's exit status, valid after exited
-	log    *tailBuffer
-	info   Info
-	mu     sync.Mutex
-	dead   error // set once the child is gone or killed
+	exit      error // the child's exit status, valid after exited
+	log       *tailBuffer
+	info      Info
+	mu        sync.Mutex
+	dead      error // set once the child is gone or killed
 }
 
 var _ Engine = (*RemoteEngine)(nil)
