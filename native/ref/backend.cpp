@@ -1,24 +1,217 @@
 #include "backend.h"
 
+#include <dlfcn.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <mutex>
+#include <vector>
+
 #include "cpu/cpu_backend.h"
+#include "cuda/dispatch.h"
+#include "cuda/plugin_abi.h"
 #include "errors.h"
+#include "random_weights.h"
 
 namespace lmdref {
 
+namespace {
+
+// "cuda" → {0}; "cuda:1" → {1}; "cuda:0,1" → {0, 1}.
+std::vector<int32_t> cuda_devices(const std::string& device) {
+  std::vector<int32_t> ids;
+  if (device == "cuda") return {0};
+  std::string rest = device.substr(5);
+  size_t at = 0;
+  while (at <= rest.size()) {
+    const size_t comma = rest.find(',', at);
+    const std::string part = rest.substr(at, comma == std::string::npos ? std::string::npos : comma - at);
+    if (part.empty() || part.size() > 4 || part.find_first_not_of("0123456789") != std::string::npos)
+      invalid("device \"" + device + "\" is not cuda, cuda:<ordinal> or cuda:<ordinal>,<ordinal>,…");
+    ids.push_back(std::stoi(part));
+    if (comma == std::string::npos) break;
+    at = comma + 1;
+  }
+  return ids;
+}
+
+// The directory of the library (or executable) this code was linked into.
+std::string own_directory() {
+  Dl_info info;
+  if (dladdr(reinterpret_cast<void*>(&own_directory), &info) && info.dli_fname) {
+    std::string path = info.dli_fname;
+    const size_t slash = path.rfind('/');
+    if (slash != std::string::npos) return path.substr(0, slash);
+  }
+  return ".";
+}
+
+// Loads the plugin once per process; on failure *why says what went wrong.
+const lmdref_cuda_api* cuda_plugin(std::string* why) {
+  static std::mutex mu;
+  static bool tried = false;
+  static const lmdref_cuda_api* api = nullptr;
+  static std::string error;
+  std::lock_guard<std::mutex> lk(mu);
+  if (!tried) {
+    tried = true;
+    const std::string path = own_directory() + "/" LMDREF_CUDA_PLUGIN_FILE;
+    if (access(path.c_str(), F_OK) != 0) {
+      error = "device \"cuda\" is not available: this build has no CUDA backend (" + path +
+              " does not exist), only the CPU backend (device \"cpu\"); build on a machine with "
+              "nvcc (CUDA 12+) to get " LMDREF_CUDA_PLUGIN_FILE;
+    } else if (void* h = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL)) {
+      auto get = reinterpret_cast<lmdref_cuda_get_api_fn>(dlsym(h, LMDREF_CUDA_PLUGIN_ENTRY));
+      const lmdref_cuda_api* a = get ? get() : nullptr;
+      if (!a || a->version != LMDREF_CUDA_PLUGIN_VERSION || a->struct_size < sizeof(lmdref_cuda_api))
+        error = path + " is not a CUDA plugin of this build of liblmdrive_ref.so (version mismatch)";
+      else
+        api = a;  // never unloaded: CUDA and NCCL keep threads of their own
+    } else {
+      const char* e = dlerror();
+      error = "device \"cuda\" is not available: " + path + " could not be loaded (" +
+              std::string(e ? e : "unknown error") +
+              "); the CUDA driver, cuBLAS or NCCL library is missing on this host, which leaves "
+              "only the CPU backend (device \"cpu\")";
+    }
+  }
+  if (!api && why) *why = error;
+  return api;
+}
+
+struct FeedContext {
+  const WeightSource* src;
+  uint64_t seed;
+};
+
+int32_t read_weights(void* ctx, const char* name, uint64_t first, uint64_t count, float* out,
+                     char* err, size_t cap) {
+  try {
+    static_cast<FeedContext*>(ctx)->src->read(name, first, count, out);
+    return 0;
+  } catch (const Error& e) {
+    std::snprintf(err, cap, "%s", e.what());
+    return e.code();
+  } catch (const std::exception& e) {
+    std::snprintf(err, cap, "%s", e.what());
+    return LMD_ERR_ENGINE;
+  }
+}
+
+int32_t random_weight_rule(void* ctx, const char* name, uint64_t in_features, uint64_t* key,
+                           float* scale, int32_t* plus_one, char* err, size_t cap) {
+  try {
+    const RandomRule r = random_rule(name, static_cast<FeedContext*>(ctx)->seed, in_features);
+    *key = r.key;
+    *scale = r.scale;
+    *plus_one = r.plus_one ? 1 : 0;
+    return 0;
+  } catch (const Error& e) {
+    std::snprintf(err, cap, "%s", e.what());
+    return e.code();
+  } catch (const std::exception& e) {
+    std::snprintf(err, cap, "%s", e.what());
+    return LMD_ERR_ENGINE;
+  }
+}
+
+class CudaPluginBackend : public Backend {
+ public:
+  CudaPluginBackend(const lmdref_cuda_api* api, void* h, uint32_t n) : api_(api), h_(h), n_(n) {}
+  ~CudaPluginBackend() override { api_->destroy(h_); }
+
+  const char* name() const override { return "ref-cuda"; }
+  const char* dtype() const override { return api_->dtype(h_); }
+  uint32_t n_devices() const override { return n_; }
+
+  bool forward(const int32_t* tokens, int n, int start_pos, int n_logits, float* logits,
+               const std::atomic<bool>* cancel) override {
+    char err[1024] = {0};
+    int32_t cancelled = 0;
+    const int32_t rc = api_->forward(h_, tokens, n, start_pos, n_logits, logits, cancel,
+                                     &cancelled, err, sizeof err);
+    if (rc) fail(rc, err);
+    return cancelled == 0;
+  }
+
+  void reset() override {}  // positions restart at 0 and overwrite the cache
+
+  int64_t last_device_ns() const override { return api_->last_device_ns(h_); }
+
+ private:
+  const lmdref_cuda_api* api_;
+  void* h_;
+  uint32_t n_;
+};
+
+}  // namespace
+
+bool is_cuda_device(const std::string& device) {
+  return device == "cuda" || device.rfind("cuda:", 0) == 0;
+}
+
 void check_backend_options(const BackendOptions& opt) {
-  // Hook: a CUDA backend (native/ref/cuda/, built where CMAKE_CUDA_COMPILER is
-  // found) will accept device "cuda"/"cuda:N" and dtypes fp16/bf16 here.
+  if (is_cuda_device(opt.device)) {
+    cuda_devices(opt.device);
+    if (opt.dtype != "fp16" && opt.dtype != "bf16")
+      fail(LMD_ERR_UNSUPPORTED, "dtype \"" + opt.dtype +
+                                    "\" is not supported on the CUDA backend; it computes in fp16 "
+                                    "or bf16 (fp32 accumulation)");
+    std::string why;
+    if (!cuda_plugin(&why)) fail(LMD_ERR_UNSUPPORTED, why);
+    return;
+  }
   if (opt.device != "cpu")
     fail(LMD_ERR_UNSUPPORTED, "device \"" + opt.device +
-                                  "\" is not available: this build has only the CPU backend "
-                                  "(device \"cpu\")");
+                                  "\" is not available: devices are \"cpu\" (only the CPU "
+                                  "backend) and \"cuda\" (where the CUDA backend was built)");
   if (opt.dtype != "fp32")
     fail(LMD_ERR_UNSUPPORTED,
          "dtype \"" + opt.dtype + "\" is not supported on the CPU backend; it computes in fp32");
 }
 
+std::unique_ptr<Backend> make_cuda_backend(const ModelConfig& m, const WeightSource& src,
+                                           const BackendOptions& opt,
+                                           const CudaWeightOrigin& origin) {
+  check_backend_options(opt);
+  const lmdref_cuda_api* api = cuda_plugin(nullptr);
+  const std::vector<int32_t> devices = cuda_devices(opt.device);
+
+  lmdref_cuda_model cm{};
+  cm.vocab = m.vocab;
+  cm.hidden = m.hidden;
+  cm.intermediate = m.intermediate;
+  cm.layers = m.layers;
+  cm.heads = m.heads;
+  cm.kv_heads = m.kv_heads;
+  cm.head_dim = m.head_dim;
+  cm.tied = m.tied ? 1 : 0;
+  cm.max_seq_len = opt.max_seq_len ? opt.max_seq_len : m.max_pos;
+  cm.rope_theta = m.rope_theta;
+  cm.rms_eps = m.rms_eps;
+
+  FeedContext ctx{&src, origin.seed};
+  lmdref_cuda_weights w{};
+  w.ctx = &ctx;
+  w.random = origin.random ? 1 : 0;
+  w.read = read_weights;
+  w.rule = random_weight_rule;
+
+  lmdref_cuda_options o{};
+  o.dtype = opt.dtype.c_str();
+  o.n_devices = static_cast<uint32_t>(devices.size());
+  o.devices = devices.data();
+
+  char err[1024] = {0};
+  int32_t code = 0;
+  void* h = api->create(&cm, &w, &o, &code, err, sizeof err);
+  if (!h) fail(code ? code : LMD_ERR_ENGINE, err);
+  return std::make_unique<CudaPluginBackend>(api, h, o.n_devices);
+}
+
 std::unique_ptr<Backend> make_backend(const ModelConfig& m, const WeightSource& src,
                                       const BackendOptions& opt) {
+  if (is_cuda_device(opt.device)) return make_cuda_backend(m, src, opt, CudaWeightOrigin{});
   check_backend_options(opt);
   return make_cpu_backend(m, src, opt.threads, opt.max_seq_len);
 }

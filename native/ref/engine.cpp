@@ -6,6 +6,7 @@
 
 #include "checkpoint.h"
 #include "clock.h"
+#include "cuda/dispatch.h"
 #include "errors.h"
 #include "fileutil.h"
 #include "host_memory.h"
@@ -39,7 +40,7 @@ std::shared_ptr<Engine> Engine::create(const char* config_json) {
   const EngineConfig& c = e->cfg_;
 
   BackendOptions opt;
-  opt.device = c.device;
+  opt.device = backend_device(c);
   opt.dtype = c.dtype;
   opt.threads = c.threads;
   check_backend_options(opt);
@@ -71,9 +72,11 @@ std::shared_ptr<Engine> Engine::create(const char* config_json) {
 
   if (c.calibrate) return e;  // no weights, no compute
 
+  // The CUDA backend checks GPU memory itself and keeps no host copy.
+  const bool cuda = is_cuda_device(opt.device);
   const uint64_t need = e->model_.param_count() * sizeof(float);
   const int64_t avail = mem_available_bytes();
-  if (avail >= 0 && need > uint64_t(avail))
+  if (!cuda && avail >= 0 && need > uint64_t(avail))
     fail(LMD_ERR_NOMEM, c.model + " needs " + format_gb(need) +
                             " of host memory for fp32 weights, " + format_gb(uint64_t(avail)) +
                             " available; use --device cuda or a smaller " +
@@ -82,7 +85,10 @@ std::shared_ptr<Engine> Engine::create(const char* config_json) {
   std::unique_ptr<WeightSource> src =
       c.random ? make_random_source(e->model_, c.seed) : open_checkpoint(c.model);
   check_weight_source(e->model_, *src, c.model);
-  e->backend_ = make_backend(e->model_, *src, opt);
+  if (cuda)
+    e->backend_ = make_cuda_backend(e->model_, *src, opt, CudaWeightOrigin{c.random, c.seed});
+  else
+    e->backend_ = make_backend(e->model_, *src, opt);
   return e;
 }
 
@@ -104,15 +110,17 @@ void Engine::info(lmd_info* out) const {
   copy_string(out->version, sizeof out->version, "lmdrive-ref " LMDRIVE_REF_VERSION);
   copy_tail(out->model, sizeof out->model, description_);
   copy_string(out->dtype, sizeof out->dtype, backend_ ? backend_->dtype() : "fp32");
-  out->tp_size = 1;
+  out->tp_size = cfg_.devices.empty() ? 1 : cfg_.tp;
   out->n_devices = backend_ ? backend_->n_devices() : 0;
   for (int32_t& id : out->device_ids) id = -1;
+  for (size_t i = 0; i < cfg_.devices.size() && i < 16; ++i) out->device_ids[i] = cfg_.devices[i];
   out->n_eos = static_cast<uint32_t>(eos_.size());
   std::copy(eos_.begin(), eos_.end(), out->eos_ids);
   out->max_seq_len = max_seq_len_;
   out->max_input_len = max_seq_len_ ? max_seq_len_ - 1 : 0;
   // Calibration emits fixed ids: no logprobs, no sampling.
   out->caps = cfg_.calibrate ? 0u : (LMD_CAP_LOGPROBS | LMD_CAP_WATCH | LMD_CAP_SAMPLING);
+  if (backend_ && std::strcmp(backend_->name(), "ref-cuda") == 0) out->caps |= LMD_CAP_DEVICE_TIMING;
 }
 
 std::shared_ptr<Stream> Engine::start(const lmd_request* req) {

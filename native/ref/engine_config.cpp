@@ -10,7 +10,7 @@
 namespace lmdref {
 
 const char* engine_config_keys() {
-  return "model, seed, device, threads, max_seq_len, eos_ids, calibrate, dtype";
+  return "model, seed, device, threads, max_seq_len, eos_ids, calibrate, dtype, tp, devices";
 }
 
 namespace {
@@ -41,7 +41,7 @@ EngineConfig parse_engine_config(const char* json_text) {
   if (!root.is(json::Type::Object)) invalid("config must be a JSON object");
 
   EngineConfig c;
-  bool have_model = false;
+  bool have_model = false, have_dtype = false, have_tp = false, have_devices = false;
   int64_t threads = 0;
   for (const auto& [key, v] : root.members) {
     if (key == "model") {
@@ -73,6 +73,24 @@ EngineConfig parse_engine_config(const char* json_text) {
       c.calibrate = v.boolean;
     } else if (key == "dtype") {
       c.dtype = as_string(v, key);
+      have_dtype = true;
+    } else if (key == "tp") {
+      uint64_t n = as_u64(v, key);
+      if (n < 1 || n > 16) invalid(where(key) + " must be an integer in [1, 16]");
+      c.tp = static_cast<uint32_t>(n);
+      have_tp = true;
+    } else if (key == "devices") {
+      if (!v.is(json::Type::Array) || v.items.empty() || v.items.size() > 16)
+        invalid(where(key) + " must be an array of 1 to 16 CUDA device ordinals");
+      for (const auto& item : v.items) {
+        int64_t id;
+        if (!item.to_i64(&id) || id < 0 || id > 1023)
+          invalid(where(key) + " must hold CUDA device ordinals (integers in [0, 1023])");
+        for (int32_t seen : c.devices)
+          if (seen == id) invalid(where(key) + " names device " + std::to_string(id) + " twice");
+        c.devices.push_back(static_cast<int32_t>(id));
+      }
+      have_devices = true;
     } else {
       invalid("unknown config key \"" + key + "\"; valid keys: " + engine_config_keys());
     }
@@ -83,12 +101,46 @@ EngineConfig parse_engine_config(const char* json_text) {
     c.random = true;
     c.preset = c.model.substr(7);
   }
+  // Devices: "cpu", "cuda" (ranks on devices 0..tp-1) or "cuda:N" (N..N+tp-1);
+  // "devices" names them one by one instead.
+  const bool cuda = c.device == "cuda" || c.device.rfind("cuda:", 0) == 0;
+  if (cuda) {
+    int64_t first = 0;
+    if (c.device.size() > 5) {
+      const std::string n = c.device.substr(5);
+      if (n.empty() || n.size() > 4 || n.find_first_not_of("0123456789") != std::string::npos)
+        invalid("config key \"device\": \"" + c.device + "\" is not cpu, cuda or cuda:<ordinal>");
+      first = std::stoll(n);
+    }
+    if (have_devices) {
+      if (have_tp && c.tp != c.devices.size())
+        invalid("config keys \"tp\" (" + std::to_string(c.tp) + ") and \"devices\" (" +
+                std::to_string(c.devices.size()) + " ids) disagree");
+      c.tp = static_cast<uint32_t>(c.devices.size());
+    } else {
+      for (uint32_t r = 0; r < c.tp; ++r) c.devices.push_back(static_cast<int32_t>(first + r));
+    }
+    if (!have_dtype) c.dtype = "fp16";
+  } else if (c.tp > 1 || have_devices) {
+    fail(LMD_ERR_UNSUPPORTED, "config keys \"tp\" and \"devices\" need device \"cuda\"; device \"" +
+                                  c.device + "\" runs on one host without tensor parallelism");
+  }
   c.threads = static_cast<int>(threads);
   if (c.threads == 0) {
     unsigned hw = std::thread::hardware_concurrency();
     c.threads = hw ? static_cast<int>(hw) : 1;
   }
   return c;
+}
+
+std::string backend_device(const EngineConfig& c) {
+  if (c.devices.empty()) return c.device;
+  std::string s = "cuda:";
+  for (size_t i = 0; i < c.devices.size(); ++i) {
+    if (i) s += ",";
+    s += std::to_string(c.devices[i]);
+  }
+  return s;
 }
 
 }  // namespace lmdref

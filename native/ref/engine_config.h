@@ -18,8 +18,14 @@ struct EngineConfig {
   bool eos_override = false;
   std::vector<int32_t> eos_ids;
   bool calibrate = false;
-  std::string dtype = "fp32";
+  std::string dtype = "fp32";  // "fp16" when device is cuda and no dtype was given
+  uint32_t tp = 1;             // tensor-parallel size (cuda only)
+  std::vector<int32_t> devices;  // CUDA ordinals, one per rank (cuda only)
 };
+
+// The backend's device string: "cpu", or "cuda:<id>,<id>,…" with one CUDA
+// ordinal per tensor-parallel rank.
+std::string backend_device(const EngineConfig& c);
 
 // Throws Error(LMD_ERR_INVALID) naming the bad key or value.
 EngineConfig parse_engine_config(const char* json_text);

@@ -1,0 +1,81 @@
+// Shared helpers of the CUDA plugin: error type, checked CUDA/cuBLAS/NCCL
+// calls, and the 16-bit storage types with their conversions.
+#pragma once
+
+#include <cublas_v2.h>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+#include "lmdrive.h"
+
+namespace lmdcu {
+
+// An error that carries the LMD_ERR_* code it must surface as.
+class Error : public std::runtime_error {
+ public:
+  Error(int32_t code, const std::string& msg) : std::runtime_error(msg), code_(code) {}
+  int32_t code() const { return code_; }
+
+ private:
+  int32_t code_;
+};
+
+[[noreturn]] void cuda_fail(cudaError_t e, const char* what, const char* file, int line);
+[[noreturn]] void cublas_fail(cublasStatus_t s, const char* what, const char* file, int line);
+
+#define CU_CHECK(call)                                                  \
+  do {                                                                  \
+    cudaError_t e_ = (call);                                            \
+    if (e_ != cudaSuccess) ::lmdcu::cuda_fail(e_, #call, __FILE__, __LINE__); \
+  } while (0)
+
+#define CU_CHECK_LAUNCH() CU_CHECK(cudaGetLastError())
+
+#define BLAS_CHECK(call)                                                     \
+  do {                                                                       \
+    cublasStatus_t s_ = (call);                                              \
+    if (s_ != CUBLAS_STATUS_SUCCESS) ::lmdcu::cublas_fail(s_, #call, __FILE__, __LINE__); \
+  } while (0)
+
+// Storage types: fp16 and bf16, with fp32 arithmetic everywhere.
+template <typename T> struct Types;
+template <> struct Types<__half> {
+  using T2 = __half2;
+  static constexpr cudaDataType_t cuda = CUDA_R_16F;
+  static const char* name() { return "fp16"; }
+};
+template <> struct Types<__nv_bfloat16> {
+  using T2 = __nv_bfloat162;
+  static constexpr cudaDataType_t cuda = CUDA_R_16BF;
+  static const char* name() { return "bf16"; }
+};
+
+__device__ __forceinline__ float to_f(__half x) { return __half2float(x); }
+__device__ __forceinline__ float to_f(__nv_bfloat16 x) { return __bfloat162float(x); }
+template <typename T> __device__ __forceinline__ T from_f(float x);
+template <> __device__ __forceinline__ __half from_f<__half>(float x) { return __float2half_rn(x); }
+template <> __device__ __forceinline__ __nv_bfloat16 from_f<__nv_bfloat16>(float x) {
+  return __float2bfloat16_rn(x);
+}
+// Rounds through the storage type, as a framework does between two ops.
+template <typename T> __device__ __forceinline__ float round_t(float x) { return to_f(from_f<T>(x)); }
+
+// Two values packed in one 32-bit word (low half first).
+template <typename T> __device__ __forceinline__ uint32_t pack2(float lo, float hi);
+template <> __device__ __forceinline__ uint32_t pack2<__half>(float lo, float hi) {
+  __half2 v = __floats2half2_rn(lo, hi);
+  return *reinterpret_cast<uint32_t*>(&v);
+}
+template <> __device__ __forceinline__ uint32_t pack2<__nv_bfloat16>(float lo, float hi) {
+  __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<uint32_t*>(&v);
+}
+
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+}  // namespace lmdcu

@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# The GPU check of the ref engine's CUDA backend, end to end, in one device run:
+# builds liblmdrive_ref.so and liblmdrive_ref_cuda.so, runs the parity checks
+# against Hugging Face transformers and the tensor-parallel identity checks,
+# measures copy bandwidth, the prefill GEMMs alone, transformers and the ref
+# engine (TP=1 and TP=2), prints a table last and keeps the full log.
+#
+# usage (from the repository root, on a machine with nvcc, PyTorch and
+# transformers):
+#   bash native/ref/cuda/gpu_check.sh path/to/lmdrive [out-dir]
+# Environment: LMDREF_CHECK_STEPS  which steps to run (default: all of
+#                                  build parity torch run14 ab14 hf14 tp14 abtp14 run32)
+#              LMDREF_CUDA_ARCHS   CUDA architectures (default "80;90")
+#              LMDREF_CHECK_GEMM_TOKENS  prompt lengths of the GEMM baseline (default "10000 20000")
+set -uo pipefail
+if [ $# -lt 1 ]; then
+  echo "usage: bash native/ref/cuda/gpu_check.sh path/to/lmdrive [out-dir]" >&2
+  exit 2
+fi
+BIN=$(readlink -f "$1")
+OUTD=${2:-build/gpu-check}
+mkdir -p "$OUTD"
+OUTD=$(readlink -f "$OUTD")
+LOG=$OUTD/gpu_check.log
+: >"$LOG"
+exec > >(tee -a "$LOG") 2>&1
+export PYTHONUNBUFFERED=1
+if ! command -v nvcc >/dev/null && [ -x /usr/local/cuda/bin/nvcc ]; then
+  export PATH=/usr/local/cuda/bin:$PATH
+fi
+HERE=native/ref/cuda
+BUILD=build/gpu
+LIB=$PWD/$BUILD/lib
+STEPS=${LMDREF_CHECK_STEPS:-build parity torch run14 ab14 hf14 tp14 abtp14 run32}
+NGPU=$(nvidia-smi -L 2>/dev/null | wc -l)
+export LMDREF_CHECK_GPUS=$NGPU
+FAILED=""
+
+want() { [[ " $STEPS " == *" $1 "* ]]; }
+phase() { echo "== $(date -u +%H:%M:%S) $*"; }
+step_failed() { FAILED="$FAILED $1"; echo "!! step $1 failed (rc=$2)"; }
+
+phase "environment"
+date -u +"%Y-%m-%d %H:%M UTC"
+nvidia-smi --query-gpu=index,name,memory.total,driver_version --format=csv,noheader
+nvcc --version | tail -1
+python3 -c 'import torch, transformers; print("torch", torch.__version__, "transformers", transformers.__version__)'
+python3 -c 'import nvidia.nccl as n; print("nccl wheel", list(n.__path__)[0])' 2>/dev/null || true
+echo "NCCL_NVLS_ENABLE=${NCCL_NVLS_ENABLE:-unset}"
+"$BIN" gpus --json >"$OUTD/gpus.json" 2>/dev/null || true
+
+if want build; then
+  phase "build"
+  mkdir -p $BUILD
+  cmake -S . -B $BUILD -DCMAKE_BUILD_TYPE=Release -DLMDRIVE_LIB_DIR="$LIB" \
+    -DCMAKE_CUDA_ARCHITECTURES="${LMDREF_CUDA_ARCHS:-80;90}" >"$BUILD/cmake.log" 2>&1 &&
+    grep -E "lmdrive" "$BUILD/cmake.log" &&
+    cmake --build $BUILD -j"$(nproc)" --target lmdrive_ref lmdrive_ref_cuda >>"$BUILD/cmake.log" 2>&1
+  rc=$?
+  if [ $rc -ne 0 ]; then
+    tail -40 "$BUILD/cmake.log"
+    echo "!! build failed"
+    exit 1
+  fi
+  ls -l "$LIB"
+fi
+
+run_ref() {  # name, timeout, lmdrive run args...  (A/B runs: name ab:<label>)
+  local name=$1 limit=$2 out
+  shift 2
+  phase "ref $name"
+  if [[ $name == ab:* ]]; then
+    out=(--out "$OUTD/run-ab.jsonl" --label "${name#ab:}")
+  else
+    out=(--out "$OUTD/run-$name.jsonl")
+  fi
+  timeout "$limit" "$BIN" run --engine ref --device cuda --lib-path "$LIB" --ignore-eos \
+    "${out[@]}" "$@" 2>&1 | grep -v "^  engine| $" | tail -25
+  local rc=${PIPESTATUS[0]}
+  [ "$rc" -eq 0 ] || step_failed "$name" "$rc"
+}
+
+if want parity; then
+  phase "parity"
+  timeout 300 python3 $HERE/parity.py "$LIB" "$BIN" "$PWD/$BUILD/parity" "$OUTD/parity.json" ||
+    step_failed parity $?
+fi
+
+if want torch; then
+  phase "torch: copy bandwidth, prefill GEMMs"
+  {
+    timeout 60 python3 $HERE/bench_torch.py copybw
+    for n in ${LMDREF_CHECK_GEMM_TOKENS:-10000 20000}; do
+      timeout 60 python3 $HERE/bench_torch.py gemm qwen2.5-14b "$n"
+    done
+  } | tee -a "$OUTD/torch.jsonl"
+fi
+
+if want run14; then
+  run_ref 14b 150 --model random:qwen2.5-14b --prompt-tokens 10000 --max-new 800 \
+    --warmup 1 --repeats 2
+fi
+
+if want ab14; then  # A/B: the first decode-attention form, and cuBLAS matrix-vector products
+  LMDREF_CUDA_ATTN=block run_ref "ab:14b attn=block" 100 --model random:qwen2.5-14b \
+    --prompt-tokens 10000 --max-new 200 --warmup 1 --repeats 1
+  LMDREF_CUDA_DECODE=cublas run_ref "ab:14b decode=cublas" 100 --model random:qwen2.5-14b \
+    --prompt-tokens 10000 --max-new 200 --warmup 1 --repeats 1
+fi
+
+if want hf14; then
+  phase "transformers 14B"
+  timeout 150 python3 $HERE/bench_torch.py hf qwen2.5-14b 10000 64 | tee -a "$OUTD/torch.jsonl" ||
+    step_failed hf14 $?
+fi
+
+if want tp14 && [ "$NGPU" -ge 2 ]; then
+  run_ref 14b-tp2 120 --tp 2 --model random:qwen2.5-14b --prompt-tokens 10000 --max-new 800 \
+    --warmup 1 --repeats 2
+fi
+
+if want abtp14 && [ "$NGPU" -ge 2 ]; then  # A/B: decode all-reduces through NCCL
+  LMDREF_CUDA_AR=nccl run_ref "ab:14b-tp2 ar=nccl" 100 --tp 2 --model random:qwen2.5-14b \
+    --prompt-tokens 10000 --max-new 200 --warmup 1 --repeats 1
+fi
+
+if want run32 && [ "$NGPU" -ge 2 ]; then
+  run_ref 32b-tp2 180 --tp 2 --model random:qwen2.5-32b --prompt-tokens 20000 --max-new 1000 \
+    --warmup 1 --repeats 1
+fi
+
+phase "summary"
+python3 $HERE/summarize.py "$OUTD"
+if [ -n "$FAILED" ]; then
+  echo "failed steps:$FAILED"
+  exit 1
+fi

@@ -1,0 +1,533 @@
+#include "kernels.h"
+
+#include <algorithm>
+#include <cstdio>
+
+namespace lmdcu {
+
+void cuda_fail(cudaError_t e, const char* what, const char* file, int line) {
+  const int32_t code = (e == cudaErrorMemoryAllocation) ? LMD_ERR_NOMEM : LMD_ERR_ENGINE;
+  char buf[512];
+  std::snprintf(buf, sizeof buf, "CUDA error %s (%s) in %s at %s:%d", cudaGetErrorName(e),
+                cudaGetErrorString(e), what, file, line);
+  throw Error(code, buf);
+}
+
+void cublas_fail(cublasStatus_t s, const char* what, const char* file, int line) {
+  const int32_t code = (s == CUBLAS_STATUS_ALLOC_FAILED) ? LMD_ERR_NOMEM : LMD_ERR_ENGINE;
+  char buf[512];
+  std::snprintf(buf, sizeof buf, "cuBLAS error %d (%s) in %s at %s:%d", int(s),
+                cublasGetStatusString(s), what, file, line);
+  throw Error(code, buf);
+}
+
+namespace {
+
+constexpr unsigned kFull = 0xffffffffu;
+
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(kFull, v, o);
+  return v;
+}
+
+__device__ __forceinline__ uint64_t splitmix64(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ULL;
+  uint64_t z = x;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+// Eight 16-bit values of one 16-byte load, as floats.
+template <typename T>
+__device__ __forceinline__ void unpack8(const uint4& v, float (&f)[8]) {
+  const typename Types<T>::T2* p = reinterpret_cast<const typename Types<T>::T2*>(&v);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    f[2 * i] = to_f(p[i].x);
+    f[2 * i + 1] = to_f(p[i].y);
+  }
+}
+
+template <typename T>
+__device__ __forceinline__ uint4 pack8(const float (&f)[8]) {
+  uint4 v;
+  v.x = pack2<T>(f[0], f[1]);
+  v.y = pack2<T>(f[2], f[3]);
+  v.z = pack2<T>(f[4], f[5]);
+  v.w = pack2<T>(f[6], f[7]);
+  return v;
+}
+
+template <typename T>
+__device__ __forceinline__ float dot8(const uint4& a, const uint4& b) {
+  float fa[8], fb[8];
+  unpack8<T>(a, fa);
+  unpack8<T>(b, fb);
+  float s = 0.f;
+#pragma unroll
+  for (int i = 0; i < 8; ++i) s = fmaf(fa[i], fb[i], s);
+  return s;
+}
+
+template <typename T>
+__global__ void random_fill_kernel(uint64_t key, float scale, int plus_one, uint64_t full_cols,
+                                   uint64_t row0, uint64_t col0, uint64_t rows, uint64_t cols,
+                                   T* dst, uint64_t ld) {
+  const uint64_t total = rows * cols;
+  for (uint64_t i = blockIdx.x * uint64_t(blockDim.x) + threadIdx.x; i < total;
+       i += uint64_t(gridDim.x) * blockDim.x) {
+    const uint64_t r = i / cols, c = i % cols;
+    const uint64_t index = (row0 + r) * full_cols + col0 + c;
+    const uint64_t h = splitmix64(key + index);
+    // The spec rounds after every operation: explicit round-to-nearest
+    // intrinsics keep the compiler from fusing them.
+    const float u = __fmul_rn(float(uint32_t(h >> 40)), 1.0f / 16777216.0f);
+    float v = __fmul_rn(__fsub_rn(__fmul_rn(u, 2.0f), 1.0f), scale);
+    if (plus_one) v = __fadd_rn(1.0f, v);
+    dst[r * ld + c] = from_f<T>(v);
+  }
+}
+
+template <typename T>
+__global__ void convert_kernel(const float* src, uint64_t src_ld, uint64_t col0, uint64_t rows,
+                               uint64_t cols, T* dst, uint64_t ld) {
+  const uint64_t total = rows * cols;
+  for (uint64_t i = blockIdx.x * uint64_t(blockDim.x) + threadIdx.x; i < total;
+       i += uint64_t(gridDim.x) * blockDim.x) {
+    const uint64_t r = i / cols, c = i % cols;
+    dst[r * ld + c] = from_f<T>(src[r * src_ld + col0 + c]);
+  }
+}
+
+template <typename T>
+__global__ void embed_kernel(const int32_t* tokens, const T* table, int hidden, T* x) {
+  const int i = blockIdx.x;
+  const uint4* src = reinterpret_cast<const uint4*>(table + int64_t(tokens[i]) * hidden);
+  uint4* dst = reinterpret_cast<uint4*>(x + int64_t(i) * hidden);
+  for (int c = threadIdx.x; c < hidden / 8; c += blockDim.x) dst[c] = src[c];
+}
+
+// One block per row; hidden % 8 == 0.
+template <typename T>
+__global__ void rmsnorm_kernel(T* x, const float* delta, const T* weight, T* out, int hidden,
+                               float eps) {
+  const int64_t row = blockIdx.x;
+  uint4* xr = reinterpret_cast<uint4*>(x + row * hidden);
+  const float* dr = delta ? delta + row * hidden : nullptr;
+  const int chunks = hidden / 8;
+  float ss = 0.f;
+  for (int c = threadIdx.x; c < chunks; c += blockDim.x) {
+    float v[8];
+    unpack8<T>(xr[c], v);
+    if (dr) {
+      const float4 d0 = reinterpret_cast<const float4*>(dr)[2 * c];
+      const float4 d1 = reinterpret_cast<const float4*>(dr)[2 * c + 1];
+      const float d[8] = {d0.x, d0.y, d0.z, d0.w, d1.x, d1.y, d1.z, d1.w};
+#pragma unroll
+      for (int j = 0; j < 8; ++j) v[j] = round_t<T>(v[j] + round_t<T>(d[j]));
+      xr[c] = pack8<T>(v);
+    }
+#pragma unroll
+    for (int j = 0; j < 8; ++j) ss = fmaf(v[j], v[j], ss);
+  }
+  __shared__ float part[32];
+  ss = warp_sum(ss);
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  if (lane == 0) part[warp] = ss;
+  __syncthreads();
+  if (warp == 0) {
+    float t = lane < int(blockDim.x / 32) ? part[lane] : 0.f;
+    t = warp_sum(t);
+    if (lane == 0) part[0] = t;
+  }
+  __syncthreads();
+  const float r = rsqrtf(part[0] / float(hidden) + eps);
+  const uint4* wr = reinterpret_cast<const uint4*>(weight);
+  uint4* orow = reinterpret_cast<uint4*>(out + row * hidden);
+  for (int c = threadIdx.x; c < chunks; c += blockDim.x) {
+    float v[8], w[8];
+    unpack8<T>(xr[c], v);
+    unpack8<T>(wr[c], w);
+#pragma unroll
+    for (int j = 0; j < 8; ++j) v[j] = w[j] * round_t<T>(v[j] * r);
+    orow[c] = pack8<T>(v);
+  }
+}
+
+// Writes one rotated (or, for v, plain) pair (d, d + half) of "head" hh, where
+// heads [0, qh) are q, [qh, qh + kvh) are k and the rest are v. a and b are
+// the projection plus bias in fp32. Rounding follows Hugging Face's Qwen2 in
+// 16-bit: the projection is rounded, cos and sin are rounded, and so is each
+// product and the sum of q·cos + rotate_half(q)·sin.
+template <typename T>
+__device__ __forceinline__ void store_pair(float a, float b, int hh, int d, int pos, int row,
+                                           const float* inv_freq, int qh, int kvh, int hd,
+                                           T* q_out, T* k_cache, T* v_cache, int cap) {
+  const int half = hd / 2;
+  a = round_t<T>(a);
+  b = round_t<T>(b);
+  if (hh < qh + kvh) {
+    float sn, cs;
+    sincosf(float(pos) * inv_freq[d], &sn, &cs);
+    cs = round_t<T>(cs);
+    sn = round_t<T>(sn);
+    const float lo = round_t<T>(a * cs) + round_t<T>(-b * sn);
+    const float hi = round_t<T>(b * cs) + round_t<T>(a * sn);
+    T* dst;
+    if (hh < qh) {
+      dst = q_out + int64_t(row) * qh * hd + int64_t(hh) * hd;
+    } else {
+      dst = k_cache + (int64_t(hh - qh) * cap + pos) * hd;
+    }
+    dst[d] = from_f<T>(lo);
+    dst[d + half] = from_f<T>(hi);
+  } else {
+    T* dst = v_cache + (int64_t(hh - qh - kvh) * cap + pos) * hd;
+    dst[d] = from_f<T>(a);
+    dst[d + half] = from_f<T>(b);
+  }
+}
+
+template <typename T>
+__global__ void rope_qkv_kernel(const float* qkv, const T* bias, int n, const int32_t* state,
+                                const float* inv_freq, int qh, int kvh, int hd, T* q_out,
+                                T* k_cache, T* v_cache, int cap) {
+  const int half = hd / 2;
+  const int width = (qh + 2 * kvh) * hd;
+  const int pairs = width / 2;
+  const int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  if (i >= int64_t(n) * pairs) return;
+  const int row = int(i / pairs), p = int(i % pairs);
+  const int hh = p / half, d = p % half;
+  const int r0 = hh * hd + d, r1 = r0 + half;
+  const float* src = qkv + int64_t(row) * width;
+  const float a = src[r0] + to_f(bias[r0]);
+  const float b = src[r1] + to_f(bias[r1]);
+  store_pair<T>(a, b, hh, d, state[0] + row, row, inv_freq, qh, kvh, hd, q_out, k_cache, v_cache,
+                cap);
+}
+
+template <typename T>
+__device__ __forceinline__ float swiglu(float g, float u) {
+  const float gt = round_t<T>(g), ut = round_t<T>(u);
+  const float s = round_t<T>(gt / (1.0f + expf(-gt)));
+  return s * ut;
+}
+
+template <typename T>
+__global__ void silu_mul_kernel(const T* gu, int n, int inter, T* act) {
+  const int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  if (i >= int64_t(n) * inter) return;
+  const int64_t row = i / inter, j = i % inter;
+  const T* g = gu + row * 2 * inter;
+  act[i] = from_f<T>(swiglu<T>(to_f(g[j]), to_f(g[inter + j])));
+}
+
+// A streamed 16-byte weight load. The asm is volatile so that the loads of one
+// unrolled step stay together, issued before the arithmetic that uses them.
+__device__ __forceinline__ uint4 ld_stream(const uint4* p) {
+  uint4 v;
+  asm volatile("ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+               : "l"(p));
+  return v;
+}
+
+// Two dot products of one token's x with rows r0 and r1 of a row-major
+// [*, k] matrix, reduced over the warp (every lane gets the sums). Each lane
+// streams 16-byte chunks, four chunks of each row in flight.
+template <typename T>
+__device__ __forceinline__ void warp_dot2(const T* __restrict__ w0, const T* __restrict__ w1,
+                                          const T* __restrict__ x, int k, float& s0, float& s1) {
+  const int lane = threadIdx.x % 32;
+  const uint4* a = reinterpret_cast<const uint4*>(w0);
+  const uint4* b = reinterpret_cast<const uint4*>(w1);
+  const uint4* v = reinterpret_cast<const uint4*>(x);
+  const int chunks = k / 8;
+  float acc0 = 0.f, acc1 = 0.f;
+  int c = lane;
+  for (; c + 96 < chunks; c += 128) {
+    uint4 ra[4], rb[4], rx[4];
+#pragma unroll
+    for (int u = 0; u < 4; ++u) {
+      ra[u] = ld_stream(a + c + 32 * u);
+      rb[u] = ld_stream(b + c + 32 * u);
+    }
+#pragma unroll
+    for (int u = 0; u < 4; ++u) rx[u] = __ldg(v + c + 32 * u);
+#pragma unroll
+    for (int u = 0; u < 4; ++u) {
+      acc0 += dot8<T>(ra[u], rx[u]);
+      acc1 += dot8<T>(rb[u], rx[u]);
+    }
+  }
+  for (; c < chunks; c += 32) {
+    const uint4 rx = __ldg(v + c);
+    acc0 += dot8<T>(ld_stream(a + c), rx);
+    acc1 += dot8<T>(ld_stream(b + c), rx);
+  }
+  s0 = warp_sum(acc0);
+  s1 = warp_sum(acc1);
+}
+
+constexpr int kGemvWarps = 4;
+
+template <typename T>
+__global__ void __launch_bounds__(kGemvWarps * 32) gemv_kernel(const T* __restrict__ w,
+                                                               const T* __restrict__ x,
+                                                               float* __restrict__ y, int rows,
+                                                               int k) {
+  const int warp = blockIdx.x * kGemvWarps + threadIdx.x / 32;
+  const int r0 = 2 * warp;
+  if (r0 >= rows) return;
+  const int r1 = min(r0 + 1, rows - 1);
+  float s0, s1;
+  warp_dot2<T>(w + int64_t(r0) * k, w + int64_t(r1) * k, x, k, s0, s1);
+  if (threadIdx.x % 32 == 0) {
+    y[r0] = s0;
+    if (r1 != r0) y[r1] = s1;
+  }
+}
+
+template <typename T>
+__global__ void __launch_bounds__(kGemvWarps * 32)
+    gemv_qkv_rope_kernel(const T* __restrict__ w, const T* __restrict__ bias,
+                         const T* __restrict__ x, int k, const int32_t* state,
+                         const float* inv_freq, int qh, int kvh, int hd, T* q_out, T* k_cache,
+                         T* v_cache, int cap) {
+  const int half = hd / 2;
+  const int pairs = (qh + 2 * kvh) * half;
+  const int p = blockIdx.x * kGemvWarps + threadIdx.x / 32;
+  if (p >= pairs) return;
+  const int hh = p / half, d = p % half;
+  const int r0 = hh * hd + d, r1 = r0 + half;
+  float a, b;
+  warp_dot2<T>(w + int64_t(r0) * k, w + int64_t(r1) * k, x, k, a, b);
+  if (threadIdx.x % 32 == 0)
+    store_pair<T>(a + to_f(bias[r0]), b + to_f(bias[r1]), hh, d, state[0], 0, inv_freq, qh, kvh,
+                  hd, q_out, k_cache, v_cache, cap);
+}
+
+template <typename T>
+__global__ void __launch_bounds__(kGemvWarps * 32)
+    gemv_gate_up_kernel(const T* __restrict__ w, const T* __restrict__ x, int inter, int k,
+                        T* act) {
+  const int j = blockIdx.x * kGemvWarps + threadIdx.x / 32;
+  if (j >= inter) return;
+  float g, u;
+  warp_dot2<T>(w + int64_t(j) * k, w + int64_t(inter + j) * k, x, k, g, u);
+  if (threadIdx.x % 32 == 0) act[j] = from_f<T>(swiglu<T>(g, u));
+}
+
+__global__ void step_kernel(unsigned long long* counter) { *counter += 1; }
+
+__device__ __forceinline__ void store_release_sys(unsigned long long* p, unsigned long long v) {
+  asm volatile("st.release.sys.global.u64 [%0], %1;\n" ::"l"(p), "l"(v) : "memory");
+}
+__device__ __forceinline__ unsigned long long load_acquire_sys(const unsigned long long* p) {
+  unsigned long long v;
+  asm volatile("ld.acquire.sys.global.u64 %0, [%1];\n" : "=l"(v) : "l"(p) : "memory");
+  return v;
+}
+
+// One block; hidden / 8 threads at most 1024 (each owns 8-element chunks).
+template <typename T>
+__global__ void allreduce_rmsnorm_kernel(PeerSet peers, int tp, int rank,
+                                         const unsigned long long* counter, int slot, T* x,
+                                         const T* weight, T* out, int hidden, float eps) {
+  __shared__ float part[32];
+  if (threadIdx.x == 0) {
+    const unsigned long long epoch = *counter * 1024ull + unsigned(slot) + 1ull;
+    __threadfence_system();
+    for (int p = 0; p < tp; ++p)
+      if (p != rank) store_release_sys(peers.flag[p] + rank, epoch);
+    const long long t0 = clock64();
+    for (int p = 0; p < tp; ++p) {
+      if (p == rank) continue;
+      while (load_acquire_sys(peers.flag[rank] + p) < epoch) {
+        // A peer that never arrives is a bug: fail the launch instead of hanging.
+        if (clock64() - t0 > (1ll << 35)) __trap();
+      }
+    }
+  }
+  __syncthreads();
+  uint4* xr = reinterpret_cast<uint4*>(x);
+  const int chunks = hidden / 8;
+  float ss = 0.f;
+  for (int c = threadIdx.x; c < chunks; c += blockDim.x) {
+    float d[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
+    for (int p = 0; p < tp; ++p) {
+      const float4* src = reinterpret_cast<const float4*>(peers.part[p]) + 2 * c;
+      const float4 a = __ldcv(src), b = __ldcv(src + 1);
+      d[0] += a.x; d[1] += a.y; d[2] += a.z; d[3] += a.w;
+      d[4] += b.x; d[5] += b.y; d[6] += b.z; d[7] += b.w;
+    }
+    float v[8];
+    unpack8<T>(xr[c], v);
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+      v[j] = round_t<T>(v[j] + round_t<T>(d[j]));
+      ss = fmaf(v[j], v[j], ss);
+    }
+    xr[c] = pack8<T>(v);
+  }
+  ss = warp_sum(ss);
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  if (lane == 0) part[warp] = ss;
+  __syncthreads();
+  if (warp == 0) {
+    float t = lane < int(blockDim.x / 32) ? part[lane] : 0.f;
+    t = warp_sum(t);
+    if (lane == 0) part[0] = t;
+  }
+  __syncthreads();
+  const float r = rsqrtf(part[0] / float(hidden) + eps);
+  const uint4* wr = reinterpret_cast<const uint4*>(weight);
+  uint4* orow = reinterpret_cast<uint4*>(out);
+  for (int c = threadIdx.x; c < chunks; c += blockDim.x) {
+    float v[8], w[8];
+    unpack8<T>(xr[c], v);
+    unpack8<T>(wr[c], w);
+#pragma unroll
+    for (int j = 0; j < 8; ++j) v[j] = w[j] * round_t<T>(v[j] * r);
+    orow[c] = pack8<T>(v);
+  }
+}
+
+template <typename T>
+__global__ void round_kernel(float* y, int64_t n) {
+  const int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  if (i < n) y[i] = round_t<T>(y[i]);
+}
+
+unsigned grid_for(uint64_t total, unsigned block) {
+  uint64_t g = (total + block - 1) / block;
+  if (g > (1u << 20)) g = 1u << 20;
+  return unsigned(g ? g : 1);
+}
+
+}  // namespace
+
+template <typename T>
+void launch_random_fill(uint64_t key, float scale, bool plus_one, uint64_t full_cols,
+                        uint64_t row0, uint64_t col0, uint64_t rows, uint64_t cols, T* dst,
+                        uint64_t ld, cudaStream_t s) {
+  if (rows * cols == 0) return;
+  random_fill_kernel<T><<<grid_for(rows * cols, 256), 256, 0, s>>>(
+      key, scale, plus_one ? 1 : 0, full_cols, row0, col0, rows, cols, dst, ld);
+  CU_CHECK_LAUNCH();
+}
+
+template <typename T>
+void launch_convert(const float* src, uint64_t src_ld, uint64_t col0, uint64_t rows,
+                    uint64_t cols, T* dst, uint64_t ld, cudaStream_t s) {
+  if (rows * cols == 0) return;
+  convert_kernel<T><<<grid_for(rows * cols, 256), 256, 0, s>>>(src, src_ld, col0, rows, cols,
+                                                                 dst, ld);
+  CU_CHECK_LAUNCH();
+}
+
+template <typename T>
+void launch_embed(const int32_t* tokens, int n, const T* table, int hidden, T* x, cudaStream_t s) {
+  embed_kernel<T><<<n, 128, 0, s>>>(tokens, table, hidden, x);
+  CU_CHECK_LAUNCH();
+}
+
+template <typename T>
+void launch_rmsnorm(T* x, const float* delta, const T* weight, T* out, int rows, int hidden,
+                    float eps, cudaStream_t s) {
+  int block = 256;
+  while (block > 32 && block / 2 >= hidden / 8) block /= 2;
+  rmsnorm_kernel<T><<<rows, block, 0, s>>>(x, delta, weight, out, hidden, eps);
+  CU_CHECK_LAUNCH();
+}
+
+template <typename T>
+void launch_rope_qkv(const float* qkv, const T* bias, int n, const int32_t* state,
+                     const float* inv_freq, int q_heads, int kv_heads, int head_dim, T* q_out,
+                     T* k_cache, T* v_cache, int cap, cudaStream_t s) {
+  const uint64_t total = uint64_t(n) * (q_heads + 2 * kv_heads) * head_dim / 2;
+  rope_qkv_kernel<T><<<unsigned((total + 255) / 256), 256, 0, s>>>(
+      qkv, bias, n, state, inv_freq, q_heads, kv_heads, head_dim, q_out, k_cache, v_cache, cap);
+  CU_CHECK_LAUNCH();
+}
+
+void launch_step(unsigned long long* counter, cudaStream_t s) {
+  step_kernel<<<1, 1, 0, s>>>(counter);
+  CU_CHECK_LAUNCH();
+}
+
+template <typename T>
+void launch_allreduce_rmsnorm(const PeerSet& peers, int tp, int rank,
+                              const unsigned long long* counter, int slot, T* x,
+                              const T* weight, T* out, int hidden, float eps, cudaStream_t s) {
+  int block = std::min(1024, (hidden / 8 + 31) / 32 * 32);
+  if (block < 32) block = 32;
+  allreduce_rmsnorm_kernel<T><<<1, block, 0, s>>>(peers, tp, rank, counter, slot, x, weight, out,
+                                                  hidden, eps);
+  CU_CHECK_LAUNCH();
+}
+
+template <typename T>
+void launch_round(float* y, int64_t n, cudaStream_t s) {
+  round_kernel<T><<<unsigned((n + 255) / 256), 256, 0, s>>>(y, n);
+  CU_CHECK_LAUNCH();
+}
+
+template <typename T>
+void launch_silu_mul(const T* gu, int n, int inter, T* act, cudaStream_t s) {
+  const uint64_t total = uint64_t(n) * inter;
+  silu_mul_kernel<T><<<unsigned((total + 255) / 256), 256, 0, s>>>(gu, n, inter, act);
+  CU_CHECK_LAUNCH();
+}
+
+template <typename T>
+void launch_gemv(const T* w, const T* x, float* y, int rows, int k, cudaStream_t s) {
+  const int warps = (rows + 1) / 2;
+  gemv_kernel<T><<<(warps + kGemvWarps - 1) / kGemvWarps, kGemvWarps * 32, 0, s>>>(w, x, y, rows,
+                                                                                   k);
+  CU_CHECK_LAUNCH();
+}
+
+template <typename T>
+void launch_gemv_qkv_rope(const T* w, const T* bias, const T* x, int k, const int32_t* state,
+                          const float* inv_freq, int q_heads, int kv_heads, int head_dim,
+                          T* q_out, T* k_cache, T* v_cache, int cap, cudaStream_t s) {
+  const int pairs = (q_heads + 2 * kv_heads) * head_dim / 2;
+  gemv_qkv_rope_kernel<T><<<(pairs + kGemvWarps - 1) / kGemvWarps, kGemvWarps * 32, 0, s>>>(
+      w, bias, x, k, state, inv_freq, q_heads, kv_heads, head_dim, q_out, k_cache, v_cache, cap);
+  CU_CHECK_LAUNCH();
+}
+
+template <typename T>
+void launch_gemv_gate_up(const T* w, const T* x, int inter, int k, T* act, cudaStream_t s) {
+  gemv_gate_up_kernel<T><<<(inter + kGemvWarps - 1) / kGemvWarps, kGemvWarps * 32, 0, s>>>(
+      w, x, inter, k, act);
+  CU_CHECK_LAUNCH();
+}
+
+#define LMDCU_INSTANTIATE(T)                                                                     \
+  template void launch_random_fill<T>(uint64_t, float, bool, uint64_t, uint64_t, uint64_t,      \
+                                      uint64_t, uint64_t, T*, uint64_t, cudaStream_t);           \
+  template void launch_convert<T>(const float*, uint64_t, uint64_t, uint64_t, uint64_t, T*,     \
+                                  uint64_t, cudaStream_t);                                       \
+  template void launch_embed<T>(const int32_t*, int, const T*, int, T*, cudaStream_t);          \
+  template void launch_rmsnorm<T>(T*, const float*, const T*, T*, int, int, float, cudaStream_t); \
+  template void launch_rope_qkv<T>(const float*, const T*, int, const int32_t*, const float*,   \
+                                   int, int, int, T*, T*, T*, int, cudaStream_t);               \
+  template void launch_silu_mul<T>(const T*, int, int, T*, cudaStream_t);                       \
+  template void launch_round<T>(float*, int64_t, cudaStream_t);                                  \
+  template void launch_allreduce_rmsnorm<T>(const PeerSet&, int, int, const unsigned long long*, \
+                                            int, T*, const T*, T*, int, float, cudaStream_t);     \
+  template void launch_gemv<T>(const T*, const T*, float*, int, int, cudaStream_t);             \
+  template void launch_gemv_qkv_rope<T>(const T*, const T*, const T*, int, const int32_t*,      \
+                                        const float*, int, int, int, T*, T*, T*, int,            \
+                                        cudaStream_t);                                           \
+  template void launch_gemv_gate_up<T>(const T*, const T*, int, int, T*, cudaStream_t);
+
+LMDCU_INSTANTIATE(__half)
+LMDCU_INSTANTIATE(__nv_bfloat16)
+
+}  // namespace lmdcu

@@ -1,0 +1,85 @@
+// Launchers of the element-wise, normalisation, matrix-vector and weight
+// kernels (kernels.cu). T is __half or __nv_bfloat16; every launch goes to the
+// given stream and is checked.
+#pragma once
+
+#include "common.h"
+
+namespace lmdcu {
+
+// Random weights (random_weights.h's spec) for the block [row0, row0 + rows) ×
+// [col0, col0 + cols) of a tensor with full_cols columns, written to dst with
+// row stride ld.
+template <typename T>
+void launch_random_fill(uint64_t key, float scale, bool plus_one, uint64_t full_cols,
+                        uint64_t row0, uint64_t col0, uint64_t rows, uint64_t cols, T* dst,
+                        uint64_t ld, cudaStream_t s);
+
+// dst[r][c] = T(src[r][col0 + c]) for r < rows, c < cols.
+template <typename T>
+void launch_convert(const float* src, uint64_t src_ld, uint64_t col0, uint64_t rows,
+                    uint64_t cols, T* dst, uint64_t ld, cudaStream_t s);
+
+// x[i] = table[tokens[i]] for i < n.
+template <typename T>
+void launch_embed(const int32_t* tokens, int n, const T* table, int hidden, T* x, cudaStream_t s);
+
+// For each of rows rows: when delta is set, x = T(x + T(delta)) (the residual
+// add of a projection's fp32 output, rounded first as a framework would);
+// then out = weight * T(x * rsqrt(mean(x²) + eps)), as Hugging Face's Qwen2RMSNorm.
+template <typename T>
+void launch_rmsnorm(T* x, const float* delta, const T* weight, T* out, int rows, int hidden,
+                    float eps, cudaStream_t s);
+
+// Adds the bias to the fp32 q|k|v rows of n tokens (positions state[0] + i),
+// rotates q and k (RoPE), writes q to q_out ([n][q_heads*hd]) and k, v into the
+// cache ([kv_heads][cap][hd]).
+template <typename T>
+void launch_rope_qkv(const float* qkv, const T* bias, int n, const int32_t* state,
+                     const float* inv_freq, int q_heads, int kv_heads, int head_dim, T* q_out,
+                     T* k_cache, T* v_cache, int cap, cudaStream_t s);
+
+// Tensor-parallel decode without NCCL: every rank's fp32 partial sums and
+// flag words, reachable from every GPU (peer access).
+constexpr int kMaxPeers = 8;
+struct PeerSet {
+  const float* part[kMaxPeers];        // each rank's partial-sum buffer
+  unsigned long long* flag[kMaxPeers];  // each rank's flag words, one per source rank
+};
+
+// Bumps the decode step counter (first kernel of a tensor-parallel decode step).
+void launch_step(unsigned long long* counter, cudaStream_t s);
+
+// One-shot all-reduce fused with the residual add and RMSNorm of one token:
+// announces this rank's partial (barrier `slot` of the step), waits for every
+// peer's, sums the partials in rank order (so every rank gets the same bits),
+// then x = T(x + T(sum)) and out = RMSNorm(x) as launch_rmsnorm.
+template <typename T>
+void launch_allreduce_rmsnorm(const PeerSet& peers, int tp, int rank,
+                              const unsigned long long* counter, int slot, T* x,
+                              const T* weight, T* out, int hidden, float eps, cudaStream_t s);
+
+// y[i] = float(T(y[i])): logits rounded as a 16-bit lm_head would leave them.
+template <typename T>
+void launch_round(float* y, int64_t n, cudaStream_t s);
+
+// act[i][j] = T(T(silu(g)) * u) with g = gu[i][j], u = gu[i][inter + j].
+template <typename T>
+void launch_silu_mul(const T* gu, int n, int inter, T* act, cudaStream_t s);
+
+// Matrix-vector products for one token, weights row-major [rows][k]:
+// y = W x in fp32.
+template <typename T>
+void launch_gemv(const T* w, const T* x, float* y, int rows, int k, cudaStream_t s);
+
+// The q|k|v projection of one token fused with bias, RoPE and the cache write.
+template <typename T>
+void launch_gemv_qkv_rope(const T* w, const T* bias, const T* x, int k, const int32_t* state,
+                          const float* inv_freq, int q_heads, int kv_heads, int head_dim,
+                          T* q_out, T* k_cache, T* v_cache, int cap, cudaStream_t s);
+
+// The gate|up projection of one token fused with SwiGLU: act[j] for j < inter.
+template <typename T>
+void launch_gemv_gate_up(const T* w, const T* x, int inter, int k, T* act, cudaStream_t s);
+
+}  // namespace lmdcu

@@ -1,0 +1,195 @@
+#!/usr/bin/env python3
+"""Parity of the ref engine's CUDA backend with Hugging Face transformers, and
+tensor-parallel identity. Runs on a GPU machine (gpu_check.sh calls it).
+
+usage: parity.py LIBDIR LMDRIVE_BIN WORKDIR REPORT.json
+
+Checks, each printed as one line and stored in REPORT.json:
+  hf      tiny and tiny-untied checkpoints written by `lmdrive model init`
+          (fp32 files), run in fp16 and bf16 by both engines: the 32 greedy
+          tokens must be identical and max|logit diff| / max|logit| < 2e-2
+          (logits of the 32 positions, same input for both engines).
+  spec    random:<preset> weights generated on the GPU equal the checkpoint's
+          (identical logits).
+  tp      greedy tokens with tp=2 equal tp=1 (tiny: 32 steps; qwen2.5-1.5b
+          random weights: 64 steps).
+Transformers runs in a child process so that PyTorch's CUDA libraries and the
+engine's never share a process.
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+TOL = 2e-2
+STEPS = 32
+
+
+def prompt_ids(n, vocab, seed):
+    rng = np.random.default_rng(seed)
+    return [int(t) for t in rng.integers(0, vocab, size=n)]
+
+
+def hf_worker(job_file, out_dir):
+    import torch
+    import transformers
+    job = json.load(open(job_file))
+    models = {}
+    for i, case in enumerate(job["cases"]):
+        key = (case["dir"], case["dtype"])
+        if key not in models:
+            models.clear()
+            dt = {"fp16": torch.float16, "bf16": torch.bfloat16}[case["dtype"]]
+            m = transformers.AutoModelForCausalLM.from_pretrained(
+                case["dir"], dtype=dt, attn_implementation="sdpa").to("cuda").eval()
+            m.generation_config.eos_token_id = None  # ignore_eos, as the engine runs
+            models[key] = m
+        m = models[key]
+        prompt = case["prompt"]
+        n = case["steps"]
+        with torch.no_grad():
+            ids = torch.tensor([prompt], device="cuda")
+            g = m.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=n,
+                           do_sample=False, output_logits=True,
+                           return_dict_in_generate=True, pad_token_id=0)
+            new = g.sequences[0, len(prompt):].tolist()
+            step = torch.stack([x[0] for x in g.logits]).float()
+            lp = torch.log_softmax(step, -1)[torch.arange(n), torch.tensor(new)].cpu().numpy()
+            full = torch.tensor([prompt + new[:-1]], device="cuda")
+            logits = m(full).logits[0, -n:].float().cpu().numpy()
+        np.save(os.path.join(out_dir, f"logits{i}.npy"), logits)
+        np.save(os.path.join(out_dir, f"step{i}.npy"), step.cpu().numpy())
+        json.dump({"tokens": new, "logprobs": [float(x) for x in lp]},
+                  open(os.path.join(out_dir, f"case{i}.json"), "w"))
+    json.dump({"transformers": transformers.__version__, "torch": torch.__version__,
+               "gpu": torch.cuda.get_device_name(0)}, open(os.path.join(out_dir, "env.json"), "w"))
+
+
+def main():
+    if sys.argv[1] == "--hf-worker":
+        hf_worker(sys.argv[2], sys.argv[3])
+        return
+    libdir, lmdrive, work, report_path = sys.argv[1:5]
+    import lmdabi
+    lib = lmdabi.Library(os.path.join(libdir, "liblmdrive_ref.so"))
+    os.makedirs(work, exist_ok=True)
+    results = []
+
+    def record(kind, name, ok, **kw):
+        results.append({"check": kind, "case": name, "ok": bool(ok), **kw})
+        extra = " ".join(f"{k}={v:.3e}" if isinstance(v, float) else f"{k}={v}"
+                         for k, v in kw.items() if k not in ("tokens", "hf_tokens"))
+        print(f"{'ok  ' if ok else 'FAIL'} {kind:5s} {name:40s} {extra}", flush=True)
+
+    presets = ["tiny", "tiny-untied"]
+    dirs = {}
+    for p in presets:
+        d = os.path.join(work, p)
+        if not os.path.exists(os.path.join(d, "config.json")):
+            subprocess.run([lmdrive, "model", "init", "--preset", p, "--seed", "1", "--out", d],
+                           check=True)
+        dirs[p] = d
+    vocab = 151936
+
+    cases = []
+    for p in presets:
+        for dt in ["fp16", "bf16"]:
+            for n in [37, 700]:
+                cases.append({"preset": p, "dir": dirs[p], "dtype": dt,
+                              "prompt": prompt_ids(n, vocab, n), "steps": STEPS})
+    hf_dir = tempfile.mkdtemp(dir=work)
+    job = os.path.join(hf_dir, "job.json")
+    json.dump({"cases": cases}, open(job, "w"))
+    subprocess.run([sys.executable, os.path.abspath(__file__), "--hf-worker", job, hf_dir],
+                   check=True)
+    env = json.load(open(os.path.join(hf_dir, "env.json")))
+    print(f"transformers {env['transformers']}, torch {env['torch']}, {env['gpu']}", flush=True)
+
+    ours_tp1 = {}
+    for i, c in enumerate(cases):
+        hf = json.load(open(os.path.join(hf_dir, f"case{i}.json")))
+        hf_logits = np.load(os.path.join(hf_dir, f"logits{i}.npy"))
+        cfg = {"model": c["dir"], "device": "cuda", "dtype": c["dtype"]}
+        e = lib.engine(cfg)
+        ids, lps, res = e.greedy(c["prompt"], c["steps"])
+        e.close()
+        seq = c["prompt"] + hf["tokens"][:-1]
+        got = lib.logits(cfg, seq, c["steps"], vocab)
+        rel = float(np.abs(got - hf_logits).max() / np.abs(hf_logits).max())
+        same = ids == hf["tokens"]
+        first_diff = next((k for k, (a, b) in enumerate(zip(ids, hf["tokens"])) if a != b), -1)
+        upto = len(ids) if first_diff < 0 else first_diff
+        lp_diff = float(np.abs(np.array(lps[:upto]) - np.array(hf["logprobs"][:upto])).max()) \
+            if upto else float("nan")
+        name = f"{c['preset']} {c['dtype']} prompt={len(c['prompt'])}"
+        extra = {}
+        if first_diff >= 0:
+            # Where the tokens part: how far apart transformers itself had the two.
+            step = np.load(os.path.join(hf_dir, f"step{i}.npy"))[first_diff]
+            extra["hf_margin_at_diff"] = float(step[hf["tokens"][first_diff]] - step[ids[first_diff]])
+            extra["hf_logit_at_diff"] = float(step[hf["tokens"][first_diff]])
+        record("hf", name, same and rel < TOL, rel_err=rel, same_tokens=same,
+               first_diff=first_diff, decode_logprob_diff=lp_diff, **extra,
+               device_prefill_s=res["device_prefill_s"], tokens=ids, hf_tokens=hf["tokens"])
+        ours_tp1[(c["preset"], c["dtype"], len(c["prompt"]))] = (ids, got)
+
+    # random:<preset> generated on the GPU = the checkpoint written from the same spec.
+    for p in presets:
+        for dt in ["fp16", "bf16"]:
+            c = next(c for c in cases if c["preset"] == p and c["dtype"] == dt)
+            ids_ck, got_ck = ours_tp1[(p, dt, len(c["prompt"]))]
+            hf = json.load(open(os.path.join(hf_dir, f"case{cases.index(c)}.json")))
+            cfg = {"model": f"random:{p}", "seed": 1, "device": "cuda", "dtype": dt}
+            got = lib.logits(cfg, c["prompt"] + hf["tokens"][:-1], c["steps"], vocab)
+            diff = float(np.abs(got - got_ck).max())
+            record("spec", f"random:{p} seed=1 {dt}", diff == 0.0, max_abs_diff=diff)
+
+    # The cuBLAS decode path (LMDREF_CUDA_DECODE=cublas) must agree as well.
+    os.environ["LMDREF_CUDA_DECODE"] = "cublas"
+    for c in cases[:2]:
+        e = lib.engine({"model": c["dir"], "device": "cuda", "dtype": c["dtype"]})
+        ids, _, _ = e.greedy(c["prompt"], c["steps"])
+        e.close()
+        ref_ids = ours_tp1[(c["preset"], c["dtype"], len(c["prompt"]))][0]
+        record("path", f"cublas decode {c['preset']} {c['dtype']} {len(c['prompt'])}",
+               ids == ref_ids, same_tokens=ids == ref_ids)
+    del os.environ["LMDREF_CUDA_DECODE"]
+
+    # Tensor parallelism: tp=2 greedy = tp=1 greedy.
+    ngpu = int(os.environ.get("LMDREF_CHECK_GPUS", "2"))
+    if ngpu >= 2:
+        for c in [cases[0], cases[5]]:
+            e = lib.engine({"model": c["dir"], "device": "cuda", "dtype": c["dtype"], "tp": 2})
+            ids, _, _ = e.greedy(c["prompt"], c["steps"])
+            info = e.info
+            e.close()
+            ref_ids = ours_tp1[(c["preset"], c["dtype"], len(c["prompt"]))][0]
+            record("tp", f"tp2=tp1 {c['preset']} {c['dtype']} {len(c['prompt'])} x{c['steps']}",
+                   ids == ref_ids, same_tokens=ids == ref_ids, tp_size=info["tp_size"])
+        for dt in ["fp16", "bf16"]:
+            prompt = prompt_ids(300, 151936, 7)
+            out = {}
+            for tp in [1, 2]:
+                e = lib.engine({"model": "random:qwen2.5-1.5b", "seed": 1, "device": "cuda",
+                                "dtype": dt, "tp": tp})
+                out[tp], _, _ = e.greedy(prompt, 64)
+                e.close()
+            first = next((k for k, (a, b) in enumerate(zip(out[1], out[2])) if a != b), -1)
+            record("tp", f"tp2=tp1 random:qwen2.5-1.5b {dt} 300 x64", out[1] == out[2],
+                   first_diff=first, distinct_tokens=len(set(out[1])))
+
+    report = {"tolerance": TOL, "steps": STEPS, "env": env, "results": results}
+    json.dump(report, open(report_path, "w"), indent=1)
+    bad = [r for r in results if not r["ok"]]
+    print(f"parity: {len(results) - len(bad)}/{len(results)} checks passed", flush=True)
+    sys.exit(1 if bad else 0)
+
+
+if __name__ == "__main__":
+    main()
