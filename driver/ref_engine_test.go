@@ -285,6 +285,9 @@ func TestRefBadInput(t *testing.T) {
 		{`{"model":"/nonexistent/model"}`, "/nonexistent/model"},
 		{`{"seed":1}`, "model"},
 		{`{"model":"random:tiny"`, "JSON"},
+		{`{"model":"random:tiny","tp":2}`, `need device "cuda"`},
+		{`{"model":"random:tiny","tp":0}`, `"tp" must be an integer`},
+		{`{"model":"random:tiny","dtype":"bf16"}`, "not supported on the CPU backend"},
 	}
 	for _, tc := range cases {
 		_, err := NewNativeEngine(lib, "ref", tc.cfg)
@@ -315,4 +318,16 @@ func slicesContain(s []int32, v int32) bool {
 		}
 	}
 	return false
+}
+
+// TestRefCUDAWithoutPlugin: a CPU-only build names what is missing when asked for a GPU.
+func TestRefCUDAWithoutPlugin(t *testing.T) {
+	lib := refLibrary(t)
+	if FileExists(filepath.Join(filepath.Dir(lib.Path()), "liblmdrive_ref_cuda.so")) {
+		t.Skip("this build has the CUDA backend")
+	}
+	_, err := NewNativeEngine(lib, "ref", `{"model":"random:tiny","device":"cuda"}`)
+	if err == nil || !strings.Contains(err.Error(), "no CUDA backend") || !strings.Contains(err.Error(), "nvcc") {
+		t.Fatalf("device cuda without the plugin: %v", err)
+	}
 }
