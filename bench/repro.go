@@ -22,6 +22,9 @@ type Repro struct {
 	Env       map[string]string `json:"env,omitempty"`
 	Files     []FileHash        `json:"files,omitempty"`
 	GPU       any               `json:"gpu,omitempty"`
+	// Libraries are the system libraries engines load (CUDA driver API,
+	// NCCL) with the versions they report, where present.
+	Libraries any `json:"libraries,omitempty"`
 }
 
 // FileHash fingerprints one input file. Files up to 64 MiB are hashed whole;

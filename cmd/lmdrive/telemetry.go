@@ -78,6 +78,7 @@ func setupTelemetry(spec string, interval time.Duration, info driver.Info, repro
 	}
 	if inv, err := cuda.ReadInventory(t); err == nil {
 		repro.GPU = inv
+		repro.Libraries = cuda.ProbeLibraries()
 	}
 	if len(gpus) == 0 {
 		return nil, func() { t.Close() }, nil
