@@ -107,7 +107,7 @@ func Decide(r Run, a Audit, pieces func(int32) string) Verdict {
 		v.Next = "count token ids as received, never re-tokenized text or stream chunks"
 	case clampLimit(r, a) != "":
 		v.Cause = CauseContextClamp
-		v.Detail = fmt.Sprintf("a length limit ended the run: %s (prompt %d + generated %d)", clampLimit(r, a), len(r.Prompt), out)
+		v.Detail = fmt.Sprintf("a length limit ended the run: %s (prompt %d + generated %d)", clampLimit(r, a), r.promptTokens(), out)
 		v.Next = "raise the limit (max_seq_len / session_len / KV cache size) or shorten the prompt"
 	case last >= 0 && slices.Contains(res.StopIDs, last) && (res.Finish == driver.FinishEOS || res.Finish == driver.FinishStop):
 		src := sourcesOf(last, r, a)
@@ -144,6 +144,15 @@ func Decide(r Run, a Audit, pieces func(int32) string) Verdict {
 	return v
 }
 
+// promptTokens is the prompt's length: the ids when known, else the
+// engine's own count (runs read back from results files keep no ids).
+func (r Run) promptTokens() int {
+	if len(r.Prompt) > 0 {
+		return len(r.Prompt)
+	}
+	return r.Result.PromptTokens
+}
+
 // clampLimit names the limit that ended the run, or "".
 func clampLimit(r Run, a Audit) string {
 	res, out := r.Result, len(r.Tokens)
@@ -154,7 +163,7 @@ func clampLimit(r Run, a Audit) string {
 		return fmt.Sprintf("effective max_new_tokens=%d", res.MaxNewEffective)
 	}
 	for _, l := range a.Limits {
-		if total := len(r.Prompt) + out; total == l.Value || total == l.Value-1 {
+		if total := r.promptTokens() + out; total == l.Value || total == l.Value-1 {
 			return fmt.Sprintf("%s=%d (%s)", l.Name, l.Value, l.Source)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -47,6 +48,7 @@ sample stopped early. With --compare A.json B.json it aligns two saved reports.`
 			&cli.StringFlag{Name: "engine-config", Usage: "extra engine config keys as a JSON object"},
 			libPathFlag(),
 			&cli.StringSliceFlag{Name: "compare", Usage: "compare two saved reports: --compare A.json --compare B.json"},
+			&cli.StringFlag{Name: "record", Usage: "explain the runs saved in a results file (lmdrive run --out) instead of running anything"},
 		}, workloadPromptFlags()...),
 		Action: eosAction,
 	}
@@ -55,6 +57,9 @@ sample stopped early. With --compare A.json B.json it aligns two saved reports.`
 func eosAction(c *cli.Context) error {
 	if cmp := c.StringSlice("compare"); len(cmp) > 0 {
 		return compareReports(c, cmp)
+	}
+	if path := c.String("record"); path != "" {
+		return explainRecords(c, path)
 	}
 	stops, err := parseStops(c.StringSlice("stop"))
 	if err != nil {
@@ -336,4 +341,55 @@ func (l *lockedBuffer) Reset() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.b.Reset()
+}
+
+// explainRecords runs the audit and the decision tree over runs saved by
+// lmdrive run: what the engine reported is all there is (no watched
+// logprobs, no control runs, no prompt ids).
+func explainRecords(c *cli.Context, path string) error {
+	recs, err := bench.ReadRecords(path)
+	if err != nil {
+		return fmt.Errorf("--record: %w", err)
+	}
+	var report eos.Report
+	maker := &promptMaker{c: c}
+	defer maker.Close()
+	for i, r := range recs {
+		if r.Status != "ok" || r.Result == nil || r.Output == nil {
+			continue
+		}
+		if report.Engine == "" {
+			audit, err := eos.RunAudit(eos.AuditInput{ModelDir: c.String("model-dir"), EngineConfig: c.String("engine-config-file"),
+				EngineEOS: r.Engine.EOSIDs, EngineMaxSeq: r.Engine.MaxSeqLen, PromptTokens: r.Prompt.Tokens, MaxNew: r.Workload.MaxNew})
+			if err != nil {
+				return err
+			}
+			report = eos.Report{Engine: fmt.Sprintf("%s (%s %s)", r.Engine.Engine, r.Engine.Backend, r.Engine.Version), Model: r.Engine.Model, Audit: audit,
+				Effective: fmt.Sprintf("max_new_tokens=%d (effective %d%s)  ignore_eos=%v  stop_ids=%v", r.Result.MaxNewRequested,
+					r.Result.MaxNewEffective, limitNote(*r.Result), r.Result.IgnoreEOSApplied, r.Result.StopIDs)}
+		}
+		toks := make([]driver.Token, len(r.Output.IDs))
+		for j, id := range r.Output.IDs {
+			toks[j] = driver.Token{ID: id, Index: j, TimeNs: r.Result.SubmitNs + r.Output.OffsetsNs[j], Bundle: r.Output.Bundles[j],
+				Logprob: driver.Logprob(math.NaN())}
+		}
+		run := eos.Run{Requested: r.Workload.MaxNew, IgnoreEOS: r.Workload.IgnoreEOS, Tokens: toks, Result: *r.Result}
+		pieces := pieceNamer(report.Audit, maker)
+		report.Samples = append(report.Samples, eos.Sample{Index: i, Prompt: r.Prompt.Tokens, Hash: r.Prompt.Hash, Finish: r.Result.Finish.String(),
+			Verdict: eos.Decide(run, report.Audit, pieces), Output: r.Output.IDs, Steps: eos.Steps(run, report.Audit, pieces)})
+	}
+	if len(report.Samples) == 0 {
+		return fmt.Errorf("--record %s holds no successful runs to explain", path)
+	}
+	report.WriteText(c.App.Writer, pieceNamer(report.Audit, maker))
+	if p := c.String("json"); p != "" {
+		b, _ := json.MarshalIndent(report, "", "  ")
+		if err := os.WriteFile(p, append(b, '\n'), 0o644); err != nil {
+			return fmt.Errorf("--json: %w", err)
+		}
+	}
+	if report.Early() {
+		return exitStatus{code: 3, err: errors.New("a recorded run stopped early (exit status 3)")}
+	}
+	return nil
 }

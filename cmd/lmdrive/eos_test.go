@@ -114,3 +114,22 @@ func TestEosOnTheReferenceEngine(t *testing.T) {
 		wantVerdict(t, rep, out.String(), err, eos.CauseAborted, "cancelled")
 	})
 }
+
+// TestEosExplainsSavedRecords runs a clamped benchmark, then explains it from
+// the results file alone.
+func TestEosExplainsSavedRecords(t *testing.T) {
+	lib := refLibDir(t)
+	out := filepath.Join(t.TempDir(), "r.jsonl")
+	if _, stderr, err := lmdrive(t, "run", "--lib-path", lib, "--model", "random:tiny", "--prompt-tokens", "100", "--max-new", "40",
+		"--ignore-eos", "--engine-config", `{"max_seq_len": 120}`, "--warmup", "0", "--repeats", "1", "--out", out); err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	stdout, _, err := lmdrive(t, "eos", "--record", out)
+	var es exitStatus
+	if !errors.As(err, &es) || es.code != 3 || !strings.Contains(stdout, "CONTEXT_CLAMP") || !strings.Contains(stdout, "(prompt 100 + generated 20)") {
+		t.Fatalf("%v\n%s", err, stdout)
+	}
+	if _, _, err := lmdrive(t, "eos", "--record", filepath.Join(t.TempDir(), "none.jsonl")); err == nil {
+		t.Fatal("a missing results file was accepted")
+	}
+}
