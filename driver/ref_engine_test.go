@@ -331,3 +331,18 @@ func TestRefCUDAWithoutPlugin(t *testing.T) {
 		t.Fatalf("device cuda without the plugin: %v", err)
 	}
 }
+
+// TestPresetTablesAgree: the Go preset table (model init) and the engine's
+// own (random:<preset>) must describe the same shapes. Calibration mode
+// builds no weights, so even the 72B preset is cheap to ask about.
+func TestPresetTablesAgree(t *testing.T) {
+	lib := refLibrary(t)
+	for _, name := range checkpoint.Presets() {
+		p, _ := checkpoint.LookupPreset(name)
+		eng := refEngine(t, lib, map[string]any{"model": "random:" + name, "calibrate": true})
+		info := eng.Info()
+		if info.VocabSize != p.Vocab || info.MaxSeqLen != p.MaxPositions {
+			t.Errorf("%s: engine says vocab %d, max_seq_len %d; Go table says %d, %d", name, info.VocabSize, info.MaxSeqLen, p.Vocab, p.MaxPositions)
+		}
+	}
+}
