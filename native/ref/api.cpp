@@ -21,16 +21,6 @@ struct lmd_stream {
 };
 
 namespace lmdref {
-
-void set_error(lmd_error* err, int32_t code, const std::string& message) {
-  if (!err || err->struct_size < offsetof(lmd_error, message)) return;
-  err->code = code;
-  if (err->struct_size <= offsetof(lmd_error, message)) return;
-  size_t cap = err->struct_size - offsetof(lmd_error, message);
-  if (cap > sizeof err->message) cap = sizeof err->message;
-  std::snprintf(err->message, cap, "%s", message.c_str());
-}
-
 namespace {
 
 int64_t api_now_ns(void) { return now_ns(); }

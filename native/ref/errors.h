@@ -2,21 +2,14 @@
 #pragma once
 
 #include <cstdint>
-#include <stdexcept>
 #include <string>
 
 #include "lmdrive.h"
+#include "lmdrive_boundary.hpp"
 
 namespace lmdref {
 
-class Error : public std::runtime_error {
- public:
-  Error(int32_t code, const std::string& message) : std::runtime_error(message), code_(code) {}
-  int32_t code() const { return code_; }
-
- private:
-  int32_t code_;
-};
+using Error = lmdrive::AbiError;
 
 [[noreturn]] inline void fail(int32_t code, const std::string& message) {
   throw Error(code, message);

@@ -153,41 +153,13 @@ void TokenQueue::fill_result(lmd_result& r) const {
 
 // ---- helpers -----------------------------------------------------------------
 
-void copy_out(void* dst, const void* src, size_t full_size) {
-  uint32_t caller_size;
-  std::memcpy(&caller_size, dst, sizeof caller_size);
-  size_t n = caller_size < full_size ? caller_size : full_size;
-  if (n > sizeof(uint32_t)) {
-    std::memcpy(static_cast<char*>(dst) + sizeof(uint32_t), static_cast<const char*>(src) + sizeof(uint32_t),
-                n - sizeof(uint32_t));
-  }
-}
 
 namespace {
 
 EngineFactory g_factory = nullptr;
 LibraryInfo g_library_info = nullptr;
 
-// Runs fn, turning every exception into a return code and message.
-template <class F>
-int32_t guarded(lmd_error* err, F&& fn) noexcept {
-  try {
-    fn();
-    return LMD_OK;
-  } catch (const ShimError& e) {
-    set_error(err, e.code(), e.what());
-    return e.code();
-  } catch (const std::bad_alloc&) {
-    set_error(err, LMD_ERR_NOMEM, "out of host memory");
-    return LMD_ERR_NOMEM;
-  } catch (const std::exception& e) {
-    set_error(err, LMD_ERR_ENGINE, e.what());
-    return LMD_ERR_ENGINE;
-  } catch (...) {
-    set_error(err, LMD_ERR_ENGINE, "unknown C++ exception from the engine");
-    return LMD_ERR_ENGINE;
-  }
-}
+using lmdrive::guarded;
 
 int64_t api_now_ns(void) { return now_ns(); }
 
@@ -215,7 +187,7 @@ int32_t api_info(lmd_engine* e, lmd_info* out, lmd_error* err) {
     } else if (g_library_info) {
       g_library_info(full);  // the library alone, no engine
     }
-    copy_out(out, &full, sizeof full);
+    lmdrive::copy_out(out, full);
   });
 }
 
@@ -247,7 +219,7 @@ int32_t api_poll(lmd_stream* s, lmd_token* tokens, float* watch, uint32_t cap, i
     full.struct_size = sizeof full;
     full.n = n;
     full.done = done ? 1 : 0;
-    copy_out(out, &full, sizeof full);
+    lmdrive::copy_out(out, full);
   });
 }
 
@@ -268,7 +240,7 @@ int32_t api_result(lmd_stream* s, lmd_result* out, lmd_error* err) {
     if (!s->done_reported) fail(LMD_ERR_STATE, "result: poll() has not reported done yet");
     lmd_result full;
     s->impl->queue.fill_result(full);
-    copy_out(out, &full, sizeof full);
+    lmdrive::copy_out(out, full);
   });
 }
 

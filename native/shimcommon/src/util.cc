@@ -43,29 +43,6 @@ std::string strf(const char* fmt, ...) {
   return out;
 }
 
-void copy_cstr(char* dst, size_t cap, const std::string& src) noexcept {
-  if (!dst || cap == 0) return;
-  size_t n = src.size();
-  if (n >= cap) {
-    n = cap - 1;
-    // Step back over UTF-8 continuation bytes so no character is split.
-    while (n > 0 && (static_cast<unsigned char>(src[n]) & 0xC0) == 0x80) --n;
-  }
-  std::memcpy(dst, src.data(), n);
-  dst[n] = '\0';
-}
-
-void set_error(lmd_error* err, int32_t code, const std::string& msg) noexcept {
-  if (!err) return;
-  const size_t size = err->struct_size;
-  if (size >= offsetof(lmd_error, code) + sizeof(int32_t)) err->code = code;
-  if (size > offsetof(lmd_error, message)) {
-    size_t cap = size - offsetof(lmd_error, message);
-    if (cap > sizeof(err->message)) cap = sizeof(err->message);
-    copy_cstr(err->message, cap, msg);
-  }
-}
-
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) fail(LMD_ERR_INVALID, "cannot read " + path + ": " + std::strerror(errno));

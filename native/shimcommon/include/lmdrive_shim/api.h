@@ -115,8 +115,4 @@ using LibraryInfo = void (*)(lmd_info& info);
 // Returns the library's lmd_api table bound to factory (one per library).
 const lmd_api* build_api(EngineFactory factory, LibraryInfo library_info);
 
-// Copies a full local struct into a caller's possibly smaller one, keeping
-// the caller's struct_size. Exposed for tests.
-void copy_out(void* dst, const void* src, size_t full_size);
-
 }  // namespace lmdrive::shim

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "lmdrive.h"
+#include "lmdrive_boundary.hpp"
 
 namespace lmdrive::shim {
 
@@ -20,27 +21,17 @@ int64_t steady_ns_to_monotonic(int64_t steady_ns) noexcept;
 
 // The one exception type a shim throws internally; the C boundary turns it
 // into a return code and a message. Nothing escapes lmdrive_get_api's table.
-class ShimError : public std::runtime_error {
-public:
-  ShimError(int32_t code, const std::string& msg) : std::runtime_error(msg), code_(code) {}
-  int32_t code() const noexcept { return code_; }
-
-private:
-  int32_t code_;
-};
+using ShimError = lmdrive::AbiError;
 
 [[noreturn]] void fail(int32_t code, const std::string& msg);
 
 // printf-style formatting into a std::string.
 std::string strf(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 
-// Copies src into dst[cap], always NUL-terminated, truncating on a UTF-8
-// boundary so a cut never leaves half a character.
-void copy_cstr(char* dst, size_t cap, const std::string& src) noexcept;
-
-// Writes code and message into a caller-owned lmd_error, honouring its
-// struct_size (an older, smaller struct gets a shorter message). err may be NULL.
-void set_error(lmd_error* err, int32_t code, const std::string& msg) noexcept;
+// NUL-terminated, UTF-8-safe copies into fixed C buffers, and errors into a
+// caller's lmd_error as far as its struct_size allows.
+using lmdrive::copy_cstr;
+using lmdrive::set_error;
 
 // Reads a whole file; throws ShimError(LMD_ERR_INVALID) naming the path.
 std::string read_file(const std::string& path);
