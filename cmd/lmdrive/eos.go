@@ -141,6 +141,12 @@ func eosAction(c *cli.Context) error {
 		}
 		report.Samples = append(report.Samples, sample)
 	}
+	return finishReport(c, report, pieces, "a sample stopped early")
+}
+
+// finishReport prints the report, saves it with --json, and exits 3 when a
+// sample stopped early.
+func finishReport(c *cli.Context, report eos.Report, pieces func(int32) string, early string) error {
 	report.WriteText(c.App.Writer, pieces)
 	if p := c.String("json"); p != "" {
 		b, _ := json.MarshalIndent(report, "", "  ")
@@ -149,7 +155,7 @@ func eosAction(c *cli.Context) error {
 		}
 	}
 	if report.Early() {
-		return exitStatus{code: 3, err: errors.New("a sample stopped early (exit status 3)")}
+		return exitStatus{code: 3, err: errors.New(early + " (exit status 3)")}
 	}
 	return nil
 }
@@ -351,7 +357,10 @@ func explainRecords(c *cli.Context, path string) error {
 	if err != nil {
 		return fmt.Errorf("--record: %w", err)
 	}
-	var report eos.Report
+	var (
+		report eos.Report
+		pieces func(int32) string
+	)
 	maker := &promptMaker{c: c}
 	defer maker.Close()
 	for i, r := range recs {
@@ -374,22 +383,14 @@ func explainRecords(c *cli.Context, path string) error {
 				Logprob: driver.Logprob(math.NaN())}
 		}
 		run := eos.Run{Requested: r.Workload.MaxNew, IgnoreEOS: r.Workload.IgnoreEOS, Tokens: toks, Result: *r.Result}
-		pieces := pieceNamer(report.Audit, maker)
+		if pieces == nil {
+			pieces = pieceNamer(report.Audit, maker)
+		}
 		report.Samples = append(report.Samples, eos.Sample{Index: i, Prompt: r.Prompt.Tokens, Hash: r.Prompt.Hash, Finish: r.Result.Finish.String(),
 			Verdict: eos.Decide(run, report.Audit, pieces), Output: r.Output.IDs, Steps: eos.Steps(run, report.Audit, pieces)})
 	}
 	if len(report.Samples) == 0 {
 		return fmt.Errorf("--record %s holds no successful runs to explain", path)
 	}
-	report.WriteText(c.App.Writer, pieceNamer(report.Audit, maker))
-	if p := c.String("json"); p != "" {
-		b, _ := json.MarshalIndent(report, "", "  ")
-		if err := os.WriteFile(p, append(b, '\n'), 0o644); err != nil {
-			return fmt.Errorf("--json: %w", err)
-		}
-	}
-	if report.Early() {
-		return exitStatus{code: 3, err: errors.New("a recorded run stopped early (exit status 3)")}
-	}
-	return nil
+	return finishReport(c, report, pieces, "a recorded run stopped early")
 }
