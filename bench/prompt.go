@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 
+	"github.com/lmdrive/lmdrive/driver/checkpoint"
 	"github.com/lmdrive/lmdrive/tokenize"
 )
 
@@ -32,12 +33,7 @@ func RandomPrompt(n, vocab int, seed uint64) (Prompt, error) {
 	ids := make([]int32, n)
 	s := seed ^ 0x6c6d6472697665 // "lmdrive": keep prompt and weight streams apart
 	for i := range ids {
-		s += 0x9E3779B97F4A7C15
-		z := s
-		z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9
-		z = (z ^ (z >> 27)) * 0x94D049BB133111EB
-		z ^= z >> 31
-		ids[i] = int32(z % limit)
+		ids[i] = int32(checkpoint.SplitMix64(s+uint64(i)*0x9E3779B97F4A7C15) % limit)
 	}
 	return Prompt{IDs: ids, Tokens: n, Hash: tokenize.HashIDs(ids), Source: fmt.Sprintf("random token IDs, seed %d", seed)}, nil
 }
