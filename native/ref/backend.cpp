@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <vector>
 
@@ -33,6 +35,11 @@ std::vector<int32_t> cuda_devices(const std::string& device) {
     at = comma + 1;
   }
   return ids;
+}
+
+bool env_is(const char* name, const char* value) {
+  const char* v = std::getenv(name);
+  return v && std::strcmp(v, value) == 0;
 }
 
 // The directory of the library (or executable) this code was linked into.
@@ -117,7 +124,8 @@ int32_t random_weight_rule(void* ctx, const char* name, uint64_t in_features, ui
 
 class CudaPluginBackend : public Backend {
  public:
-  CudaPluginBackend(const lmdref_cuda_api* api, void* h, uint32_t n) : api_(api), h_(h), n_(n) {}
+  CudaPluginBackend(const lmdref_cuda_api* api, void* h, uint32_t n)
+      : api_(api), h_(h), n_(n), host_choice_(env_is("LMDREF_CUDA_CHOICE", "host")) {}
   ~CudaPluginBackend() override { api_->destroy(h_); }
 
   const char* name() const override { return "ref-cuda"; }
@@ -134,6 +142,24 @@ class CudaPluginBackend : public Backend {
     return cancelled == 0;
   }
 
+  // LMDREF_CUDA_CHOICE=host brings the logits row to the host instead (A/B).
+  bool chooses_greedy() const override { return !host_choice_; }
+
+  bool forward_greedy(const int32_t* tokens, int n, int start_pos, const int32_t* watch,
+                      int n_watch, float* watch_logits, GreedyChoice* choice,
+                      const std::atomic<bool>* cancel) override {
+    char err[1024] = {0};
+    int32_t cancelled = 0;
+    lmdref_cuda_choice c{};
+    const int32_t rc = api_->forward_greedy(h_, tokens, n, start_pos, watch, n_watch, watch_logits,
+                                            &c, cancel, &cancelled, err, sizeof err);
+    if (rc) fail(rc, err);
+    choice->id = c.id;
+    choice->logit = c.logit;
+    choice->log_sum_exp = c.log_sum_exp;
+    return cancelled == 0;
+  }
+
   void reset() override {}  // positions restart at 0 and overwrite the cache
 
   int64_t last_device_ns() const override { return api_->last_device_ns(h_); }
@@ -142,6 +168,7 @@ class CudaPluginBackend : public Backend {
   const lmdref_cuda_api* api_;
   void* h_;
   uint32_t n_;
+  bool host_choice_;
 };
 
 }  // namespace

@@ -13,6 +13,13 @@
 
 namespace lmdref {
 
+// The greedy choice of one position, made where the logits are.
+struct GreedyChoice {
+  int32_t id = -1;         // the first index of the largest logit
+  float logit = 0;         // logits[id]
+  double log_sum_exp = 0;  // log(sum(exp(logits))) over the vocabulary
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -28,6 +35,21 @@ class Backend {
   // unusable until reset().
   virtual bool forward(const int32_t* tokens, int n, int start_pos, int n_logits, float* logits,
                        const std::atomic<bool>* cancel) = 0;
+
+  // Backends whose logits live on a device can make the greedy choice there,
+  // so that a few bytes cross to the host each step instead of the whole row.
+  virtual bool chooses_greedy() const { return false; }
+
+  // forward() with n_logits = 1 that hands back the greedy choice and the
+  // logits of the n_watch ids in watch (into watch_logits) instead of the row.
+  // Only called when chooses_greedy().
+  virtual bool forward_greedy(const int32_t* tokens, int n, int start_pos, const int32_t* watch,
+                              int n_watch, float* watch_logits, GreedyChoice* choice,
+                              const std::atomic<bool>* cancel) {
+    (void)tokens, (void)n, (void)start_pos, (void)watch, (void)n_watch, (void)watch_logits,
+        (void)choice, (void)cancel;
+    return false;
+  }
 
   // Forgets every cached position (no prefix reuse between generations).
   virtual void reset() = 0;

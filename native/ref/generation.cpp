@@ -58,28 +58,43 @@ void run_generation(Engine& engine, Stream& stream) noexcept {
 
   try {
     out.reserve(std::min<uint32_t>(g.max_new_effective, 1u << 20));
-    std::vector<float> logits(b ? vocab : 0);
-    std::vector<float> watch(g.watch.size(), nan);
+    // Greedy decoding on a backend that chooses on its device never brings
+    // the logits row to the host.
+    const bool device_choice = b && g.sampling.temperature <= 0 && b->chooses_greedy();
+    std::vector<float> logits(b && !device_choice ? vocab : 0);
+    std::vector<float> watch(g.watch.size(), nan), watch_logits(g.watch.size(), nan);
+    GreedyChoice choice;
     Sampler sampler(g.sampling, vocab);
+    auto forward = [&](const int32_t* tokens, int n, int start_pos) {
+      if (device_choice)
+        return b->forward_greedy(tokens, n, start_pos, g.watch.data(), int(g.watch.size()),
+                                 watch_logits.data(), &choice, stream.cancel_flag());
+      return b->forward(tokens, n, start_pos, 1, logits.data(), stream.cancel_flag());
+    };
 
     bool running = !stream.cancelled();
     if (running && b) {
       b->reset();
-      running = b->forward(g.prompt.data(), n_prompt, 0, 1, logits.data(), stream.cancel_flag());
+      running = forward(g.prompt.data(), n_prompt, 0);
       add_device_time(b, &dev_prefill);
     }
     if (!running) d.finish = LMD_FINISH_CANCELLED;
 
     while (d.finish == LMD_FINISH_NONE) {
       const uint32_t index = static_cast<uint32_t>(out.size());
-      const int32_t id = b ? sampler.pick(logits.data()) : static_cast<int32_t>(index % vocab);
+      const int32_t id = !b              ? static_cast<int32_t>(index % vocab)
+                         : device_choice ? choice.id
+                                         : sampler.pick(logits.data());
       const int64_t t = now_ns();  // the token is known on the host from here on
       float logprob = nan;
       if (b && g.want_logprobs) {
-        const double lse = log_sum_exp(logits.data(), vocab);
-        logprob = static_cast<float>(double(logits[id]) - lse);
-        for (size_t w = 0; w < g.watch.size(); ++w)
-          watch[w] = static_cast<float>(double(logits[g.watch[w]]) - lse);
+        const double lse = device_choice ? choice.log_sum_exp : log_sum_exp(logits.data(), vocab);
+        const double chosen = device_choice ? double(choice.logit) : double(logits[id]);
+        logprob = static_cast<float>(chosen - lse);
+        for (size_t w = 0; w < g.watch.size(); ++w) {
+          const float v = device_choice ? watch_logits[w] : logits[g.watch[w]];
+          watch[w] = static_cast<float>(double(v) - lse);
+        }
       }
       stream.push(id, index, t, logprob, watch.data());
       if (t_first < 0) t_first = t;
@@ -90,9 +105,7 @@ void run_generation(Engine& engine, Stream& stream) noexcept {
       if (d.finish != LMD_FINISH_NONE) break;
       if (b) {
         int32_t next = id;
-        if (!b->forward(&next, 1, n_prompt + static_cast<int>(index), 1, logits.data(),
-                        stream.cancel_flag()))
-          d.finish = LMD_FINISH_CANCELLED;
+        if (!forward(&next, 1, n_prompt + static_cast<int>(index))) d.finish = LMD_FINISH_CANCELLED;
         add_device_time(b, &dev_decode);
       }
     }

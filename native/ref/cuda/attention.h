@@ -14,7 +14,7 @@ bool attention_supports(int head_dim);
 template <typename T>
 void launch_prefill_attention(const T* q, const T* k_cache, const T* v_cache, int cap,
                               const int32_t* state, int n, int q_heads, int kv_heads, int head_dim,
-                              T* out, cudaStream_t s);
+                              T* out, const Launch& l);
 
 // One query row at position state[0] (keys [0, state[0] + 1)), split over the
 // KV length into `splits` parts per kv head (a multiple of 4: one per warp),
@@ -24,6 +24,6 @@ void launch_prefill_attention(const T* q, const T* k_cache, const T* v_cache, in
 template <typename T>
 void launch_decode_attention(const T* q, const T* k_cache, const T* v_cache, int cap,
                              const int32_t* state, int q_heads, int kv_heads, int head_dim,
-                             int splits, float* part_o, float* part_ml, T* out, cudaStream_t s);
+                             int splits, float* part_o, float* part_ml, T* out, const Launch& l);
 
 }  // namespace lmdcu

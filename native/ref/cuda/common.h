@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 #include "lmdrive.h"
 
@@ -77,5 +78,47 @@ template <> __device__ __forceinline__ uint32_t pack2<__nv_bfloat16>(float lo, f
 }
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// Programmatic dependent launch (sm_90 and newer). A kernel launched with
+// Launch::early_start may begin while the kernel before it on the stream is
+// still draining. Every kernel of this plugin therefore calls grid_wait()
+// before it reads or writes anything an earlier kernel touches (what comes
+// before that may only read weights), and grid_release() right after it, so
+// that the next kernel can be scheduled onto SMs as this one's blocks retire.
+// Both are no-ops for a kernel launched without the attribute and below sm_90.
+__device__ __forceinline__ void grid_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;\n" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void grid_release() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+#endif
+}
+
+// Where a kernel goes: its stream, and whether it may start early (above).
+struct Launch {
+  cudaStream_t stream = nullptr;
+  bool early_start = false;
+};
+
+// kernel<<<grid, block, smem, l.stream>>>(args...), with the early-start
+// attribute when l asks for it; checked.
+template <typename... Params, typename... Args>
+void launch(const Launch& l, void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem,
+            Args&&... args) {
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = grid;
+  cfg.blockDim = block;
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = l.stream;
+  cudaLaunchAttribute attr[1] = {};
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = l.early_start ? 1 : 0;
+  CU_CHECK(cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...));
+}
 
 }  // namespace lmdcu

@@ -211,7 +211,8 @@ class WeightFeed {
       const uint64_t in = full_cols > 1 ? full_cols : full_rows;
       const int32_t rc = w_->rule(w_->ctx, name.c_str(), in, &key, &scale, &plus_one, err, sizeof err);
       if (rc) throw Error(rc, err);
-      launch_random_fill<T>(key, scale, plus_one != 0, full_cols, row0, col0, rows, cols, dst, ld, s);
+      launch_random_fill<T>(key, scale, plus_one != 0, full_cols, row0, col0, rows, cols, dst, ld,
+                            Launch{s, false});
       return;
     }
     const uint64_t block_rows = std::max<uint64_t>(1, (uint64_t(1) << 24) / full_cols);
@@ -228,7 +229,8 @@ class WeightFeed {
       staging.reserve(host.size() * sizeof(float));
       CU_CHECK(cudaMemcpyAsync(staging.p, host.data(), host.size() * sizeof(float),
                                cudaMemcpyHostToDevice, s));
-      launch_convert<T>(ptr<float>(staging), full_cols, col0, nr, cols, dst + r * ld, ld, s);
+      launch_convert<T>(ptr<float>(staging), full_cols, col0, nr, cols, dst + r * ld, ld,
+                        Launch{s, false});
       CU_CHECK(cudaStreamSynchronize(s));
     }
   }
@@ -238,10 +240,23 @@ class WeightFeed {
   std::mutex mu_;
 };
 
+// What a forward hands back to the host: every logit of the last n_logits
+// positions, or (one position) the greedy choice of each rank's vocabulary
+// slice and the logits of a few watched ids.
+struct Output {
+  float* logits = nullptr;  // n_logits × vocab
+  Pick* picks = nullptr;    // one per rank, indices global
+  const int32_t* watch = nullptr;
+  int n_watch = 0;
+  float* watch_logits = nullptr;
+};
+
 class Model {
  public:
   virtual ~Model() = default;
-  virtual void forward(const int32_t* tokens, int n, int start_pos, int n_logits, float* logits) = 0;
+  virtual void forward(const int32_t* tokens, int n, int start_pos, int n_logits,
+                       const Output& out) = 0;
+  virtual int tp() const = 0;
   virtual int64_t last_device_ns() const = 0;
   virtual const char* dtype() const = 0;
 };
@@ -252,7 +267,9 @@ class CudaModel : public Model {
   CudaModel(const Shape& s, const lmdref_cuda_weights* w, std::vector<int> devices);
   ~CudaModel() override;
 
-  void forward(const int32_t* tokens, int n, int start_pos, int n_logits, float* logits) override;
+  void forward(const int32_t* tokens, int n, int start_pos, int n_logits,
+               const Output& out) override;
+  int tp() const override { return s_.tp; }
   int64_t last_device_ns() const override { return last_ns_; }
   const char* dtype() const override { return Types<T>::name(); }
 
@@ -268,6 +285,7 @@ class CudaModel : public Model {
   struct Rank {
     int rank = 0, device = 0, v0 = 0, v1 = 0, sms = 0, splits = 1;
     cudaStream_t stream = nullptr;
+    Launch go;  // R.stream, early start where the GPU has it
     cublasHandle_t blas = nullptr;
     cudaEvent_t ev0 = nullptr, ev1 = nullptr;
 #if LMDREF_HAVE_NCCL
@@ -275,8 +293,9 @@ class CudaModel : public Model {
 #endif
     DevBuf weights, kv, blas_ws, staging, inv_freq, small, part_o, part_ml;
     DevBuf out2, flags, step;   // peer all-reduce of the decode step
+    DevBuf pick;                // PickScratch: the greedy choice on the device
     PeerSet peers_attn{}, peers_mlp{};
-    HostBuf h_small, h_tokens, h_logits;
+    HostBuf h_small, h_tokens, h_logits, h_pick;
     std::vector<Layer> layers;
     T *embed = nullptr, *lm_head = nullptr, *final_norm = nullptr;
     T *kcache = nullptr, *vcache = nullptr;
@@ -291,13 +310,14 @@ class CudaModel : public Model {
   void body(Rank& R, Acts& a, int n, int n_logits, const int32_t* d_tokens, bool gemv);
   void gemm(Rank& R, const T* w, int m, int k, const T* x, int n, void* y, cudaDataType_t yt);
   void all_reduce(Rank& R, float* buf, size_t count);
-  void rank_forward(Rank& R, const int32_t* tokens, int n, int start_pos, int n_logits, float* out);
+  void rank_forward(Rank& R, const int32_t* tokens, int n, int start_pos, int n_logits,
+                    const Output& out);
 
   Shape s_;
   std::vector<int> devices_;
   std::vector<std::unique_ptr<Rank>> ranks_;
   std::unique_ptr<Workers> workers_;
-  bool use_graph_ = true, gemv_decode_ = true, peer_ar_ = false;
+  bool use_graph_ = true, gemv_decode_ = true, peer_ar_ = false, early_start_ = true;
   int64_t last_ns_ = -1;
 };
 
@@ -306,6 +326,7 @@ CudaModel<T>::CudaModel(const Shape& s, const lmdref_cuda_weights* w, std::vecto
     : s_(s), devices_(std::move(devices)) {
   use_graph_ = !env_is("LMDREF_CUDA_GRAPH", "0");
   gemv_decode_ = !env_is("LMDREF_CUDA_DECODE", "cublas");
+  early_start_ = !env_is("LMDREF_CUDA_PDL", "0");
   const int tp = int(devices_.size());
   int count = 0;
   const cudaError_t ce = cudaGetDeviceCount(&count);
@@ -420,6 +441,7 @@ void CudaModel<T>::init_rank(Rank& R, WeightFeed& feed) {
   cudaDeviceProp prop;
   CU_CHECK(cudaGetDeviceProperties(&prop, R.device));
   R.sms = prop.multiProcessorCount;
+  R.go = Launch{R.stream, early_start_ && prop.major >= 9};
   // Decode attention: about eight warps (splits) per SM over all kv heads.
   R.splits = 4 * int(std::min<int64_t>(128, std::max<int64_t>(1, ceil_div(2 * R.sms, s.kvh))));
 
@@ -516,6 +538,9 @@ void CudaModel<T>::init_rank(Rank& R, WeightFeed& feed) {
   R.step.alloc(sizeof(unsigned long long));
   CU_CHECK(cudaMemset(R.flags.p, 0, R.flags.bytes));
   CU_CHECK(cudaMemset(R.step.p, 0, R.step.bytes));
+  R.pick.alloc(sizeof(PickScratch));
+  CU_CHECK(cudaMemset(R.pick.p, 0, R.pick.bytes));
+  R.h_pick.reserve(sizeof(Pick));
   R.h_logits.reserve(size_t(vloc) * sizeof(float));
 
   // The KV cache: sized for max_seq_len when it fits, else for what fits.
@@ -583,7 +608,7 @@ void CudaModel<T>::all_reduce(Rank& R, float* buf, size_t count) {
 template <typename T>
 void CudaModel<T>::body(Rank& R, Acts& a, int n, int n_logits, const int32_t* d_tokens, bool gemv) {
   const Shape& s = s_;
-  cudaStream_t st = R.stream;
+  const Launch& st = R.go;
   const int32_t* state = ptr<int32_t>(R.small);
   T* x = ptr<T>(a.x);
   T* h = ptr<T>(a.h);
@@ -655,12 +680,13 @@ void CudaModel<T>::body(Rank& R, Acts& a, int n, int n_logits, const int32_t* d_
     launch_gemv<T>(R.lm_head, h + last, ptr<float>(a.logits), vloc, s.H, st);
   else
     gemm(R, R.lm_head, vloc, s.H, h + last, n_logits, a.logits.p, CUDA_R_32F);
-  launch_round<T>(ptr<float>(a.logits), int64_t(n_logits) * vloc, st);
+  launch_round<T>(ptr<float>(a.logits), int64_t(n_logits) * vloc,
+                  n_logits == 1 ? ptr<PickScratch>(R.pick) : nullptr, st);
 }
 
 template <typename T>
 void CudaModel<T>::rank_forward(Rank& R, const int32_t* tokens, int n, int start_pos, int n_logits,
-                                float* out) {
+                                const Output& out) {
   const Shape& s = s_;
   if (start_pos + n > R.cap)
     throw Error(LMD_ERR_NOMEM, "the KV cache holds " + std::to_string(R.cap) +
@@ -706,30 +732,62 @@ void CudaModel<T>::rank_forward(Rank& R, const int32_t* tokens, int n, int start
   }
   if (R.rank == 0) CU_CHECK(cudaEventRecord(R.ev1, R.stream));
   const int vloc = R.v1 - R.v0;
-  const size_t bytes = size_t(n_logits) * vloc * sizeof(float);
-  R.h_logits.reserve(bytes);
-  CU_CHECK(cudaMemcpyAsync(R.h_logits.p, a->logits.p, bytes, cudaMemcpyDeviceToHost, R.stream));
-  CU_CHECK(cudaStreamSynchronize(R.stream));
+  if (out.picks) {
+    // A few bytes cross to the host instead of the logits row: the rank's
+    // choice and the watched logits that fall in its slice.
+    const int n_mine = int(std::count_if(out.watch, out.watch + out.n_watch,
+                                         [&](int32_t id) { return id >= R.v0 && id < R.v1; }));
+    R.h_pick.reserve(sizeof(Pick) + size_t(out.n_watch) * sizeof(float));
+    CU_CHECK(cudaMemcpyAsync(R.h_pick.p, &ptr<PickScratch>(R.pick)->result, sizeof(Pick),
+                             cudaMemcpyDeviceToHost, R.stream));
+    float* hw = reinterpret_cast<float*>(ptr<Pick>(R.h_pick) + 1);
+    for (int w = 0, k = 0; w < out.n_watch && k < n_mine; ++w) {
+      const int32_t id = out.watch[w];
+      if (id < R.v0 || id >= R.v1) continue;
+      CU_CHECK(cudaMemcpyAsync(hw + w, ptr<float>(a->logits) + (id - R.v0), sizeof(float),
+                               cudaMemcpyDeviceToHost, R.stream));
+      ++k;
+    }
+    CU_CHECK(cudaStreamSynchronize(R.stream));
+    Pick p = *ptr<Pick>(R.h_pick);
+    if (p.index >= 0) p.index += R.v0;
+    out.picks[R.rank] = p;
+    for (int w = 0; w < out.n_watch; ++w)
+      if (out.watch[w] >= R.v0 && out.watch[w] < R.v1) out.watch_logits[w] = hw[w];
+  } else {
+    const size_t bytes = size_t(n_logits) * vloc * sizeof(float);
+    R.h_logits.reserve(bytes);
+    CU_CHECK(cudaMemcpyAsync(R.h_logits.p, a->logits.p, bytes, cudaMemcpyDeviceToHost, R.stream));
+    CU_CHECK(cudaStreamSynchronize(R.stream));
+    const float* src = ptr<float>(R.h_logits);
+    for (int i = 0; i < n_logits; ++i)
+      std::memcpy(out.logits + int64_t(i) * s.V + R.v0, src + int64_t(i) * vloc,
+                  size_t(vloc) * sizeof(float));
+  }
   if (R.rank == 0) {
     float ms = 0.f;
     CU_CHECK(cudaEventElapsedTime(&ms, R.ev0, R.ev1));
     last_ns_ = int64_t(double(ms) * 1e6);
   }
-  const float* src = ptr<float>(R.h_logits);
-  for (int i = 0; i < n_logits; ++i)
-    std::memcpy(out + int64_t(i) * s.V + R.v0, src + int64_t(i) * vloc, size_t(vloc) * sizeof(float));
 }
 
 template <typename T>
-void CudaModel<T>::forward(const int32_t* tokens, int n, int start_pos, int n_logits, float* logits) {
+void CudaModel<T>::forward(const int32_t* tokens, int n, int start_pos, int n_logits,
+                           const Output& out) {
   if (n < 1 || n_logits < 1 || n_logits > n || start_pos < 0)
     throw Error(LMD_ERR_INVALID, "forward: bad token count or position");
+  if (out.picks && n_logits != 1)
+    throw Error(LMD_ERR_INVALID, "forward: the greedy choice is made for one position only");
   for (int i = 0; i < n; ++i)
     if (tokens[i] < 0 || tokens[i] >= s_.V)
       throw Error(LMD_ERR_INVALID,
                   "forward: token id " + std::to_string(tokens[i]) + " is outside the vocabulary");
+  for (int w = 0; w < out.n_watch; ++w)
+    if (out.watch[w] < 0 || out.watch[w] >= s_.V)
+      throw Error(LMD_ERR_INVALID,
+                  "forward: watched id " + std::to_string(out.watch[w]) + " is outside the vocabulary");
   last_ns_ = -1;
-  workers_->run([&](int r) { rank_forward(*ranks_[r], tokens, n, start_pos, n_logits, logits); });
+  workers_->run([&](int r) { rank_forward(*ranks_[r], tokens, n, start_pos, n_logits, out); });
 }
 
 // ---------------------------------------------------------------------------
@@ -820,17 +878,53 @@ void* plugin_create(const lmdref_cuda_model* m, const lmdref_cuda_weights* w,
   return h;
 }
 
+// True (and *cancelled set) when the caller's cancel flag is already up.
+bool cancelled_before(const void* cancel, int32_t* cancelled) {
+  const auto* flag = static_cast<const std::atomic<bool>*>(cancel);
+  const bool up = flag && flag->load(std::memory_order_relaxed);
+  if (cancelled) *cancelled = up ? 1 : 0;
+  return up;
+}
+
 int32_t plugin_forward(void* h, const int32_t* tokens, int32_t n, int32_t start_pos,
                        int32_t n_logits, float* logits, const void* cancel, int32_t* cancelled,
                        char* err, size_t cap) {
-  const auto* flag = static_cast<const std::atomic<bool>*>(cancel);
-  if (cancelled) *cancelled = 0;
-  if (flag && flag->load(std::memory_order_relaxed)) {
-    if (cancelled) *cancelled = 1;
-    return 0;
-  }
+  if (cancelled_before(cancel, cancelled)) return 0;
   return guarded(err, cap, [&] {
-    static_cast<Handle*>(h)->model->forward(tokens, n, start_pos, n_logits, logits);
+    Output out;
+    out.logits = logits;
+    static_cast<Handle*>(h)->model->forward(tokens, n, start_pos, n_logits, out);
+  });
+}
+
+int32_t plugin_forward_greedy(void* h, const int32_t* tokens, int32_t n, int32_t start_pos,
+                              const int32_t* watch, int32_t n_watch, float* watch_logits,
+                              lmdref_cuda_choice* choice, const void* cancel, int32_t* cancelled,
+                              char* err, size_t cap) {
+  if (cancelled_before(cancel, cancelled)) return 0;
+  return guarded(err, cap, [&] {
+    if (!choice || n_watch < 0 || (n_watch > 0 && (!watch || !watch_logits)))
+      throw Error(LMD_ERR_INVALID, "CUDA plugin: bad forward_greedy arguments");
+    Model& m = *static_cast<Handle*>(h)->model;
+    std::vector<Pick> picks(m.tp());
+    Output out;
+    out.picks = picks.data();
+    out.watch = watch;
+    out.n_watch = n_watch;
+    out.watch_logits = watch_logits;
+    m.forward(tokens, n, start_pos, 1, out);
+    // Ranks hold consecutive vocabulary slices: on equal maxima the lower
+    // rank has the lower id, so "strictly greater" keeps the first index.
+    const Pick* best = nullptr;
+    for (const Pick& p : picks)
+      if (p.index >= 0 && (!best || p.max > best->max)) best = &p;
+    if (!best) throw Error(LMD_ERR_ENGINE, "every logit of this step is -inf or NaN");
+    double sum = 0;
+    for (const Pick& p : picks)
+      if (p.index >= 0) sum += double(p.sum) * std::exp(double(p.max) - double(best->max));
+    choice->id = best->index;
+    choice->logit = best->max;
+    choice->log_sum_exp = double(best->max) + std::log(sum);
   });
 }
 
@@ -839,8 +933,8 @@ const char* plugin_dtype(void* h) { return static_cast<Handle*>(h)->model->dtype
 void plugin_destroy(void* h) { delete static_cast<Handle*>(h); }
 
 const lmdref_cuda_api kApi = {
-    sizeof(lmdref_cuda_api), LMDREF_CUDA_PLUGIN_VERSION, plugin_create, plugin_forward,
-    plugin_last_device_ns,   plugin_dtype,               plugin_destroy,
+    sizeof(lmdref_cuda_api), LMDREF_CUDA_PLUGIN_VERSION, plugin_create,  plugin_forward,
+    plugin_last_device_ns,   plugin_dtype,               plugin_destroy, plugin_forward_greedy,
 };
 
 }  // namespace

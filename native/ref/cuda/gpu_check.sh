@@ -9,7 +9,8 @@
 # transformers):
 #   bash native/ref/cuda/gpu_check.sh path/to/lmdrive [out-dir]
 # Environment: LMDREF_CHECK_STEPS  which steps to run (default: all of
-#                                  build parity torch run14 ab14 hf14 tp14 abtp14 run32)
+#                                  build parity torch run14 ab14 pre14 profile hf14 tp14 abtp14 run32;
+#                                  run72: 72B at TP=2, run where each GPU has 100 GB or more)
 #              LMDREF_CUDA_ARCHS   CUDA architectures (default "80;90")
 #              LMDREF_CHECK_GEMM_TOKENS  prompt lengths of the GEMM baseline (default "10000 20000")
 set -uo pipefail
@@ -31,8 +32,11 @@ fi
 HERE=native/ref/cuda
 BUILD=build/gpu
 LIB=$PWD/$BUILD/lib
-STEPS=${LMDREF_CHECK_STEPS:-build parity torch run14 ab14 hf14 tp14 abtp14 run32}
+STEPS=${LMDREF_CHECK_STEPS:-build parity torch run14 ab14 pre14 profile hf14 tp14 abtp14 run32 run72}
+# The GPUs are shared: never NVLink multicast (NCCL NVLS) from this script.
+export NCCL_NVLS_ENABLE=0
 NGPU=$(nvidia-smi -L 2>/dev/null | wc -l)
+GPU_MIB=$(nvidia-smi --query-gpu=memory.total --format=csv,noheader,nounits 2>/dev/null | sort -n | head -1)
 export LMDREF_CHECK_GPUS=$NGPU
 FAILED=""
 
@@ -101,11 +105,31 @@ if want run14; then
     --warmup 1 --repeats 2
 fi
 
-if want ab14; then  # A/B: the first decode-attention form, and cuBLAS matrix-vector products
-  LMDREF_CUDA_ATTN=block run_ref "ab:14b attn=block" 100 --model random:qwen2.5-14b \
-    --prompt-tokens 10000 --max-new 200 --warmup 1 --repeats 1
-  LMDREF_CUDA_DECODE=cublas run_ref "ab:14b decode=cublas" 100 --model random:qwen2.5-14b \
-    --prompt-tokens 10000 --max-new 200 --warmup 1 --repeats 1
+if want ab14; then  # A/B, each against the default code of the run14 step:
+  # no early kernel start, the greedy choice on the host, 64-row prefill
+  # tiles, decode attention on CUDA cores (one split per warp)
+  for ab in LMDREF_CUDA_PDL=0 LMDREF_CUDA_CHOICE=host LMDREF_CUDA_PREFILL=64 LMDREF_CUDA_ATTN=warp; do
+    export "${ab?}"
+    run_ref "ab:14b ${ab#LMDREF_CUDA_}" 100 --model random:qwen2.5-14b --prompt-tokens 10000 \
+      --max-new 200 --warmup 1 --repeats 2
+    unset "${ab%%=*}"
+  done
+fi
+
+if want pre14; then  # prefill at 20k: with run14's 10k, separates the quadratic attention
+  run_ref 14b-20k 100 --model random:qwen2.5-14b --prompt-tokens 20000 --max-new 16 \
+    --warmup 1 --repeats 2
+fi
+
+if want profile; then  # where a decode step's time goes, kernel by kernel (Nsight Compute)
+  phase "profile: one 14B decode step under ncu"
+  NCU_DIR=$(ls -d /opt/nvidia/nsight-compute/*/ 2>/dev/null | tail -1)
+  if command -v ncu >/dev/null || [ -n "$NCU_DIR" ]; then
+    PATH=$PATH:${NCU_DIR:-/nonexistent} timeout 240 python3 $HERE/profile_decode.py "$LIB" \
+      "$OUTD/ncu-decode-14b.csv" qwen2.5-14b 10000 || step_failed profile $?
+  else
+    echo "ncu not found: profile skipped"
+  fi
 fi
 
 if want hf14; then
@@ -119,13 +143,18 @@ if want tp14 && [ "$NGPU" -ge 2 ]; then
     --warmup 1 --repeats 2
 fi
 
-if want abtp14 && [ "$NGPU" -ge 2 ]; then  # A/B: decode all-reduces through NCCL
-  LMDREF_CUDA_AR=nccl run_ref "ab:14b-tp2 ar=nccl" 100 --tp 2 --model random:qwen2.5-14b \
-    --prompt-tokens 10000 --max-new 200 --warmup 1 --repeats 1
+if want abtp14 && [ "$NGPU" -ge 2 ]; then  # A/B: no early kernel start at TP=2
+  LMDREF_CUDA_PDL=0 run_ref "ab:14b-tp2 PDL=0" 100 --tp 2 --model random:qwen2.5-14b \
+    --prompt-tokens 10000 --max-new 200 --warmup 1 --repeats 2
 fi
 
 if want run32 && [ "$NGPU" -ge 2 ]; then
   run_ref 32b-tp2 180 --tp 2 --model random:qwen2.5-32b --prompt-tokens 20000 --max-new 1000 \
+    --warmup 1 --repeats 1
+fi
+
+if want run72 && [ "$NGPU" -ge 2 ] && [ "${GPU_MIB:-0}" -ge 100000 ]; then
+  run_ref 72b-tp2 400 --tp 2 --model random:qwen2.5-72b --prompt-tokens 20000 --max-new 1000 \
     --warmup 1 --repeats 1
 fi
 

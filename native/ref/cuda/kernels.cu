@@ -1,6 +1,7 @@
 #include "kernels.h"
 
 #include <algorithm>
+#include <climits>
 #include <cstdio>
 
 namespace lmdcu {
@@ -75,6 +76,8 @@ template <typename T>
 __global__ void random_fill_kernel(uint64_t key, float scale, int plus_one, uint64_t full_cols,
                                    uint64_t row0, uint64_t col0, uint64_t rows, uint64_t cols,
                                    T* dst, uint64_t ld) {
+  grid_wait();
+  grid_release();
   const uint64_t total = rows * cols;
   for (uint64_t i = blockIdx.x * uint64_t(blockDim.x) + threadIdx.x; i < total;
        i += uint64_t(gridDim.x) * blockDim.x) {
@@ -93,6 +96,8 @@ __global__ void random_fill_kernel(uint64_t key, float scale, int plus_one, uint
 template <typename T>
 __global__ void convert_kernel(const float* src, uint64_t src_ld, uint64_t col0, uint64_t rows,
                                uint64_t cols, T* dst, uint64_t ld) {
+  grid_wait();
+  grid_release();
   const uint64_t total = rows * cols;
   for (uint64_t i = blockIdx.x * uint64_t(blockDim.x) + threadIdx.x; i < total;
        i += uint64_t(gridDim.x) * blockDim.x) {
@@ -103,36 +108,50 @@ __global__ void convert_kernel(const float* src, uint64_t src_ld, uint64_t col0,
 
 template <typename T>
 __global__ void embed_kernel(const int32_t* tokens, const T* table, int hidden, T* x) {
+  grid_wait();
+  grid_release();
   const int i = blockIdx.x;
   const uint4* src = reinterpret_cast<const uint4*>(table + int64_t(tokens[i]) * hidden);
   uint4* dst = reinterpret_cast<uint4*>(x + int64_t(i) * hidden);
   for (int c = threadIdx.x; c < hidden / 8; c += blockDim.x) dst[c] = src[c];
 }
 
-// One block per row; hidden % 8 == 0.
-template <typename T>
-__global__ void rmsnorm_kernel(T* x, const float* delta, const T* weight, T* out, int hidden,
-                               float eps) {
-  const int64_t row = blockIdx.x;
-  uint4* xr = reinterpret_cast<uint4*>(x + row * hidden);
-  const float* dr = delta ? delta + row * hidden : nullptr;
-  const int chunks = hidden / 8;
+// The residual add and RMSNorm of one row by one block: when kDelta,
+// x = T(x + T(d)) with add(c, d) filling the 8 fp32 deltas of chunk c; then
+// out = weight * T(x * rsqrt(mean(x²) + eps)), as Hugging Face's
+// Qwen2RMSNorm. Thread t owns chunks t, t + blockDim, …; with blockDim ≥
+// hidden / 8 (the launchers' choice) that is one chunk, kept in registers
+// between the passes, its weights requested before the reduction. Every
+// kernel that normalises (with or without the all-reduce) sums in this order,
+// so tensor-parallel and single-GPU runs round alike.
+template <typename T, bool kDelta, typename Add>
+__device__ __forceinline__ void residual_rmsnorm(T* x, Add add, const T* weight, T* out,
+                                                 int hidden, float eps) {
+  __shared__ float part[32];
+  uint4* xr = reinterpret_cast<uint4*>(x);
+  const uint4* wr = reinterpret_cast<const uint4*>(weight);
+  uint4* orow = reinterpret_cast<uint4*>(out);
+  const int chunks = hidden / 8, c0 = threadIdx.x;
+  const uint4 w0 = c0 < chunks ? wr[c0] : make_uint4(0, 0, 0, 0);
+  float v0[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
   float ss = 0.f;
-  for (int c = threadIdx.x; c < chunks; c += blockDim.x) {
+  for (int c = c0; c < chunks; c += blockDim.x) {
     float v[8];
     unpack8<T>(xr[c], v);
-    if (dr) {
-      const float4 d0 = reinterpret_cast<const float4*>(dr)[2 * c];
-      const float4 d1 = reinterpret_cast<const float4*>(dr)[2 * c + 1];
-      const float d[8] = {d0.x, d0.y, d0.z, d0.w, d1.x, d1.y, d1.z, d1.w};
+    if constexpr (kDelta) {
+      float d[8];
+      add(c, d);
 #pragma unroll
       for (int j = 0; j < 8; ++j) v[j] = round_t<T>(v[j] + round_t<T>(d[j]));
       xr[c] = pack8<T>(v);
     }
 #pragma unroll
     for (int j = 0; j < 8; ++j) ss = fmaf(v[j], v[j], ss);
+    if (c == c0) {
+#pragma unroll
+      for (int j = 0; j < 8; ++j) v0[j] = v[j];
+    }
   }
-  __shared__ float part[32];
   ss = warp_sum(ss);
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   if (lane == 0) part[warp] = ss;
@@ -144,15 +163,43 @@ __global__ void rmsnorm_kernel(T* x, const float* delta, const T* weight, T* out
   }
   __syncthreads();
   const float r = rsqrtf(part[0] / float(hidden) + eps);
-  const uint4* wr = reinterpret_cast<const uint4*>(weight);
-  uint4* orow = reinterpret_cast<uint4*>(out + row * hidden);
-  for (int c = threadIdx.x; c < chunks; c += blockDim.x) {
+  for (int c = c0; c < chunks; c += blockDim.x) {
     float v[8], w[8];
-    unpack8<T>(xr[c], v);
-    unpack8<T>(wr[c], w);
+    if (c == c0) {
+#pragma unroll
+      for (int j = 0; j < 8; ++j) v[j] = v0[j];
+      unpack8<T>(w0, w);
+    } else {
+      unpack8<T>(xr[c], v);
+      unpack8<T>(wr[c], w);
+    }
 #pragma unroll
     for (int j = 0; j < 8; ++j) v[j] = w[j] * round_t<T>(v[j] * r);
     orow[c] = pack8<T>(v);
+  }
+}
+
+// Threads for one row of residual_rmsnorm: a chunk each, up to 1024.
+int rmsnorm_block(int hidden) { return std::max(32, std::min(1024, (hidden / 8 + 31) / 32 * 32)); }
+
+// One block per row; hidden % 8 == 0.
+template <typename T>
+__global__ void rmsnorm_kernel(T* x, const float* delta, const T* weight, T* out, int hidden,
+                               float eps) {
+  grid_wait();
+  grid_release();
+  const int64_t row = blockIdx.x;
+  T* xr = x + row * hidden;
+  T* orow = out + row * hidden;
+  if (delta) {
+    const float4* dr = reinterpret_cast<const float4*>(delta + row * hidden);
+    auto add = [dr](int c, float (&d)[8]) {
+      const float4 a = dr[2 * c], b = dr[2 * c + 1];
+      d[0] = a.x, d[1] = a.y, d[2] = a.z, d[3] = a.w, d[4] = b.x, d[5] = b.y, d[6] = b.z, d[7] = b.w;
+    };
+    residual_rmsnorm<T, true>(xr, add, weight, orow, hidden, eps);
+  } else {
+    residual_rmsnorm<T, false>(xr, [](int, float (&)[8]) {}, weight, orow, hidden, eps);
   }
 }
 
@@ -194,6 +241,8 @@ template <typename T>
 __global__ void rope_qkv_kernel(const float* qkv, const T* bias, int n, const int32_t* state,
                                 const float* inv_freq, int qh, int kvh, int hd, T* q_out,
                                 T* k_cache, T* v_cache, int cap) {
+  grid_wait();
+  grid_release();
   const int half = hd / 2;
   const int width = (qh + 2 * kvh) * hd;
   const int pairs = width / 2;
@@ -218,6 +267,8 @@ __device__ __forceinline__ float swiglu(float g, float u) {
 
 template <typename T>
 __global__ void silu_mul_kernel(const T* gu, int n, int inter, T* act) {
+  grid_wait();
+  grid_release();
   const int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
   if (i >= int64_t(n) * inter) return;
   const int64_t row = i / inter, j = i % inter;
@@ -237,7 +288,9 @@ __device__ __forceinline__ uint4 ld_stream(const uint4* p) {
 
 // Two dot products of one token's x with rows r0 and r1 of a row-major
 // [*, k] matrix, reduced over the warp (every lane gets the sums). Each lane
-// streams 16-byte chunks, four chunks of each row in flight.
+// streams 16-byte chunks, four chunks of each row in flight. The kernel's
+// grid_wait() happens in here: the first weight loads are issued before it,
+// so they overlap the end of the kernel that produces x.
 template <typename T>
 __device__ __forceinline__ void warp_dot2(const T* __restrict__ w0, const T* __restrict__ w1,
                                           const T* __restrict__ x, int k, float& s0, float& s1) {
@@ -248,12 +301,24 @@ __device__ __forceinline__ void warp_dot2(const T* __restrict__ w0, const T* __r
   const int chunks = k / 8;
   float acc0 = 0.f, acc1 = 0.f;
   int c = lane;
-  for (; c + 96 < chunks; c += 128) {
-    uint4 ra[4], rb[4], rx[4];
+  uint4 ra[4], rb[4];
+  if (c + 96 < chunks) {
 #pragma unroll
     for (int u = 0; u < 4; ++u) {
       ra[u] = ld_stream(a + c + 32 * u);
       rb[u] = ld_stream(b + c + 32 * u);
+    }
+  }
+  grid_wait();
+  grid_release();
+  for (; c + 96 < chunks; c += 128) {
+    uint4 rx[4];
+    if (c != lane) {
+#pragma unroll
+      for (int u = 0; u < 4; ++u) {
+        ra[u] = ld_stream(a + c + 32 * u);
+        rb[u] = ld_stream(b + c + 32 * u);
+      }
     }
 #pragma unroll
     for (int u = 0; u < 4; ++u) rx[u] = __ldg(v + c + 32 * u);
@@ -321,7 +386,11 @@ __global__ void __launch_bounds__(kGemvWarps * 32)
   if (threadIdx.x % 32 == 0) act[j] = from_f<T>(swiglu<T>(g, u));
 }
 
-__global__ void step_kernel(unsigned long long* counter) { *counter += 1; }
+__global__ void step_kernel(unsigned long long* counter) {
+  grid_wait();
+  grid_release();
+  *counter += 1;
+}
 
 __device__ __forceinline__ void store_release_sys(unsigned long long* p, unsigned long long v) {
   asm volatile("st.release.sys.global.u64 [%0], %1;\n" ::"l"(p), "l"(v) : "memory");
@@ -337,7 +406,8 @@ template <typename T>
 __global__ void allreduce_rmsnorm_kernel(PeerSet peers, int tp, int rank,
                                          const unsigned long long* counter, int slot, T* x,
                                          const T* weight, T* out, int hidden, float eps) {
-  __shared__ float part[32];
+  grid_wait();
+  grid_release();
   if (threadIdx.x == 0) {
     const unsigned long long epoch = *counter * 1024ull + unsigned(slot) + 1ull;
     __threadfence_system();
@@ -353,53 +423,93 @@ __global__ void allreduce_rmsnorm_kernel(PeerSet peers, int tp, int rank,
     }
   }
   __syncthreads();
-  uint4* xr = reinterpret_cast<uint4*>(x);
-  const int chunks = hidden / 8;
-  float ss = 0.f;
-  for (int c = threadIdx.x; c < chunks; c += blockDim.x) {
-    float d[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
+  auto add = [&](int c, float (&d)[8]) {
+#pragma unroll
+    for (int j = 0; j < 8; ++j) d[j] = 0.f;
     for (int p = 0; p < tp; ++p) {
       const float4* src = reinterpret_cast<const float4*>(peers.part[p]) + 2 * c;
       const float4 a = __ldcv(src), b = __ldcv(src + 1);
       d[0] += a.x; d[1] += a.y; d[2] += a.z; d[3] += a.w;
       d[4] += b.x; d[5] += b.y; d[6] += b.z; d[7] += b.w;
     }
-    float v[8];
-    unpack8<T>(xr[c], v);
-#pragma unroll
-    for (int j = 0; j < 8; ++j) {
-      v[j] = round_t<T>(v[j] + round_t<T>(d[j]));
-      ss = fmaf(v[j], v[j], ss);
-    }
-    xr[c] = pack8<T>(v);
-  }
-  ss = warp_sum(ss);
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  if (lane == 0) part[warp] = ss;
-  __syncthreads();
-  if (warp == 0) {
-    float t = lane < int(blockDim.x / 32) ? part[lane] : 0.f;
-    t = warp_sum(t);
-    if (lane == 0) part[0] = t;
-  }
-  __syncthreads();
-  const float r = rsqrtf(part[0] / float(hidden) + eps);
-  const uint4* wr = reinterpret_cast<const uint4*>(weight);
-  uint4* orow = reinterpret_cast<uint4*>(out);
-  for (int c = threadIdx.x; c < chunks; c += blockDim.x) {
-    float v[8], w[8];
-    unpack8<T>(xr[c], v);
-    unpack8<T>(wr[c], w);
-#pragma unroll
-    for (int j = 0; j < 8; ++j) v[j] = w[j] * round_t<T>(v[j] * r);
-    orow[c] = pack8<T>(v);
-  }
+  };
+  residual_rmsnorm<T, true>(x, add, weight, out, hidden, eps);
 }
 
+// A running greedy choice: the first index of the largest value seen and
+// sum(exp(v - max)) over the values seen.
+struct Running {
+  float max = -INFINITY, sum = 0.f;
+  int index = INT_MAX;
+
+  __device__ __forceinline__ void add(float v, int i) {
+    if (!(v > -INFINITY)) return;  // -inf and NaN carry no mass
+    if (v > max) {
+      sum = sum * expf(max - v) + 1.f;
+      max = v;
+      index = i;
+    } else {
+      sum += expf(v - max);
+    }
+  }
+  __device__ __forceinline__ void merge(float m, float s, int i) {
+    if (!(m > -INFINITY)) return;
+    if (!(max > -INFINITY)) {
+      max = m, sum = s, index = i;
+      return;
+    }
+    const float top = fmaxf(max, m);
+    sum = sum * expf(max - top) + s * expf(m - top);
+    if (m > max || (m == max && i < index)) index = i;
+    max = top;
+  }
+  __device__ __forceinline__ void merge_warp() {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1)
+      merge(__shfl_xor_sync(kFull, max, o), __shfl_xor_sync(kFull, sum, o),
+            __shfl_xor_sync(kFull, index, o));
+  }
+};
+
+// Rounds y (as launch_round) and, with pick set, reduces it to the greedy
+// choice: each block writes a partial, the last block to finish merges them
+// in block order and resets the counter for the next launch (graph replay).
 template <typename T>
-__global__ void round_kernel(float* y, int64_t n) {
-  const int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
-  if (i < n) y[i] = round_t<T>(y[i]);
+__global__ void round_kernel(float* y, int64_t n, PickScratch* pick) {
+  grid_wait();
+  grid_release();
+  Running run;
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
+       i += int64_t(gridDim.x) * blockDim.x) {
+    const float v = round_t<T>(y[i]);
+    y[i] = v;
+    run.add(v, int(i));
+  }
+  if (!pick) return;
+  __shared__ float s_max[32], s_sum[32];
+  __shared__ int s_index[32];
+  __shared__ bool s_last;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, warps = blockDim.x / 32;
+  run.merge_warp();
+  if (lane == 0) s_max[warp] = run.max, s_sum[warp] = run.sum, s_index[warp] = run.index;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    Running b;
+    for (int w = 0; w < warps; ++w) b.merge(s_max[w], s_sum[w], s_index[w]);
+    pick->part[blockIdx.x] = Pick{b.max, b.index, b.sum, 0u};
+    __threadfence();
+    s_last = atomicAdd(&pick->done, 1u) == gridDim.x - 1;
+  }
+  __syncthreads();
+  if (!s_last || threadIdx.x != 0) return;
+  __threadfence();
+  Running all;
+  for (unsigned b = 0; b < gridDim.x; ++b) {
+    const Pick* p = pick->part + b;  // written by other blocks: read past L1
+    all.merge(__ldcg(&p->max), __ldcg(&p->sum), __ldcg(&p->index));
+  }
+  pick->result = Pick{all.max, all.index == INT_MAX ? -1 : all.index, all.sum, 0u};
+  pick->done = 0;
 }
 
 unsigned grid_for(uint64_t total, unsigned block) {
@@ -413,119 +523,105 @@ unsigned grid_for(uint64_t total, unsigned block) {
 template <typename T>
 void launch_random_fill(uint64_t key, float scale, bool plus_one, uint64_t full_cols,
                         uint64_t row0, uint64_t col0, uint64_t rows, uint64_t cols, T* dst,
-                        uint64_t ld, cudaStream_t s) {
+                        uint64_t ld, const Launch& l) {
   if (rows * cols == 0) return;
-  random_fill_kernel<T><<<grid_for(rows * cols, 256), 256, 0, s>>>(
-      key, scale, plus_one ? 1 : 0, full_cols, row0, col0, rows, cols, dst, ld);
-  CU_CHECK_LAUNCH();
+  launch(l, random_fill_kernel<T>, grid_for(rows * cols, 256), 256, 0, key, scale,
+         plus_one ? 1 : 0, full_cols, row0, col0, rows, cols, dst, ld);
 }
 
 template <typename T>
 void launch_convert(const float* src, uint64_t src_ld, uint64_t col0, uint64_t rows,
-                    uint64_t cols, T* dst, uint64_t ld, cudaStream_t s) {
+                    uint64_t cols, T* dst, uint64_t ld, const Launch& l) {
   if (rows * cols == 0) return;
-  convert_kernel<T><<<grid_for(rows * cols, 256), 256, 0, s>>>(src, src_ld, col0, rows, cols,
-                                                                 dst, ld);
-  CU_CHECK_LAUNCH();
+  launch(l, convert_kernel<T>, grid_for(rows * cols, 256), 256, 0, src, src_ld, col0, rows, cols,
+         dst, ld);
 }
 
 template <typename T>
-void launch_embed(const int32_t* tokens, int n, const T* table, int hidden, T* x, cudaStream_t s) {
-  embed_kernel<T><<<n, 128, 0, s>>>(tokens, table, hidden, x);
-  CU_CHECK_LAUNCH();
+void launch_embed(const int32_t* tokens, int n, const T* table, int hidden, T* x, const Launch& l) {
+  launch(l, embed_kernel<T>, n, 128, 0, tokens, table, hidden, x);
 }
 
 template <typename T>
 void launch_rmsnorm(T* x, const float* delta, const T* weight, T* out, int rows, int hidden,
-                    float eps, cudaStream_t s) {
-  int block = 256;
-  while (block > 32 && block / 2 >= hidden / 8) block /= 2;
-  rmsnorm_kernel<T><<<rows, block, 0, s>>>(x, delta, weight, out, hidden, eps);
-  CU_CHECK_LAUNCH();
+                    float eps, const Launch& l) {
+  launch(l, rmsnorm_kernel<T>, rows, rmsnorm_block(hidden), 0, x, delta, weight, out, hidden, eps);
 }
 
 template <typename T>
 void launch_rope_qkv(const float* qkv, const T* bias, int n, const int32_t* state,
                      const float* inv_freq, int q_heads, int kv_heads, int head_dim, T* q_out,
-                     T* k_cache, T* v_cache, int cap, cudaStream_t s) {
+                     T* k_cache, T* v_cache, int cap, const Launch& l) {
   const uint64_t total = uint64_t(n) * (q_heads + 2 * kv_heads) * head_dim / 2;
-  rope_qkv_kernel<T><<<unsigned((total + 255) / 256), 256, 0, s>>>(
-      qkv, bias, n, state, inv_freq, q_heads, kv_heads, head_dim, q_out, k_cache, v_cache, cap);
-  CU_CHECK_LAUNCH();
+  launch(l, rope_qkv_kernel<T>, unsigned((total + 255) / 256), 256, 0, qkv, bias, n, state,
+         inv_freq, q_heads, kv_heads, head_dim, q_out, k_cache, v_cache, cap);
 }
 
-void launch_step(unsigned long long* counter, cudaStream_t s) {
-  step_kernel<<<1, 1, 0, s>>>(counter);
-  CU_CHECK_LAUNCH();
+void launch_step(unsigned long long* counter, const Launch& l) {
+  launch(l, step_kernel, 1, 1, 0, counter);
 }
 
 template <typename T>
 void launch_allreduce_rmsnorm(const PeerSet& peers, int tp, int rank,
                               const unsigned long long* counter, int slot, T* x,
-                              const T* weight, T* out, int hidden, float eps, cudaStream_t s) {
-  int block = std::min(1024, (hidden / 8 + 31) / 32 * 32);
-  if (block < 32) block = 32;
-  allreduce_rmsnorm_kernel<T><<<1, block, 0, s>>>(peers, tp, rank, counter, slot, x, weight, out,
-                                                  hidden, eps);
-  CU_CHECK_LAUNCH();
+                              const T* weight, T* out, int hidden, float eps, const Launch& l) {
+  launch(l, allreduce_rmsnorm_kernel<T>, 1, rmsnorm_block(hidden), 0, peers, tp, rank, counter, slot, x, weight,
+         out, hidden, eps);
 }
 
 template <typename T>
-void launch_round(float* y, int64_t n, cudaStream_t s) {
-  round_kernel<T><<<unsigned((n + 255) / 256), 256, 0, s>>>(y, n);
-  CU_CHECK_LAUNCH();
+void launch_round(float* y, int64_t n, PickScratch* pick, const Launch& l) {
+  const unsigned grid = pick ? unsigned(std::min<int64_t>(kPickBlocks, (n + 255) / 256))
+                             : unsigned((n + 255) / 256);
+  launch(l, round_kernel<T>, grid, 256, 0, y, n, pick);
 }
 
 template <typename T>
-void launch_silu_mul(const T* gu, int n, int inter, T* act, cudaStream_t s) {
+void launch_silu_mul(const T* gu, int n, int inter, T* act, const Launch& l) {
   const uint64_t total = uint64_t(n) * inter;
-  silu_mul_kernel<T><<<unsigned((total + 255) / 256), 256, 0, s>>>(gu, n, inter, act);
-  CU_CHECK_LAUNCH();
+  launch(l, silu_mul_kernel<T>, unsigned((total + 255) / 256), 256, 0, gu, n, inter, act);
 }
 
 template <typename T>
-void launch_gemv(const T* w, const T* x, float* y, int rows, int k, cudaStream_t s) {
+void launch_gemv(const T* w, const T* x, float* y, int rows, int k, const Launch& l) {
   const int warps = (rows + 1) / 2;
-  gemv_kernel<T><<<(warps + kGemvWarps - 1) / kGemvWarps, kGemvWarps * 32, 0, s>>>(w, x, y, rows,
-                                                                                   k);
-  CU_CHECK_LAUNCH();
+  launch(l, gemv_kernel<T>, (warps + kGemvWarps - 1) / kGemvWarps, kGemvWarps * 32, 0, w, x, y,
+         rows, k);
 }
 
 template <typename T>
 void launch_gemv_qkv_rope(const T* w, const T* bias, const T* x, int k, const int32_t* state,
                           const float* inv_freq, int q_heads, int kv_heads, int head_dim,
-                          T* q_out, T* k_cache, T* v_cache, int cap, cudaStream_t s) {
+                          T* q_out, T* k_cache, T* v_cache, int cap, const Launch& l) {
   const int pairs = (q_heads + 2 * kv_heads) * head_dim / 2;
-  gemv_qkv_rope_kernel<T><<<(pairs + kGemvWarps - 1) / kGemvWarps, kGemvWarps * 32, 0, s>>>(
-      w, bias, x, k, state, inv_freq, q_heads, kv_heads, head_dim, q_out, k_cache, v_cache, cap);
-  CU_CHECK_LAUNCH();
+  launch(l, gemv_qkv_rope_kernel<T>, (pairs + kGemvWarps - 1) / kGemvWarps, kGemvWarps * 32, 0, w,
+         bias, x, k, state, inv_freq, q_heads, kv_heads, head_dim, q_out, k_cache, v_cache, cap);
 }
 
 template <typename T>
-void launch_gemv_gate_up(const T* w, const T* x, int inter, int k, T* act, cudaStream_t s) {
-  gemv_gate_up_kernel<T><<<(inter + kGemvWarps - 1) / kGemvWarps, kGemvWarps * 32, 0, s>>>(
-      w, x, inter, k, act);
-  CU_CHECK_LAUNCH();
+void launch_gemv_gate_up(const T* w, const T* x, int inter, int k, T* act, const Launch& l) {
+  launch(l, gemv_gate_up_kernel<T>, (inter + kGemvWarps - 1) / kGemvWarps, kGemvWarps * 32, 0, w,
+         x, inter, k, act);
 }
 
 #define LMDCU_INSTANTIATE(T)                                                                     \
   template void launch_random_fill<T>(uint64_t, float, bool, uint64_t, uint64_t, uint64_t,      \
-                                      uint64_t, uint64_t, T*, uint64_t, cudaStream_t);           \
+                                      uint64_t, uint64_t, T*, uint64_t, const Launch&);          \
   template void launch_convert<T>(const float*, uint64_t, uint64_t, uint64_t, uint64_t, T*,     \
-                                  uint64_t, cudaStream_t);                                       \
-  template void launch_embed<T>(const int32_t*, int, const T*, int, T*, cudaStream_t);          \
-  template void launch_rmsnorm<T>(T*, const float*, const T*, T*, int, int, float, cudaStream_t); \
+                                  uint64_t, const Launch&);                                      \
+  template void launch_embed<T>(const int32_t*, int, const T*, int, T*, const Launch&);         \
+  template void launch_rmsnorm<T>(T*, const float*, const T*, T*, int, int, float, const Launch&); \
   template void launch_rope_qkv<T>(const float*, const T*, int, const int32_t*, const float*,   \
-                                   int, int, int, T*, T*, T*, int, cudaStream_t);               \
-  template void launch_silu_mul<T>(const T*, int, int, T*, cudaStream_t);                       \
-  template void launch_round<T>(float*, int64_t, cudaStream_t);                                  \
+                                   int, int, int, T*, T*, T*, int, const Launch&);              \
+  template void launch_silu_mul<T>(const T*, int, int, T*, const Launch&);                      \
+  template void launch_round<T>(float*, int64_t, PickScratch*, const Launch&);                  \
   template void launch_allreduce_rmsnorm<T>(const PeerSet&, int, int, const unsigned long long*, \
-                                            int, T*, const T*, T*, int, float, cudaStream_t);     \
-  template void launch_gemv<T>(const T*, const T*, float*, int, int, cudaStream_t);             \
+                                            int, T*, const T*, T*, int, float, const Launch&);    \
+  template void launch_gemv<T>(const T*, const T*, float*, int, int, const Launch&);            \
   template void launch_gemv_qkv_rope<T>(const T*, const T*, const T*, int, const int32_t*,      \
                                         const float*, int, int, int, T*, T*, T*, int,            \
-                                        cudaStream_t);                                           \
-  template void launch_gemv_gate_up<T>(const T*, const T*, int, int, T*, cudaStream_t);
+                                        const Launch&);                                          \
+  template void launch_gemv_gate_up<T>(const T*, const T*, int, int, T*, const Launch&);
 
 LMDCU_INSTANTIATE(__half)
 LMDCU_INSTANTIATE(__nv_bfloat16)

@@ -13,23 +13,23 @@ namespace lmdcu {
 template <typename T>
 void launch_random_fill(uint64_t key, float scale, bool plus_one, uint64_t full_cols,
                         uint64_t row0, uint64_t col0, uint64_t rows, uint64_t cols, T* dst,
-                        uint64_t ld, cudaStream_t s);
+                        uint64_t ld, const Launch& l);
 
 // dst[r][c] = T(src[r][col0 + c]) for r < rows, c < cols.
 template <typename T>
 void launch_convert(const float* src, uint64_t src_ld, uint64_t col0, uint64_t rows,
-                    uint64_t cols, T* dst, uint64_t ld, cudaStream_t s);
+                    uint64_t cols, T* dst, uint64_t ld, const Launch& l);
 
 // x[i] = table[tokens[i]] for i < n.
 template <typename T>
-void launch_embed(const int32_t* tokens, int n, const T* table, int hidden, T* x, cudaStream_t s);
+void launch_embed(const int32_t* tokens, int n, const T* table, int hidden, T* x, const Launch& l);
 
 // For each of rows rows: when delta is set, x = T(x + T(delta)) (the residual
 // add of a projection's fp32 output, rounded first as a framework would);
 // then out = weight * T(x * rsqrt(mean(x²) + eps)), as Hugging Face's Qwen2RMSNorm.
 template <typename T>
 void launch_rmsnorm(T* x, const float* delta, const T* weight, T* out, int rows, int hidden,
-                    float eps, cudaStream_t s);
+                    float eps, const Launch& l);
 
 // Adds the bias to the fp32 q|k|v rows of n tokens (positions state[0] + i),
 // rotates q and k (RoPE), writes q to q_out ([n][q_heads*hd]) and k, v into the
@@ -37,7 +37,7 @@ void launch_rmsnorm(T* x, const float* delta, const T* weight, T* out, int rows,
 template <typename T>
 void launch_rope_qkv(const float* qkv, const T* bias, int n, const int32_t* state,
                      const float* inv_freq, int q_heads, int kv_heads, int head_dim, T* q_out,
-                     T* k_cache, T* v_cache, int cap, cudaStream_t s);
+                     T* k_cache, T* v_cache, int cap, const Launch& l);
 
 // Tensor-parallel decode without NCCL: every rank's fp32 partial sums and
 // flag words, reachable from every GPU (peer access).
@@ -48,7 +48,7 @@ struct PeerSet {
 };
 
 // Bumps the decode step counter (first kernel of a tensor-parallel decode step).
-void launch_step(unsigned long long* counter, cudaStream_t s);
+void launch_step(unsigned long long* counter, const Launch& l);
 
 // One-shot all-reduce fused with the residual add and RMSNorm of one token:
 // announces this rank's partial (barrier `slot` of the step), waits for every
@@ -57,29 +57,48 @@ void launch_step(unsigned long long* counter, cudaStream_t s);
 template <typename T>
 void launch_allreduce_rmsnorm(const PeerSet& peers, int tp, int rank,
                               const unsigned long long* counter, int slot, T* x,
-                              const T* weight, T* out, int hidden, float eps, cudaStream_t s);
+                              const T* weight, T* out, int hidden, float eps, const Launch& l);
+
+// The greedy choice over one rank's slice of a logits row: the first index of
+// the largest value, the value, and sum(exp(v - max)) over the slice.
+struct Pick {
+  float max;
+  int32_t index;  // -1 when no value was finite
+  float sum;
+  uint32_t reserved;
+};
+constexpr int kPickBlocks = 64;
+// Device scratch of the greedy reduction; zero it once before the first use.
+struct PickScratch {
+  Pick part[kPickBlocks];
+  unsigned done;  // blocks finished; the last one resets it
+  uint32_t reserved[3];
+  Pick result;
+};
 
 // y[i] = float(T(y[i])): logits rounded as a 16-bit lm_head would leave them.
+// With pick set (y is then one row), also pick->result = the greedy choice
+// over y.
 template <typename T>
-void launch_round(float* y, int64_t n, cudaStream_t s);
+void launch_round(float* y, int64_t n, PickScratch* pick, const Launch& l);
 
 // act[i][j] = T(T(silu(g)) * u) with g = gu[i][j], u = gu[i][inter + j].
 template <typename T>
-void launch_silu_mul(const T* gu, int n, int inter, T* act, cudaStream_t s);
+void launch_silu_mul(const T* gu, int n, int inter, T* act, const Launch& l);
 
 // Matrix-vector products for one token, weights row-major [rows][k]:
 // y = W x in fp32.
 template <typename T>
-void launch_gemv(const T* w, const T* x, float* y, int rows, int k, cudaStream_t s);
+void launch_gemv(const T* w, const T* x, float* y, int rows, int k, const Launch& l);
 
 // The q|k|v projection of one token fused with bias, RoPE and the cache write.
 template <typename T>
 void launch_gemv_qkv_rope(const T* w, const T* bias, const T* x, int k, const int32_t* state,
                           const float* inv_freq, int q_heads, int kv_heads, int head_dim,
-                          T* q_out, T* k_cache, T* v_cache, int cap, cudaStream_t s);
+                          T* q_out, T* k_cache, T* v_cache, int cap, const Launch& l);
 
 // The gate|up projection of one token fused with SwiGLU: act[j] for j < inter.
 template <typename T>
-void launch_gemv_gate_up(const T* w, const T* x, int inter, int k, T* act, cudaStream_t s);
+void launch_gemv_gate_up(const T* w, const T* x, int inter, int k, T* act, const Launch& l);
 
 }  // namespace lmdcu

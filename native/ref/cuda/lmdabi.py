@@ -130,9 +130,11 @@ class Engine:
                      "device_ids": [info.device_ids[i] for i in range(info.n_devices)],
                      "vocab": info.vocab_size, "caps": info.caps}
 
-    def greedy(self, prompt, max_new):
-        """Greedy generation with ignore_eos: (ids, logprobs, result dict)."""
+    def greedy(self, prompt, max_new, watch=()):
+        """Greedy generation with ignore_eos: (ids, logprobs, result dict);
+        with watch ids, result["watch"] holds their logprobs, one list a step."""
         p = (c_i32 * len(prompt))(*prompt)
+        wids = (c_i32 * max(1, len(watch)))(*watch)
         req = LmdRequest()
         req.struct_size = ctypes.sizeof(LmdRequest)
         req.n_prompt = len(prompt)
@@ -143,23 +145,28 @@ class Engine:
         req.temperature = 0.0
         req.top_p = 1.0
         req.want_logprobs = 1
+        req.n_watch = len(watch)
+        req.watch_ids = wids if watch else None
         s = _P()
         e = _err()
         if self.api.start(self.h, ctypes.byref(req), ctypes.byref(s), ctypes.byref(e)) != 0:
             raise RuntimeError(f"start: {e.message.decode()}")
-        ids, lps = [], []
+        ids, lps, wlp = [], [], []
         buf = (LmdToken * 256)()
+        wbuf = (c_f32 * (256 * max(1, len(watch))))()
         try:
             while True:
                 pr = LmdPoll()
                 pr.struct_size = ctypes.sizeof(LmdPoll)
                 e = _err()
-                if self.api.poll(s, buf, None, 256, 1_000_000_000, ctypes.byref(pr),
+                if self.api.poll(s, buf, wbuf if watch else None, 256, 1_000_000_000, ctypes.byref(pr),
                                  ctypes.byref(e)) != 0:
                     raise RuntimeError(f"poll: {e.message.decode()}")
                 for i in range(pr.n):
                     ids.append(buf[i].id)
                     lps.append(buf[i].logprob)
+                    if watch:
+                        wlp.append([wbuf[i * len(watch) + k] for k in range(len(watch))])
                 if pr.done:
                     break
             r = LmdResult()
@@ -174,7 +181,7 @@ class Engine:
                "decode_s": (r.t_last_ns - r.t_first_ns) / 1e9,
                "device_prefill_s": r.device_prefill_ns / 1e9 if r.device_prefill_ns >= 0 else None,
                "device_decode_s": r.device_decode_ns / 1e9 if r.device_decode_ns >= 0 else None,
-               "detail": r.detail.decode()}
+               "detail": r.detail.decode(), "watch": wlp}
         return ids, lps, res
 
     def close(self):

@@ -11,6 +11,8 @@ Checks, each printed as one line and stored in REPORT.json:
           (logits of the 32 positions, same input for both engines).
   spec    random:<preset> weights generated on the GPU equal the checkpoint's
           (identical logits).
+  path    other code paths give the same tokens: the greedy choice on the
+          host instead of the GPU (and the same logprobs), the cuBLAS decode.
   tp      greedy tokens with tp=2 equal tp=1 (tiny: 32 steps; qwen2.5-1.5b
           random weights: 64 steps).
 Transformers runs in a child process so that PyTorch's CUDA libraries and the
@@ -149,6 +151,30 @@ def main():
             got = lib.logits(cfg, c["prompt"] + hf["tokens"][:-1], c["steps"], vocab)
             diff = float(np.abs(got - got_ck).max())
             record("spec", f"random:{p} seed=1 {dt}", diff == 0.0, max_abs_diff=diff)
+
+    # The greedy choice made on the GPUs (default) = the host's choice from the
+    # copied logits row (LMDREF_CUDA_CHOICE=host): same tokens, and logprobs
+    # (the fp32 log-sum-exp on the device against the host's fp64 one) and
+    # watched logprobs within 1e-4. Watched: ids on both sides of the tp=2
+    # vocabulary split.
+    watch = [0, 17, 75000, 151935]
+    for c, tp in [(cases[0], 1), (cases[3], 1), (cases[0], 2)]:
+        if tp > int(os.environ.get("LMDREF_CHECK_GPUS", "2")):
+            continue
+        got = {}
+        for where in ["device", "host"]:
+            if where == "host":
+                os.environ["LMDREF_CUDA_CHOICE"] = "host"
+            e = lib.engine({"model": c["dir"], "device": "cuda", "dtype": c["dtype"], "tp": tp})
+            got[where] = e.greedy(c["prompt"], c["steps"], watch)
+            e.close()
+            os.environ.pop("LMDREF_CUDA_CHOICE", None)
+        (di, dl, dr), (hi, hl, hr) = got["device"], got["host"]
+        lp = float(np.abs(np.array(dl) - np.array(hl)).max())
+        wl = float(np.abs(np.array(dr["watch"]) - np.array(hr["watch"])).max())
+        record("path", f"device choice {c['preset']} {c['dtype']} {len(c['prompt'])} tp={tp}",
+               di == hi and lp < 1e-4 and wl < 1e-4, same_tokens=di == hi, logprob_diff=lp,
+               watch_logprob_diff=wl)
 
     # The cuBLAS decode path (LMDREF_CUDA_DECODE=cublas) must agree as well.
     os.environ["LMDREF_CUDA_DECODE"] = "cublas"

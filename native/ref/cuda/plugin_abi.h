@@ -16,7 +16,7 @@
 extern "C" {
 #endif
 
-#define LMDREF_CUDA_PLUGIN_VERSION 1
+#define LMDREF_CUDA_PLUGIN_VERSION 2
 #define LMDREF_CUDA_PLUGIN_FILE "liblmdrive_ref_cuda.so"
 #define LMDREF_CUDA_PLUGIN_ENTRY "lmdref_cuda_get_api"
 
@@ -53,6 +53,13 @@ typedef struct lmdref_cuda_options {
   const int32_t* devices; /* CUDA device ordinals, one per rank */
 } lmdref_cuda_options;
 
+/* The greedy choice of one position, made on the GPUs. */
+typedef struct lmdref_cuda_choice {
+  int32_t id;         /* the first index of the largest logit */
+  float logit;        /* logits[id] */
+  double log_sum_exp; /* log(sum(exp(logits))) over the vocabulary (fp32 partial sums) */
+} lmdref_cuda_choice;
+
 typedef struct lmdref_cuda_api {
   uint32_t struct_size;
   uint32_t version; /* LMDREF_CUDA_PLUGIN_VERSION */
@@ -68,6 +75,13 @@ typedef struct lmdref_cuda_api {
   int64_t (*last_device_ns)(void* h);
   const char* (*dtype)(void* h);
   void (*destroy)(void* h);
+  /* Backend::forward for the last of n positions, handing back the greedy
+   * choice and the logits of n_watch watched ids (written to watch_logits)
+   * instead of the logits row: the row stays on the GPUs. */
+  int32_t (*forward_greedy)(void* h, const int32_t* tokens, int32_t n, int32_t start_pos,
+                            const int32_t* watch, int32_t n_watch, float* watch_logits,
+                            lmdref_cuda_choice* choice, const void* cancel, int32_t* cancelled,
+                            char* err, size_t cap);
 } lmdref_cuda_api;
 
 typedef const lmdref_cuda_api* (*lmdref_cuda_get_api_fn)(void);

@@ -14,6 +14,7 @@ import sys
 SHAPES = {  # hidden, intermediate, layers, heads, kv_heads, vocab
     "qwen2.5-14b": (5120, 13824, 48, 40, 8, 152064),
     "qwen2.5-32b": (5120, 27648, 64, 40, 8, 152064),
+    "qwen2.5-72b": (8192, 29568, 80, 64, 8, 152064),
 }
 
 

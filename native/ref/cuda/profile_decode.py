@@ -1,0 +1,91 @@
+#!/usr/bin/env python3
+"""Where one decode step's time goes: runs the ref engine's CUDA backend under
+Nsight Compute (ncu) and sums each kernel's isolated duration and DRAM bytes.
+
+usage: profile_decode.py LIBDIR OUT.csv [preset] [prompt tokens]
+       profile_decode.py --summarise OUT.csv   (the table of an earlier run)
+Needs ncu on the PATH. The engine runs a prompt of the given length (default
+10000) and three decode steps; the kernels of the second decode step are
+profiled one at a time (ncu serialises them, so launch gaps and overlap are
+not in these figures: compare the sum with the step's CUDA-event time).
+"""
+import csv
+import collections
+import os
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+# Kernels of a decode step; in the prefill only the norms, the embedding and
+# the logits kernel match, and each layer has two norms.
+FILTER = "regex:gemv|decode_|rmsnorm|round|embed|combine|allreduce|step"
+
+
+def child(libdir, preset, n):
+    sys.path.insert(0, HERE)
+    import lmdabi
+    lib = lmdabi.Library(os.path.join(libdir, "liblmdrive_ref.so"))
+    e = lib.engine({"model": f"random:{preset}", "seed": 1, "device": "cuda", "dtype": "fp16"})
+    import random
+    rng = random.Random(1)
+    e.greedy([rng.randrange(0, 150000) for _ in range(n)], 4)
+    e.close()
+
+
+def main():
+    if sys.argv[1] == "--child":
+        child(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+        return
+    if sys.argv[1] == "--summarise":
+        summarise(open(sys.argv[2]).read(), sys.argv[2])
+        return
+    libdir, out = sys.argv[1], sys.argv[2]
+    preset = sys.argv[3] if len(sys.argv) > 3 else "qwen2.5-14b"
+    n = int(sys.argv[4]) if len(sys.argv) > 4 else 10000
+    layers = {"qwen2.5-14b": 48, "qwen2.5-32b": 64, "qwen2.5-1.5b": 28}[preset]
+    prefill = 2 * layers + 3  # norms, embed, logits
+    step = 8 * layers + 4     # kernels of one decode step at tp=1
+    cmd = ["ncu", "--csv", "--target-processes", "all", "--graph-profiling", "node",
+           "--kernel-name", FILTER, "--launch-skip", str(prefill + step), "--launch-count", str(step),
+           "--metrics", "gpu__time_duration.sum,dram__bytes_read.sum,dram__bytes_write.sum",
+           sys.executable, os.path.abspath(__file__), "--child", libdir, preset, str(n)]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    open(out, "w").write(res.stdout)
+    if not summarise(res.stdout, f"{preset} after a {n}-token prompt"):
+        print(res.stderr[-3000:])
+        sys.exit(1)
+
+
+def summarise(text, what):
+    rows = [r for r in csv.reader(l for l in text.splitlines() if l.startswith('"'))]
+    if not rows:
+        return False
+    head = rows[0]
+    ki, mi, vi, ui = head.index("Kernel Name"), head.index("Metric Name"), head.index("Metric Value"), head.index("Metric Unit")
+    idi = head.index("ID")
+    per = collections.defaultdict(dict)
+    names = {}
+    for r in rows[1:]:
+        scale = {"ns": 1e-9, "nsecond": 1e-9, "us": 1e-6, "usecond": 1e-6, "ms": 1e-3,
+                 "msecond": 1e-3, "byte": 1, "Kbyte": 1e3, "Mbyte": 1e6, "Gbyte": 1e9}[r[ui]]
+        per[r[idi]][r[mi]] = float(r[vi].replace(",", "")) * scale
+        names[r[idi]] = r[ki].split("<")[0].split("(")[0].replace("void ", "").split("::")[-1]
+    agg = collections.OrderedDict()
+    for i, m in per.items():
+        a = agg.setdefault(names[i], [0, 0.0, 0.0])
+        a[0] += 1
+        a[1] += m.get("gpu__time_duration.sum", 0)
+        a[2] += m.get("dram__bytes_read.sum", 0) + m.get("dram__bytes_write.sum", 0)
+    total_t = sum(a[1] for a in agg.values())
+    total_b = sum(a[2] for a in agg.values())
+    print(f"one decode step of {what}, kernels profiled one at a time:")
+    print(f"{'kernel':28s} {'count':>5s} {'us':>9s} {'share':>6s} {'MB':>9s} {'TB/s':>6s}")
+    for k, (c, t, b) in sorted(agg.items(), key=lambda kv: -kv[1][1]):
+        print(f"{k:28s} {c:5d} {t * 1e6:9.1f} {100 * t / total_t:5.1f}% {b / 1e6:9.1f} {b / t / 1e12 if t else 0:6.2f}")
+    print(f"{'total':28s} {sum(a[0] for a in agg.values()):5d} {total_t * 1e6:9.1f}        "
+          f"{total_b / 1e6:9.1f} {total_b / total_t / 1e12:6.2f}")
+    return True
+
+
+if __name__ == "__main__":
+    main()
