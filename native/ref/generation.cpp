@@ -6,12 +6,13 @@
 #include <cstring>
 #include <limits>
 #include <new>
+#include <optional>
 #include <vector>
 
 #include "backend.h"
 #include "clock.h"
 #include "engine.h"
-#include "sampler.h"
+#include "next_token.h"
 #include "stop_rules.h"
 #include "stream.h"
 
@@ -58,44 +59,23 @@ void run_generation(Engine& engine, Stream& stream) noexcept {
 
   try {
     out.reserve(std::min<uint32_t>(g.max_new_effective, 1u << 20));
-    // Greedy decoding on a backend that chooses on its device never brings
-    // the logits row to the host.
-    const bool device_choice = b && g.sampling.temperature <= 0 && b->chooses_greedy();
-    std::vector<float> logits(b && !device_choice ? vocab : 0);
-    std::vector<float> watch(g.watch.size(), nan), watch_logits(g.watch.size(), nan);
-    GreedyChoice choice;
-    Sampler sampler(g.sampling, vocab);
-    auto forward = [&](const int32_t* tokens, int n, int start_pos) {
-      if (device_choice)
-        return b->forward_greedy(tokens, n, start_pos, g.watch.data(), int(g.watch.size()),
-                                 watch_logits.data(), &choice, stream.cancel_flag());
-      return b->forward(tokens, n, start_pos, 1, logits.data(), stream.cancel_flag());
-    };
+    std::optional<NextToken> next;
+    if (b) next.emplace(*b, g, vocab);
+    std::vector<float> watch(g.watch.size(), nan);
 
     bool running = !stream.cancelled();
     if (running && b) {
       b->reset();
-      running = forward(g.prompt.data(), n_prompt, 0);
+      running = next->forward(g.prompt.data(), n_prompt, 0, stream.cancel_flag());
       add_device_time(b, &dev_prefill);
     }
     if (!running) d.finish = LMD_FINISH_CANCELLED;
 
     while (d.finish == LMD_FINISH_NONE) {
       const uint32_t index = static_cast<uint32_t>(out.size());
-      const int32_t id = !b              ? static_cast<int32_t>(index % vocab)
-                         : device_choice ? choice.id
-                                         : sampler.pick(logits.data());
+      const int32_t id = b ? next->choose() : static_cast<int32_t>(index % vocab);
       const int64_t t = now_ns();  // the token is known on the host from here on
-      float logprob = nan;
-      if (b && g.want_logprobs) {
-        const double lse = device_choice ? choice.log_sum_exp : log_sum_exp(logits.data(), vocab);
-        const double chosen = device_choice ? double(choice.logit) : double(logits[id]);
-        logprob = static_cast<float>(chosen - lse);
-        for (size_t w = 0; w < g.watch.size(); ++w) {
-          const float v = device_choice ? watch_logits[w] : logits[g.watch[w]];
-          watch[w] = static_cast<float>(double(v) - lse);
-        }
-      }
+      const float logprob = b ? next->report(id, watch.data()) : nan;
       stream.push(id, index, t, logprob, watch.data());
       if (t_first < 0) t_first = t;
       t_last = t;
@@ -104,8 +84,8 @@ void run_generation(Engine& engine, Stream& stream) noexcept {
       d = rules.check(out, stream.cancelled());
       if (d.finish != LMD_FINISH_NONE) break;
       if (b) {
-        int32_t next = id;
-        if (!forward(&next, 1, n_prompt + static_cast<int>(index))) d.finish = LMD_FINISH_CANCELLED;
+        if (!next->forward(&id, 1, n_prompt + static_cast<int>(index), stream.cancel_flag()))
+          d.finish = LMD_FINISH_CANCELLED;
         add_device_time(b, &dev_decode);
       }
     }

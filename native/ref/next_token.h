@@ -1,0 +1,46 @@
+// How each next token is chosen, and what the stream reports with it. Either
+// the backend's logits row comes to the host and the Sampler picks there, or,
+// for greedy decoding on a backend that chooses where its logits live (the
+// CUDA backend), the backend hands back its choice and the few numbers the
+// stream needs: the logits row never crosses to the host.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <vector>
+
+#include "backend.h"
+#include "request.h"
+#include "sampler.h"
+
+namespace lmdref {
+
+class NextToken {
+ public:
+  NextToken(Backend& backend, const GenerationSpec& spec, uint32_t vocab);
+
+  bool on_device() const { return on_device_; }
+
+  // Runs the model over tokens at positions [start_pos, start_pos + n) and
+  // keeps what choose() needs of the last position. False when cancelled.
+  bool forward(const int32_t* tokens, int n, int start_pos, const std::atomic<bool>* cancel);
+
+  // The token after the last forward.
+  int32_t choose();
+
+  // Its logprob, and the watched ids' logprobs into watch (spec.watch.size()
+  // floats); NaN unless the spec wants logprobs. Call after choose().
+  float report(int32_t id, float* watch) const;
+
+ private:
+  Backend& backend_;
+  const GenerationSpec& spec_;
+  uint32_t vocab_;
+  bool on_device_;
+  Sampler sampler_;
+  std::vector<float> logits_;        // host path: the last position's row
+  std::vector<float> watch_logits_;  // device path: the watched ids' logits
+  GreedyChoice choice_;              // device path
+};
+
+}  // namespace lmdref
