@@ -80,6 +80,23 @@ template <int HD, int MT> __host__ __device__ constexpr int prefill_smem_bytes()
   return (64 * MT + 4 * kBc) * smem_ld<HD>() * 2;
 }
 
+// Rows [kv0, kv0 + ROWS) of one kv head's K and V into shared tiles (row
+// stride smem_ld<HD>()) by a block's 128 threads, as cp.async requests for the
+// caller to commit; rows from `end` on are zero-filled and not read.
+template <typename T, int HD, int ROWS>
+__device__ __forceinline__ void load_kv_tile(T* dk, T* dv, const T* kbase, const T* vbase,
+                                             int kv0, int end, int tid) {
+  constexpr int LD = smem_ld<HD>();
+  constexpr int CH = HD / 8;
+  for (int c = tid; c < ROWS * CH; c += 128) {
+    const int r = c / CH, cc = c % CH;
+    const bool ok = kv0 + r < end;
+    const int64_t off = int64_t(ok ? kv0 + r : 0) * HD + cc * 8;
+    cp_async16(dk + r * LD + cc * 8, kbase + off, ok);
+    cp_async16(dv + r * LD + cc * 8, vbase + off, ok);
+  }
+}
+
 template <typename T, int HD, int MT>
 __global__ void __launch_bounds__(128, MT == 1 ? 2 : 1)
     flash_prefill_kernel(const T* __restrict__ q, const T* __restrict__ kc,
@@ -116,16 +133,8 @@ __global__ void __launch_bounds__(128, MT == 1 ? 2 : 1)
     cp_async16(sQ + r * LD + cc * 8, src, ok);
   }
   auto load_kv = [&](int j, int buf) {
-    const int kv0 = j * kBc;
-    T* dk = sK + buf * kBc * LD;
-    T* dv = sV + buf * kBc * LD;
-    for (int c = tid; c < kBc * CH; c += 128) {
-      const int r = c / CH, cc = c % CH;
-      const bool ok = kv0 + r < L;
-      const int64_t off = int64_t(ok ? kv0 + r : 0) * HD + cc * 8;
-      cp_async16(dk + r * LD + cc * 8, kbase + off, ok);
-      cp_async16(dv + r * LD + cc * 8, vbase + off, ok);
-    }
+    load_kv_tile<T, HD, kBc>(sK + buf * kBc * LD, sV + buf * kBc * LD, kbase, vbase, j * kBc, L,
+                             tid);
   };
   load_kv(0, 0);
   cp_async_commit();
@@ -681,15 +690,8 @@ __global__ void __launch_bounds__(128)
   const T* kbase = kc + int64_t(kvh) * cap * HD;
   const T* vbase = vc + int64_t(kvh) * cap * HD;
   auto load_kv = [&](int kv0, int buf) {
-    T* dk = sK + buf * kDecTile * LD;
-    T* dv = sV + buf * kDecTile * LD;
-    for (int c = tid; c < kDecTile * CH; c += 128) {
-      const int r = c / CH, cc = c % CH;
-      const bool ok = kv0 + r < k1;
-      const int64_t off = int64_t(ok ? kv0 + r : 0) * HD + cc * 8;
-      cp_async16(dk + r * LD + cc * 8, kbase + off, ok);
-      cp_async16(dv + r * LD + cc * 8, vbase + off, ok);
-    }
+    load_kv_tile<T, HD, kDecTile>(sK + buf * kDecTile * LD, sV + buf * kDecTile * LD, kbase,
+                                  vbase, kv0, k1, tid);
   };
   // A first tile of positions cached by earlier steps (this step's key, at
   // L - 1, comes from the kernel before) is requested while that kernel ends.
