@@ -71,7 +71,7 @@ def main():
     out.append("")
     out.append("| run | TTFT s (device) | decode tok/s (device) | roofline tok/s | % roofline |")
     out.append("|---|---|---|---|---|")
-    results, outputs = {}, {}
+    results, outputs, prefill = {}, {}, {}
     groups = []
     for f in sorted(glob.glob(os.path.join(d, "run-*.jsonl"))):
         recs = [json.loads(l) for l in open(f) if l.strip()]
@@ -105,11 +105,27 @@ def main():
             roof = f"{r:.1f}"
             pct = f"{100 * dec / r:.1f}%"
         results[name] = dec
+        prefill[name] = (ttft, dpre)
         out.append(f"| {name} ({preset}, tp={tp}, {prompt}→{new}) | {ttft:.3f} ({dpre:.3f}) | "
                    f"{dec:.2f} ({ddec:.2f}) | {roof} | {pct} |")
+    out.append("")
     if "14b" in results and "14b-tp2" in results:
-        out.append("")
-        out.append(f"TP=2 / TP=1 decode speed-up, 14B: {results['14b-tp2'] / results['14b']:.2f}x")
+        out.append(f"TP=2 / TP=1 decode speed-up, 14B: {results['14b-tp2'] / results['14b']:.2f}x "
+                   f"(bar >= 1.7x)")
+    gemm10 = torch_rows.get("gemm:10000", {}).get("median_s")
+    if "14b" in prefill and gemm10:
+        ttft = prefill["14b"][0]
+        out.append(f"prefill, 14B 10k: TTFT {ttft:.3f} s = {ttft / gemm10:.2f}x the GEMMs alone "
+                   f"(bar <= 1.2x)" + (f"; transformers {hf['ttft_s']:.3f} s (bar: faster)" if hf else ""))
+    if "14b" in prefill and "14b-20k" in prefill:
+        # GEMMs and element-wise passes grow linearly with the prompt, causal
+        # attention quadratically: T(20k) - 2 T(10k) = 2 A(10k).
+        a10 = (prefill["14b-20k"][1] - 2 * prefill["14b"][1]) / 2
+        h, inter, layers, heads, kv, vocab = SHAPES["qwen2.5-14b"]
+        flop = 2 * 10000 ** 2 * (h // heads) * heads * layers
+        out.append(f"prefill attention at 10k (from the 10k and 20k device prefill times): "
+                   f"{a10 * 1e3:.0f} ms, {flop / a10 / 1e12:.0f} TFLOP/s; the rest "
+                   f"{(prefill['14b'][1] - a10) * 1e3:.0f} ms")
     if "14b" in outputs and "14b-tp2" in outputs:
         a, b = outputs["14b"], outputs["14b-tp2"]
         first = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), -1)
