@@ -318,6 +318,7 @@ class CudaModel : public Model {
   std::vector<std::unique_ptr<Rank>> ranks_;
   std::unique_ptr<Workers> workers_;
   bool use_graph_ = true, gemv_decode_ = true, peer_ar_ = false, early_start_ = true;
+  bool t_delta_ = true;
   int64_t last_ns_ = -1;
 };
 
@@ -327,6 +328,7 @@ CudaModel<T>::CudaModel(const Shape& s, const lmdref_cuda_weights* w, std::vecto
   use_graph_ = !env_is("LMDREF_CUDA_GRAPH", "0");
   gemv_decode_ = !env_is("LMDREF_CUDA_DECODE", "cublas");
   early_start_ = !env_is("LMDREF_CUDA_PDL", "0");
+  t_delta_ = !env_is("LMDREF_CUDA_DELTA", "fp32");
   const int tp = int(devices_.size());
   int count = 0;
   const cudaError_t ce = cudaGetDeviceCount(&count);
@@ -620,6 +622,21 @@ void CudaModel<T>::body(Rank& R, Acts& a, int n, int n_logits, const int32_t* d_
   const bool peer = gemv && peer_ar_;
   const unsigned long long* step = ptr<unsigned long long>(R.step);
   float* mlp_out = peer ? ptr<float>(R.out2) : out;
+  // On one GPU the prefill's o and down projections leave their outputs in T
+  // (cuBLAS rounds once, as a framework's 16-bit Linear does): half the bytes
+  // of the fp32 partial sums that an all-reduce needs.
+  const bool t_delta = !gemv && s.tp == 1 && t_delta_;
+  T* out_t = reinterpret_cast<T*>(out);
+  const cudaDataType_t delta_type = t_delta ? Types<T>::cuda : CUDA_R_32F;
+  auto delta_at = [&](int64_t off) -> void* {
+    return t_delta ? static_cast<void*>(out_t + off) : static_cast<void*>(out + off);
+  };
+  auto norm = [&](T* xr, bool add, int64_t off, const T* w, T* hr, int rows) {
+    if (t_delta)
+      launch_rmsnorm<T, T>(xr, add ? out_t + off : nullptr, w, hr, rows, s.H, s.eps, st);
+    else
+      launch_rmsnorm<T, float>(xr, add ? out + off : nullptr, w, hr, rows, s.H, s.eps, st);
+  };
   if (peer) launch_step(ptr<unsigned long long>(R.step), st);
   launch_embed<T>(d_tokens, n, R.embed, s.H, x, st);
   for (int l = 0; l < s.layers; ++l) {
@@ -630,7 +647,7 @@ void CudaModel<T>::body(Rank& R, Acts& a, int n, int n_logits, const int32_t* d_
       launch_allreduce_rmsnorm<T>(R.peers_mlp, s.tp, R.rank, step, 2 * l - 1, x, L.in_norm, h, s.H,
                                   s.eps, st);
     else
-      launch_rmsnorm<T>(x, l == 0 ? nullptr : out, L.in_norm, h, n, s.H, s.eps, st);
+      norm(x, l > 0, 0, L.in_norm, h, n);
     if (gemv) {
       launch_gemv_qkv_rope<T>(L.qkv_w, L.qkv_b, h, s.H, state, ptr<float>(R.inv_freq), s.qh, s.kvh,
                               s.hd, ptr<T>(a.q), kc, vc, R.cap, st);
@@ -648,13 +665,13 @@ void CudaModel<T>::body(Rank& R, Acts& a, int n, int n_logits, const int32_t* d_
     if (gemv)
       launch_gemv<T>(L.o_w, ptr<T>(a.attn), out, s.H, s.Ql, st);
     else
-      gemm(R, L.o_w, s.H, s.Ql, ptr<T>(a.attn), n, out, CUDA_R_32F);
+      gemm(R, L.o_w, s.H, s.Ql, ptr<T>(a.attn), n, out, delta_type);
     if (peer) {
       launch_allreduce_rmsnorm<T>(R.peers_attn, s.tp, R.rank, step, 2 * l, x, L.post_norm, h, s.H,
                                   s.eps, st);
     } else {
       all_reduce(R, out, size_t(n) * s.H);
-      launch_rmsnorm<T>(x, out, L.post_norm, h, n, s.H, s.eps, st);
+      norm(x, true, 0, L.post_norm, h, n);
     }
     if (gemv) {
       launch_gemv_gate_up<T>(L.gu_w, h, s.Il, s.H, ptr<T>(a.act), st);
@@ -664,7 +681,7 @@ void CudaModel<T>::body(Rank& R, Acts& a, int n, int n_logits, const int32_t* d_
         const int rows = std::min(a.mlp_rows, n - r0);
         gemm(R, L.gu_w, 2 * s.Il, s.H, h + int64_t(r0) * s.H, rows, a.gu.p, Types<T>::cuda);
         launch_silu_mul<T>(ptr<T>(a.gu), rows, s.Il, ptr<T>(a.act), st);
-        gemm(R, L.down_w, s.H, s.Il, ptr<T>(a.act), rows, out + int64_t(r0) * s.H, CUDA_R_32F);
+        gemm(R, L.down_w, s.H, s.Il, ptr<T>(a.act), rows, delta_at(int64_t(r0) * s.H), delta_type);
       }
     }
     if (!peer) all_reduce(R, out, size_t(n) * s.H);
@@ -674,7 +691,7 @@ void CudaModel<T>::body(Rank& R, Acts& a, int n, int n_logits, const int32_t* d_
     launch_allreduce_rmsnorm<T>(R.peers_mlp, s.tp, R.rank, step, 2 * s.layers - 1, x, R.final_norm,
                                 h, s.H, s.eps, st);
   else
-    launch_rmsnorm<T>(x + last, out + last, R.final_norm, h + last, n_logits, s.H, s.eps, st);
+    norm(x + last, true, last, R.final_norm, h + last, n_logits);
   const int vloc = R.v1 - R.v0;
   if (gemv)
     launch_gemv<T>(R.lm_head, h + last, ptr<float>(a.logits), vloc, s.H, st);

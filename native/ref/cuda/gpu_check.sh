@@ -107,8 +107,10 @@ fi
 
 if want ab14; then  # A/B, each against the default code of the run14 step:
   # no early kernel start, the greedy choice on the host, 64-row prefill
-  # tiles, decode attention on CUDA cores (one split per warp)
-  for ab in LMDREF_CUDA_PDL=0 LMDREF_CUDA_CHOICE=host LMDREF_CUDA_PREFILL=64 LMDREF_CUDA_ATTN=warp; do
+  # tiles, decode attention on CUDA cores (one split per warp), fp32
+  # projection outputs in the single-GPU prefill
+  for ab in LMDREF_CUDA_PDL=0 LMDREF_CUDA_CHOICE=host LMDREF_CUDA_PREFILL=64 LMDREF_CUDA_ATTN=warp \
+    LMDREF_CUDA_DELTA=fp32; do
     export "${ab?}"
     run_ref "ab:14b ${ab#LMDREF_CUDA_}" 100 --model random:qwen2.5-14b --prompt-tokens 10000 \
       --max-new 200 --warmup 1 --repeats 2

@@ -182,9 +182,20 @@ __device__ __forceinline__ void residual_rmsnorm(T* x, Add add, const T* weight,
 // Threads for one row of residual_rmsnorm: a chunk each, up to 1024.
 int rmsnorm_block(int hidden) { return std::max(32, std::min(1024, (hidden / 8 + 31) / 32 * 32)); }
 
-// One block per row; hidden % 8 == 0.
+// Eight deltas of chunk c of a row: fp32, or already in the storage type.
+__device__ __forceinline__ void load8(const float* row, int c, float (&d)[8]) {
+  const float4 a = reinterpret_cast<const float4*>(row)[2 * c];
+  const float4 b = reinterpret_cast<const float4*>(row)[2 * c + 1];
+  d[0] = a.x, d[1] = a.y, d[2] = a.z, d[3] = a.w, d[4] = b.x, d[5] = b.y, d[6] = b.z, d[7] = b.w;
+}
 template <typename T>
-__global__ void rmsnorm_kernel(T* x, const float* delta, const T* weight, T* out, int hidden,
+__device__ __forceinline__ void load8(const T* row, int c, float (&d)[8]) {
+  unpack8<T>(reinterpret_cast<const uint4*>(row)[c], d);
+}
+
+// One block per row; hidden % 8 == 0. D: the delta's type (fp32 or T).
+template <typename T, typename D>
+__global__ void rmsnorm_kernel(T* x, const D* delta, const T* weight, T* out, int hidden,
                                float eps) {
   grid_wait();
   grid_release();
@@ -192,11 +203,8 @@ __global__ void rmsnorm_kernel(T* x, const float* delta, const T* weight, T* out
   T* xr = x + row * hidden;
   T* orow = out + row * hidden;
   if (delta) {
-    const float4* dr = reinterpret_cast<const float4*>(delta + row * hidden);
-    auto add = [dr](int c, float (&d)[8]) {
-      const float4 a = dr[2 * c], b = dr[2 * c + 1];
-      d[0] = a.x, d[1] = a.y, d[2] = a.z, d[3] = a.w, d[4] = b.x, d[5] = b.y, d[6] = b.z, d[7] = b.w;
-    };
+    const D* dr = delta + row * hidden;
+    auto add = [dr](int c, float (&d)[8]) { load8(dr, c, d); };
     residual_rmsnorm<T, true>(xr, add, weight, orow, hidden, eps);
   } else {
     residual_rmsnorm<T, false>(xr, [](int, float (&)[8]) {}, weight, orow, hidden, eps);
@@ -269,11 +277,18 @@ template <typename T>
 __global__ void silu_mul_kernel(const T* gu, int n, int inter, T* act) {
   grid_wait();
   grid_release();
+  // Eight outputs a thread, 16-byte loads and stores (inter % 8 == 0).
+  const int chunks = inter / 8;
   const int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
-  if (i >= int64_t(n) * inter) return;
-  const int64_t row = i / inter, j = i % inter;
-  const T* g = gu + row * 2 * inter;
-  act[i] = from_f<T>(swiglu<T>(to_f(g[j]), to_f(g[inter + j])));
+  if (i >= int64_t(n) * chunks) return;
+  const int64_t row = i / chunks, c = i % chunks;
+  const uint4* g = reinterpret_cast<const uint4*>(gu + row * 2 * inter);
+  float gf[8], uf[8];
+  unpack8<T>(g[c], gf);
+  unpack8<T>(g[chunks + c], uf);
+#pragma unroll
+  for (int j = 0; j < 8; ++j) gf[j] = swiglu<T>(gf[j], uf[j]);
+  reinterpret_cast<uint4*>(act + row * inter)[c] = pack8<T>(gf);
 }
 
 // A streamed 16-byte weight load. The asm is volatile so that the loads of one
@@ -542,10 +557,11 @@ void launch_embed(const int32_t* tokens, int n, const T* table, int hidden, T* x
   launch(l, embed_kernel<T>, n, 128, 0, tokens, table, hidden, x);
 }
 
-template <typename T>
-void launch_rmsnorm(T* x, const float* delta, const T* weight, T* out, int rows, int hidden,
+template <typename T, typename D>
+void launch_rmsnorm(T* x, const D* delta, const T* weight, T* out, int rows, int hidden,
                     float eps, const Launch& l) {
-  launch(l, rmsnorm_kernel<T>, rows, rmsnorm_block(hidden), 0, x, delta, weight, out, hidden, eps);
+  launch(l, rmsnorm_kernel<T, D>, rows, rmsnorm_block(hidden), 0, x, delta, weight, out, hidden,
+         eps);
 }
 
 template <typename T>
@@ -578,7 +594,7 @@ void launch_round(float* y, int64_t n, PickScratch* pick, const Launch& l) {
 
 template <typename T>
 void launch_silu_mul(const T* gu, int n, int inter, T* act, const Launch& l) {
-  const uint64_t total = uint64_t(n) * inter;
+  const uint64_t total = uint64_t(n) * (inter / 8);
   launch(l, silu_mul_kernel<T>, unsigned((total + 255) / 256), 256, 0, gu, n, inter, act);
 }
 
@@ -610,7 +626,9 @@ void launch_gemv_gate_up(const T* w, const T* x, int inter, int k, T* act, const
   template void launch_convert<T>(const float*, uint64_t, uint64_t, uint64_t, uint64_t, T*,     \
                                   uint64_t, const Launch&);                                      \
   template void launch_embed<T>(const int32_t*, int, const T*, int, T*, const Launch&);         \
-  template void launch_rmsnorm<T>(T*, const float*, const T*, T*, int, int, float, const Launch&); \
+  template void launch_rmsnorm<T, float>(T*, const float*, const T*, T*, int, int, float,       \
+                                         const Launch&);                                         \
+  template void launch_rmsnorm<T, T>(T*, const T*, const T*, T*, int, int, float, const Launch&); \
   template void launch_rope_qkv<T>(const float*, const T*, int, const int32_t*, const float*,   \
                                    int, int, int, T*, T*, T*, int, const Launch&);              \
   template void launch_silu_mul<T>(const T*, int, int, T*, const Launch&);                      \

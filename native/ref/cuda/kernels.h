@@ -25,10 +25,11 @@ template <typename T>
 void launch_embed(const int32_t* tokens, int n, const T* table, int hidden, T* x, const Launch& l);
 
 // For each of rows rows: when delta is set, x = T(x + T(delta)) (the residual
-// add of a projection's fp32 output, rounded first as a framework would);
-// then out = weight * T(x * rsqrt(mean(x²) + eps)), as Hugging Face's Qwen2RMSNorm.
-template <typename T>
-void launch_rmsnorm(T* x, const float* delta, const T* weight, T* out, int rows, int hidden,
+// add of a projection's output: fp32, rounded first as a framework would, or
+// already in T); then out = weight * T(x * rsqrt(mean(x²) + eps)), as Hugging
+// Face's Qwen2RMSNorm.
+template <typename T, typename D>
+void launch_rmsnorm(T* x, const D* delta, const T* weight, T* out, int rows, int hidden,
                     float eps, const Launch& l);
 
 // Adds the bias to the fp32 q|k|v rows of n tokens (positions state[0] + i),
