@@ -55,26 +55,40 @@ inline void set_error(lmd_error* err, int32_t code, const std::string& message) 
   }
 }
 
-// Runs f; maps an escaping exception to its ABI code and message, so that
-// nothing is ever thrown across the C boundary.
-template <class F>
-int32_t guarded(lmd_error* err, F&& f) noexcept {
+// Runs f; maps an escaping exception to its ABI code and hands the code and
+// message to report(int32_t, const char*), so that nothing is ever thrown
+// across a C boundary.
+template <class Report, class F>
+int32_t guarded_with(Report&& report, F&& f) noexcept {
   try {
     f();
     return LMD_OK;
   } catch (const AbiError& e) {
-    set_error(err, e.code(), e.what());
+    report(e.code(), e.what());
     return e.code();
   } catch (const std::bad_alloc&) {
-    set_error(err, LMD_ERR_NOMEM, "out of host memory");
+    report(LMD_ERR_NOMEM, "out of host memory");
     return LMD_ERR_NOMEM;
   } catch (const std::exception& e) {
-    set_error(err, LMD_ERR_ENGINE, e.what());
+    report(LMD_ERR_ENGINE, e.what());
     return LMD_ERR_ENGINE;
   } catch (...) {
-    set_error(err, LMD_ERR_ENGINE, "unknown internal failure");
+    report(LMD_ERR_ENGINE, "unknown internal failure");
     return LMD_ERR_ENGINE;
   }
+}
+
+// guarded_with for the ABI: the message goes into a caller-owned lmd_error.
+template <class F>
+int32_t guarded(lmd_error* err, F&& f) noexcept {
+  return guarded_with([err](int32_t code, const char* m) { set_error(err, code, m); }, f);
+}
+
+// guarded_with for C interfaces that pass a plain message buffer err[cap]
+// (the reference engine's CUDA plugin and its weight callbacks).
+template <class F>
+int32_t guarded(char* err, size_t cap, F&& f) noexcept {
+  return guarded_with([err, cap](int32_t, const char* m) { copy_cstr(err, cap, m); }, f);
 }
 
 // Copies the first dst->struct_size bytes of a full-size src into dst,

@@ -93,33 +93,19 @@ struct FeedContext {
 
 int32_t read_weights(void* ctx, const char* name, uint64_t first, uint64_t count, float* out,
                      char* err, size_t cap) {
-  try {
+  return lmdrive::guarded(err, cap, [&] {
     static_cast<FeedContext*>(ctx)->src->read(name, first, count, out);
-    return 0;
-  } catch (const Error& e) {
-    std::snprintf(err, cap, "%s", e.what());
-    return e.code();
-  } catch (const std::exception& e) {
-    std::snprintf(err, cap, "%s", e.what());
-    return LMD_ERR_ENGINE;
-  }
+  });
 }
 
 int32_t random_weight_rule(void* ctx, const char* name, uint64_t in_features, uint64_t* key,
                            float* scale, int32_t* plus_one, char* err, size_t cap) {
-  try {
+  return lmdrive::guarded(err, cap, [&] {
     const RandomRule r = random_rule(name, static_cast<FeedContext*>(ctx)->seed, in_features);
     *key = r.key;
     *scale = r.scale;
     *plus_one = r.plus_one ? 1 : 0;
-    return 0;
-  } catch (const Error& e) {
-    std::snprintf(err, cap, "%s", e.what());
-    return e.code();
-  } catch (const std::exception& e) {
-    std::snprintf(err, cap, "%s", e.what());
-    return LMD_ERR_ENGINE;
-  }
+  });
 }
 
 class CudaPluginBackend : public Backend {

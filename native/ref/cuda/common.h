@@ -13,18 +13,13 @@
 #include <utility>
 
 #include "lmdrive.h"
+#include "lmdrive_boundary.hpp"
 
 namespace lmdcu {
 
-// An error that carries the LMD_ERR_* code it must surface as.
-class Error : public std::runtime_error {
- public:
-  Error(int32_t code, const std::string& msg) : std::runtime_error(msg), code_(code) {}
-  int32_t code() const { return code_; }
-
- private:
-  int32_t code_;
-};
+// The plugin throws the engine libraries' one error type (an LMD_ERR_* code
+// and a message); plugin_abi.h's entry points turn it into a return code.
+using Error = lmdrive::AbiError;
 
 [[noreturn]] void cuda_fail(cudaError_t e, const char* what, const char* file, int line);
 [[noreturn]] void cublas_fail(cublasStatus_t s, const char* what, const char* file, int line);

@@ -810,29 +810,6 @@ void CudaModel<T>::forward(const int32_t* tokens, int n, int start_pos, int n_lo
 // ---------------------------------------------------------------------------
 // The plugin's C entry points.
 
-void copy_msg(char* err, size_t cap, const std::string& m) {
-  if (err && cap) std::snprintf(err, cap, "%s", m.c_str());
-}
-
-template <typename F>
-int32_t guarded(char* err, size_t cap, F&& f) {
-  try {
-    f();
-    return 0;
-  } catch (const Error& e) {
-    copy_msg(err, cap, e.what());
-    return e.code();
-  } catch (const std::bad_alloc&) {
-    copy_msg(err, cap, "out of host memory");
-    return LMD_ERR_NOMEM;
-  } catch (const std::exception& e) {
-    copy_msg(err, cap, e.what());
-    return LMD_ERR_ENGINE;
-  } catch (...) {
-    copy_msg(err, cap, "unknown failure in the CUDA backend");
-    return LMD_ERR_ENGINE;
-  }
-}
 
 Shape make_shape(const lmdref_cuda_model& m, int tp) {
   Shape s;
@@ -876,7 +853,7 @@ struct Handle {
 void* plugin_create(const lmdref_cuda_model* m, const lmdref_cuda_weights* w,
                     const lmdref_cuda_options* o, int32_t* code, char* err, size_t cap) {
   Handle* h = nullptr;
-  const int32_t rc = guarded(err, cap, [&] {
+  const int32_t rc = lmdrive::guarded(err, cap, [&] {
     if (!m || !w || !o || !o->devices || o->n_devices < 1)
       throw Error(LMD_ERR_INVALID, "CUDA plugin: bad create arguments");
     const std::string dtype = o->dtype ? o->dtype : "fp16";
@@ -907,7 +884,7 @@ int32_t plugin_forward(void* h, const int32_t* tokens, int32_t n, int32_t start_
                        int32_t n_logits, float* logits, const void* cancel, int32_t* cancelled,
                        char* err, size_t cap) {
   if (cancelled_before(cancel, cancelled)) return 0;
-  return guarded(err, cap, [&] {
+  return lmdrive::guarded(err, cap, [&] {
     Output out;
     out.logits = logits;
     static_cast<Handle*>(h)->model->forward(tokens, n, start_pos, n_logits, out);
@@ -919,7 +896,7 @@ int32_t plugin_forward_greedy(void* h, const int32_t* tokens, int32_t n, int32_t
                               lmdref_cuda_choice* choice, const void* cancel, int32_t* cancelled,
                               char* err, size_t cap) {
   if (cancelled_before(cancel, cancelled)) return 0;
-  return guarded(err, cap, [&] {
+  return lmdrive::guarded(err, cap, [&] {
     if (!choice || n_watch < 0 || (n_watch > 0 && (!watch || !watch_logits)))
       throw Error(LMD_ERR_INVALID, "CUDA plugin: bad forward_greedy arguments");
     Model& m = *static_cast<Handle*>(h)->model;
