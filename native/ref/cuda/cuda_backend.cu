@@ -285,7 +285,7 @@ class CudaModel : public Model {
   struct Rank {
     int rank = 0, device = 0, v0 = 0, v1 = 0, sms = 0, splits = 1;
     cudaStream_t stream = nullptr;
-    Launch go;  // R.stream, early start where the GPU has it
+    Launch kernels;  // where this rank's kernels go: R.stream, early start where the GPU has it
     cublasHandle_t blas = nullptr;
     cudaEvent_t ev0 = nullptr, ev1 = nullptr;
 #if LMDREF_HAVE_NCCL
@@ -443,7 +443,7 @@ void CudaModel<T>::init_rank(Rank& R, WeightFeed& feed) {
   cudaDeviceProp prop;
   CU_CHECK(cudaGetDeviceProperties(&prop, R.device));
   R.sms = prop.multiProcessorCount;
-  R.go = Launch{R.stream, early_start_ && prop.major >= 9};
+  R.kernels = Launch{R.stream, early_start_ && prop.major >= 9};
   // Decode attention: about eight warps (splits) per SM over all kv heads.
   R.splits = 4 * int(std::min<int64_t>(128, std::max<int64_t>(1, ceil_div(2 * R.sms, s.kvh))));
 
@@ -610,7 +610,7 @@ void CudaModel<T>::all_reduce(Rank& R, float* buf, size_t count) {
 template <typename T>
 void CudaModel<T>::body(Rank& R, Acts& a, int n, int n_logits, const int32_t* d_tokens, bool gemv) {
   const Shape& s = s_;
-  const Launch& st = R.go;
+  const Launch& st = R.kernels;
   const int32_t* state = ptr<int32_t>(R.small);
   T* x = ptr<T>(a.x);
   T* h = ptr<T>(a.h);
@@ -752,18 +752,15 @@ void CudaModel<T>::rank_forward(Rank& R, const int32_t* tokens, int n, int start
   if (out.picks) {
     // A few bytes cross to the host instead of the logits row: the rank's
     // choice and the watched logits that fall in its slice.
-    const int n_mine = int(std::count_if(out.watch, out.watch + out.n_watch,
-                                         [&](int32_t id) { return id >= R.v0 && id < R.v1; }));
     R.h_pick.reserve(sizeof(Pick) + size_t(out.n_watch) * sizeof(float));
     CU_CHECK(cudaMemcpyAsync(R.h_pick.p, &ptr<PickScratch>(R.pick)->result, sizeof(Pick),
                              cudaMemcpyDeviceToHost, R.stream));
     float* hw = reinterpret_cast<float*>(ptr<Pick>(R.h_pick) + 1);
-    for (int w = 0, k = 0; w < out.n_watch && k < n_mine; ++w) {
+    for (int w = 0; w < out.n_watch; ++w) {
       const int32_t id = out.watch[w];
-      if (id < R.v0 || id >= R.v1) continue;
-      CU_CHECK(cudaMemcpyAsync(hw + w, ptr<float>(a->logits) + (id - R.v0), sizeof(float),
-                               cudaMemcpyDeviceToHost, R.stream));
-      ++k;
+      if (id >= R.v0 && id < R.v1)
+        CU_CHECK(cudaMemcpyAsync(hw + w, ptr<float>(a->logits) + (id - R.v0), sizeof(float),
+                                 cudaMemcpyDeviceToHost, R.stream));
     }
     CU_CHECK(cudaStreamSynchronize(R.stream));
     Pick p = *ptr<Pick>(R.h_pick);
