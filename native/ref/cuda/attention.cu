@@ -310,188 +310,16 @@ __global__ void __launch_bounds__(128, MT == 1 ? 2 : 1)
 }
 
 // ---------------------------------------------------------------------------
-// Decode: one block per (split, kv head) serves the kv head's whole query
-// group, so each key and value is read from memory once per step.
+// Decode on CUDA cores (LMDREF_CUDA_ATTN=warp; the tensor-core kernel below is
+// the default): every warp is its own split of the KV length and serves the
+// kv head's whole query group, so each key and value is read once per step.
+// A lane scores one key per pass (its whole row in flight, 16 bytes per
+// load), the warp keeps an online softmax per query head, then it adds the 32
+// weighted value rows with each lane owning HD/32 dimensions.
 
 constexpr int kGroupMax = 8;   // query heads per kv head
-constexpr int kTile = 128;     // positions scored per pass
 constexpr int kDecWarps = 4;
 
-template <typename T, int HD>
-__global__ void __launch_bounds__(kDecWarps * 32)
-    decode_split_kernel(const T* __restrict__ q, const T* __restrict__ kc,
-                        const T* __restrict__ vc, int cap, const int32_t* __restrict__ state,
-                        int group, float scale_log2, int splits, float* __restrict__ part_o,
-                        float* __restrict__ part_ml) {
-  grid_wait();
-  grid_release();
-  constexpr int LPK = HD / 8;        // lanes per key (8 values each)
-  constexpr int KPW = 32 / LPK;      // keys per warp pass
-  constexpr int RPP = kDecWarps * 32 / LPK;  // value rows per block pass
-  const int split = blockIdx.x, kvh = blockIdx.y;
-  const int L = state[0] + 1;
-  int chunk = (L + splits - 1) / splits;
-  chunk = max(64, (chunk + 15) / 16 * 16);
-  const int p0 = split * chunk, p1 = min(L, p0 + chunk);
-  const int h0 = kvh * group;
-  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
-  if (p0 >= p1) {
-    if (tid < group) {
-      part_ml[(int64_t(h0 + tid) * splits + split) * 2 + 0] = -INFINITY;
-      part_ml[(int64_t(h0 + tid) * splits + split) * 2 + 1] = 0.f;
-    }
-    return;
-  }
-  __shared__ float s_p[kGroupMax][kTile];
-  __shared__ float s_m[kGroupMax], s_l[kGroupMax], s_alpha[kGroupMax];
-  __shared__ float s_red[kDecWarps][kGroupMax][HD];
-
-  const int part = lane % LPK, sub = lane / LPK;
-  const T* kbase = kc + int64_t(kvh) * cap * HD + part * 8;
-  const T* vbase = vc + int64_t(kvh) * cap * HD + part * 8;
-
-  float qr[kGroupMax][8];
-#pragma unroll
-  for (int gi = 0; gi < kGroupMax; ++gi) {
-    if (gi < group) {
-      const uint4 raw = *reinterpret_cast<const uint4*>(q + int64_t(h0 + gi) * HD + part * 8);
-      const typename Types<T>::T2* p2 = reinterpret_cast<const typename Types<T>::T2*>(&raw);
-#pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        qr[gi][2 * i] = to_f(p2[i].x) * scale_log2;
-        qr[gi][2 * i + 1] = to_f(p2[i].y) * scale_log2;
-      }
-    } else {
-#pragma unroll
-      for (int i = 0; i < 8; ++i) qr[gi][i] = 0.f;
-    }
-  }
-  if (tid < kGroupMax) {
-    s_m[tid] = -INFINITY;
-    s_l[tid] = 0.f;
-  }
-  float acc[kGroupMax][8];
-#pragma unroll
-  for (int gi = 0; gi < kGroupMax; ++gi)
-#pragma unroll
-    for (int i = 0; i < 8; ++i) acc[gi][i] = 0.f;
-  const int rg = tid / LPK;  // value row group
-
-  for (int base = p0; base < p1; base += kTile) {
-    const int cnt = min(kTile, p1 - base);
-    // Scores of this tile, scaled to log2 units.
-#pragma unroll 4
-    for (int kb = warp * KPW; kb < cnt; kb += kDecWarps * KPW) {
-      const int key = kb + sub;
-      const bool ok = key < cnt;
-      uint4 raw = make_uint4(0, 0, 0, 0);
-      if (ok) raw = __ldcs(reinterpret_cast<const uint4*>(kbase + int64_t(base + key) * HD));
-      const typename Types<T>::T2* p2 = reinterpret_cast<const typename Types<T>::T2*>(&raw);
-      float kf[8];
-#pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        kf[2 * i] = to_f(p2[i].x);
-        kf[2 * i + 1] = to_f(p2[i].y);
-      }
-#pragma unroll
-      for (int gi = 0; gi < kGroupMax; ++gi) {
-        if (gi < group) {
-          float d = 0.f;
-#pragma unroll
-          for (int i = 0; i < 8; ++i) d = fmaf(qr[gi][i], kf[i], d);
-#pragma unroll
-          for (int off = LPK / 2; off > 0; off >>= 1) d += __shfl_xor_sync(kFull, d, off);
-          if (ok && part == 0) s_p[gi][key] = d;
-        }
-      }
-    }
-    __syncthreads();
-    // Softmax bookkeeping per query head.
-    for (int gi = warp; gi < group; gi += kDecWarps) {
-      float mx = -INFINITY;
-      for (int i = lane; i < cnt; i += 32) mx = fmaxf(mx, s_p[gi][i]);
-#pragma unroll
-      for (int off = 16; off > 0; off >>= 1) mx = fmaxf(mx, __shfl_xor_sync(kFull, mx, off));
-      const float m_old = s_m[gi];
-      const float m_new = fmaxf(m_old, mx);
-      float sum = 0.f;
-      for (int i = lane; i < cnt; i += 32) {
-        const float p = exp2f(s_p[gi][i] - m_new);
-        s_p[gi][i] = p;
-        sum += p;
-      }
-#pragma unroll
-      for (int off = 16; off > 0; off >>= 1) sum += __shfl_xor_sync(kFull, sum, off);
-      if (lane == 0) {
-        const float alpha = exp2f(m_old - m_new);
-        s_alpha[gi] = alpha;
-        s_l[gi] = s_l[gi] * alpha + sum;
-        s_m[gi] = m_new;
-      }
-    }
-    __syncthreads();
-#pragma unroll
-    for (int gi = 0; gi < kGroupMax; ++gi) {
-      if (gi < group) {
-        const float a = s_alpha[gi];
-#pragma unroll
-        for (int i = 0; i < 8; ++i) acc[gi][i] *= a;
-      }
-    }
-#pragma unroll 4
-    for (int r = rg; r < cnt; r += RPP) {
-      const uint4 raw = __ldcs(reinterpret_cast<const uint4*>(vbase + int64_t(base + r) * HD));
-      const typename Types<T>::T2* p2 = reinterpret_cast<const typename Types<T>::T2*>(&raw);
-      float vf[8];
-#pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        vf[2 * i] = to_f(p2[i].x);
-        vf[2 * i + 1] = to_f(p2[i].y);
-      }
-#pragma unroll
-      for (int gi = 0; gi < kGroupMax; ++gi) {
-        if (gi < group) {
-          const float p = s_p[gi][r];
-#pragma unroll
-          for (int i = 0; i < 8; ++i) acc[gi][i] = fmaf(p, vf[i], acc[gi][i]);
-        }
-      }
-    }
-    __syncthreads();
-  }
-
-  // Sum the row groups: first inside the warp, then across warps.
-#pragma unroll
-  for (int gi = 0; gi < kGroupMax; ++gi) {
-    if (gi < group) {
-#pragma unroll
-      for (int i = 0; i < 8; ++i) {
-        float v = acc[gi][i];
-#pragma unroll
-        for (int off = LPK; off < 32; off <<= 1) v += __shfl_xor_sync(kFull, v, off);
-        if (lane < LPK) s_red[warp][gi][part * 8 + i] = v;
-      }
-    }
-  }
-  __syncthreads();
-  for (int idx = tid; idx < group * HD; idx += kDecWarps * 32) {
-    const int gi = idx / HD, d = idx % HD;
-    float v = 0.f;
-#pragma unroll
-    for (int w = 0; w < kDecWarps; ++w) v += s_red[w][gi][d];
-    part_o[(int64_t(h0 + gi) * splits + split) * HD + d] = v;
-  }
-  if (tid < group) {
-    part_ml[(int64_t(h0 + tid) * splits + split) * 2 + 0] = s_m[tid];
-    part_ml[(int64_t(h0 + tid) * splits + split) * 2 + 1] = s_l[tid];
-  }
-}
-
-// Decode, second form: every warp is its own split. A lane scores one key
-// per pass (its whole row in flight, 16 bytes per load), the warp keeps an
-// online softmax per query head, then it adds the 32 weighted value rows with
-// each lane owning HD/32 dimensions (value rows loaded while the softmax runs).
-// No block barrier after the query is staged.
 template <int N> struct Raw;
 template <> struct Raw<1> { using type = unsigned short; };
 template <> struct Raw<2> { using type = uint32_t; };
@@ -925,17 +753,13 @@ void decode_hd(const T* q, const T* kc, const T* vc, int cap, const int32_t* sta
   const float scale_log2 = float(1.0 / std::sqrt(double(HD))) * kLog2e;
   // Default: tensor cores, one partial per block of four warps.
   // LMDREF_CUDA_ATTN=warp: one split per warp on CUDA cores (the previous
-  // default); =block: one split per block on CUDA cores (the first form).
+  // default).
   static const std::string form = [] {
     const char* v = std::getenv("LMDREF_CUDA_ATTN");
     return std::string(v ? v : "");
   }();
   int parts = splits;
-  if (form == "block") {
-    const dim3 grid = dim3(splits, kvh);
-    launch(l, decode_split_kernel<T, HD>, grid, kDecWarps * 32, 0, q, kc, vc, cap, state,
-           qh / kvh, scale_log2, splits, part_o, part_ml);
-  } else if (form == "warp") {
+  if (form == "warp") {
     const dim3 grid = dim3(splits / kDecWarps, kvh);
     launch(l, decode_warp_kernel<T, HD>, grid, kDecWarps * 32, 0, q, kc, vc, cap, state,
            qh / kvh, scale_log2, splits, part_o, part_ml);
