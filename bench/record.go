@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lmdrive/lmdrive/cuda"
 	"github.com/lmdrive/lmdrive/driver"
 )
 
@@ -34,8 +35,8 @@ type Record struct {
 	Output   *Output   `json:"output,omitempty"`
 	Repro    *Repro    `json:"repro,omitempty"`
 	Overhead *Overhead `json:"overhead,omitempty"`
-	// Telemetry is per-GPU power, energy, memory and clocks during the repeat.
-	Telemetry any `json:"telemetry,omitempty"`
+	// Telemetry is per-GPU energy by phase and peak memory during the repeat.
+	Telemetry *cuda.RunTelemetry `json:"telemetry,omitempty"`
 }
 
 // Tool identifies the lmdrive build that measured.
