@@ -7,6 +7,7 @@ require (
 	github.com/daulet/tokenizers v1.22.1
 	github.com/ebitengine/purego v0.11.3
 	github.com/urfave/cli/v2 v2.27.7
+	golang.org/x/sync v0.20.0
 	golang.org/x/sys v0.47.0
 )
 

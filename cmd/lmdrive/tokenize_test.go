@@ -76,7 +76,7 @@ func TestDoctor(t *testing.T) {
 			t.Errorf("%s fails without saying why", c.What)
 		}
 	}
-	if !seen["engine ref"].OK || !strings.Contains(seen["engine ref"].Detail, "ABI 1.0") || !seen["tokenizer"].OK {
+	if !seen["engine ref"].OK || !strings.Contains(seen["engine ref"].Detail, "ABI 1.1") || !seen["tokenizer"].OK {
 		t.Fatalf("checks: %+v", checks)
 	}
 	if tm := seen["engine turbomind"]; !tm.OK && !strings.Contains(tm.Fix, "docs/engines.md") {

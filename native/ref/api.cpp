@@ -2,7 +2,10 @@
 // catches everything; nothing throws or aborts across the boundary.
 #include <cstdio>
 #include <cstring>
+#include <algorithm>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "abi_util.h"
 #include "clock.h"
@@ -108,11 +111,35 @@ void api_destroy(lmd_engine* e) {
   delete e;
 }
 
+// All of them or none: a stream started before a failure is closed again.
+int32_t api_start_batch(lmd_engine* e, uint32_t n, const lmd_request* const* reqs,
+                        lmd_stream** out, lmd_error* err) {
+  std::vector<lmd_stream*> started;
+  const int32_t rc = guarded(err, [&] {
+    if (!e || !reqs || !out || n == 0) invalid("start_batch: engine, reqs or out is NULL, or n is 0");
+    for (uint32_t i = 0; i < n; ++i) {
+      auto handle = std::make_unique<lmd_stream>();
+      try {
+        handle->stream = e->engine->start(reqs[i]);
+      } catch (const Error& x) {
+        throw Error(x.code(), "request " + std::to_string(i) + ": " + x.what());
+      }
+      started.push_back(handle.release());
+    }
+  });
+  if (rc != LMD_OK) {
+    for (lmd_stream* s : started) api_close(s);
+    return rc;
+  }
+  std::copy(started.begin(), started.end(), out);
+  return LMD_OK;
+}
+
 const lmd_api kApi = {
     sizeof(lmd_api), LMDRIVE_ABI_MAJOR, LMDRIVE_ABI_MINOR, 0,
     api_now_ns,      api_create,        api_info,          api_start,
     api_poll,        api_cancel,        api_result,        api_close,
-    api_destroy,
+    api_destroy,     api_start_batch,
 };
 
 }  // namespace

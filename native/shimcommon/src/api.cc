@@ -1,5 +1,6 @@
 #include "lmdrive_shim/api.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -285,6 +286,27 @@ void api_destroy(lmd_engine* e) {
   }
 }
 
+// All of them or none: a stream started before a failure is closed again.
+int32_t api_start_batch(lmd_engine* e, uint32_t n, const lmd_request* const* reqs, lmd_stream** out,
+                        lmd_error* err) {
+  std::vector<lmd_stream*> started(n, nullptr);
+  const int32_t rc = guarded(err, [&] {
+    if (!e || !reqs || !out || n == 0) fail(LMD_ERR_INVALID, "start_batch: NULL argument or n is 0");
+    if (n > 1) fail(LMD_ERR_BUSY, strf("a batch of %u requests: this engine runs one generation at a time", n));
+    lmd_error inner;
+    inner.struct_size = sizeof inner;
+    const int32_t code = api_start(e, reqs[0], &started[0], &inner);
+    if (code != LMD_OK) fail(code, inner.message);
+  });
+  if (rc != LMD_OK) {
+    for (lmd_stream* s : started)
+      if (s) api_close(s);
+    return rc;
+  }
+  std::copy(started.begin(), started.end(), out);
+  return LMD_OK;
+}
+
 lmd_api g_api;
 
 }  // namespace
@@ -307,6 +329,7 @@ const lmd_api* build_api(EngineFactory factory, LibraryInfo library_info) {
     g_api.result = &api_result;
     g_api.close = &api_close;
     g_api.destroy = &api_destroy;
+    g_api.start_batch = &api_start_batch;
   });
   return &g_api;
 }
