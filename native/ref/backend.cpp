@@ -159,6 +159,25 @@ class CudaPluginBackend : public Backend {
 
 }  // namespace
 
+int Backend::open_sequence(int) {
+  if (single_open_) return -1;
+  single_open_ = true;
+  return 0;
+}
+
+void Backend::close_sequence(int) { single_open_ = false; }
+
+bool Backend::step(const int32_t* tokens, const SeqStep* seqs, int n_seqs, const StepCancel& cancel) {
+  if (n_seqs != 1 || seqs[0].slot != 0 || !single_open_)
+    invalid("step: this backend runs one sequence at a time");
+  const SeqStep& q = seqs[0];
+  std::atomic<bool> stop{cancel.all_set()};
+  if (q.choice)
+    return forward_greedy(tokens, q.n, q.pos, q.watch, q.n_watch, q.watch_logits, q.choice, &stop);
+  if (!q.logits) invalid("step: a one-sequence backend needs somewhere to put the logits");
+  return forward(tokens, q.n, q.pos, 1, q.logits, &stop);
+}
+
 bool is_cuda_device(const std::string& device) {
   return device == "cuda" || device.rfind("cuda:", 0) == 0;
 }
@@ -226,7 +245,7 @@ std::unique_ptr<Backend> make_backend(const ModelConfig& m, const WeightSource& 
                                       const BackendOptions& opt) {
   if (is_cuda_device(opt.device)) return make_cuda_backend(m, src, opt, CudaWeightOrigin{});
   check_backend_options(opt);
-  return make_cpu_backend(m, src, opt.threads, opt.max_seq_len);
+  return make_cpu_backend(m, src, opt.threads, opt.max_seq_len, opt.max_sequences);
 }
 
 }  // namespace lmdref
