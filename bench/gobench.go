@@ -42,7 +42,7 @@ func WriteGoBench(w io.Writer, recs []Record) error {
 		fmt.Fprintf(w, "Unit %s\n", u)
 	}
 	for _, r := range recs {
-		if r.Status != "ok" || r.Metrics == nil {
+		if r.Status != "ok" || r.Metrics == nil || r.Kind != "" {
 			continue
 		}
 		m := r.Metrics

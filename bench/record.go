@@ -19,12 +19,15 @@ const Schema = "lmdrive.result/v1"
 
 // Record is one measured repeat, one line of the results file.
 type Record struct {
-	Schema   string         `json:"schema"`
-	RunID    string         `json:"run_id"`
-	Repeat   int            `json:"repeat"`
-	Time     time.Time      `json:"time"`
-	Status   string         `json:"status"` // "ok" or "error"
-	Error    string         `json:"error,omitempty"`
+	Schema string    `json:"schema"`
+	RunID  string    `json:"run_id"`
+	Repeat int       `json:"repeat"`
+	Time   time.Time `json:"time"`
+	Status string    `json:"status"` // "ok" or "error"
+	Error  string    `json:"error,omitempty"`
+	// Kind is "" for a repeat of one request, KindRequest for one request of
+	// a load run (Workload.Load) and KindLoad for the aggregate of a load run.
+	Kind     string         `json:"kind,omitempty"`
 	Label    string         `json:"label"`
 	Tool     Tool           `json:"tool"`
 	Host     Host           `json:"host"`
@@ -39,7 +42,17 @@ type Record struct {
 	Overhead *Overhead `json:"overhead,omitempty"`
 	// Telemetry is per-GPU energy by phase and peak memory during the repeat.
 	Telemetry *cuda.RunTelemetry `json:"telemetry,omitempty"`
+	// Request is one request's place and latencies in a load run (KindRequest).
+	Request *RequestTiming `json:"request,omitempty"`
+	// Summary aggregates every request of a load run (KindLoad).
+	Summary *LoadSummary `json:"summary,omitempty"`
 }
+
+// Record kinds of a load run.
+const (
+	KindRequest = "request"
+	KindLoad    = "load"
+)
 
 // Tool identifies the lmdrive build that measured.
 type Tool struct {
@@ -64,6 +77,9 @@ type Workload struct {
 	Sampling     driver.Sampling `json:"sampling"`
 	Warmup       int             `json:"warmup"`
 	Repeats      int             `json:"repeats"`
+	// Load sends many requests per run (batch, concurrency or rate); nil
+	// sends one.
+	Load *Load `json:"load,omitempty"`
 }
 
 // Output is the generated sequence.

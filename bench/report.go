@@ -110,7 +110,7 @@ func GroupRecords(recs []Record) [][]Record {
 	var order []string
 	groups := map[string][]Record{}
 	for _, r := range recs {
-		if r.Status != "ok" || r.Metrics == nil || r.Result == nil {
+		if r.Status != "ok" || r.Metrics == nil || r.Result == nil || r.Kind != "" {
 			continue
 		}
 		key := fmt.Sprintf("%s|%s|%d|%d|%s", r.Label, r.Workload.Model, r.Prompt.Tokens, r.Workload.MaxNew, r.Prompt.Hash)

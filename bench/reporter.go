@@ -33,26 +33,40 @@ func (r Reporter) Write(format string, recs []Record) error {
 	}
 }
 
-// Digest writes the digest table: one row per label and workload.
+// Digest writes the digest table (one row per label and workload) and the
+// load table of load runs (one row per level).
 func (r Reporter) Digest(recs []Record) error {
 	groups := GroupRecords(recs)
-	if len(groups) == 0 {
+	if len(groups) == 0 && len(LoadPoints(recs)) == 0 {
 		return fmt.Errorf("no successful records to report")
 	}
 	var b strings.Builder
-	b.WriteString(DigestHeader)
-	for _, g := range groups {
-		b.WriteString(DigestRow(g))
+	if len(groups) > 0 {
+		b.WriteString(DigestHeader)
+		for _, g := range groups {
+			b.WriteString(DigestRow(g))
+		}
 	}
-	_, err := io.WriteString(r.W, b.String())
-	return err
+	if _, err := io.WriteString(r.W, b.String()); err != nil {
+		return err
+	}
+	if len(groups) > 0 && len(LoadPoints(recs)) > 0 {
+		io.WriteString(r.W, "\n")
+	}
+	return WriteLoadTable(r.W, recs)
 }
 
 // Run writes what a finished run shows: its digest row and the spread of
-// every metric over the repeats.
+// every metric over the repeats, or, for a load run, its load table row.
 func (r Reporter) Run(recs []Record) error {
 	if len(recs) == 0 {
 		return nil
+	}
+	if recs[0].Workload.Load != nil {
+		if _, err := io.WriteString(r.W, "\n"); err != nil {
+			return err
+		}
+		return WriteLoadTable(r.W, recs)
 	}
 	if _, err := io.WriteString(r.W, "\n"+DigestHeader+DigestRow(recs)+"\n"); err != nil {
 		return err

@@ -68,7 +68,7 @@ int main(void) {
 		"lmd_info.eos_ids": unsafe.Offsetof(i.EOSIDs), "lmd_info.caps": unsafe.Offsetof(i.Caps),
 		"lmd_info.max_sequences": unsafe.Offsetof(i.MaxSequences), "lmd_info.batch_flags": unsafe.Offsetof(i.BatchFlags),
 		"lmd_info.max_step_tokens": unsafe.Offsetof(i.MaxStepTokens),
-		"lmd_request size": unsafe.Sizeof(r), "lmd_request.prompt": unsafe.Offsetof(r.Prompt), "lmd_request.stop_tokens": unsafe.Offsetof(r.StopTokens),
+		"lmd_request size":         unsafe.Sizeof(r), "lmd_request.prompt": unsafe.Offsetof(r.Prompt), "lmd_request.stop_tokens": unsafe.Offsetof(r.StopTokens),
 		"lmd_request.stop_ends": unsafe.Offsetof(r.StopEnds), "lmd_request.watch_ids": unsafe.Offsetof(r.WatchIDs),
 		"lmd_request.temperature": unsafe.Offsetof(r.Temperature), "lmd_request.seed": unsafe.Offsetof(r.Seed),
 		"lmd_request.want_logprobs": unsafe.Offsetof(r.WantLogprobs),
@@ -80,9 +80,9 @@ int main(void) {
 		"lmd_result.limit_source": unsafe.Offsetof(rs.LimitSource), "lmd_result.detail": unsafe.Offsetof(rs.Detail),
 		"lmd_result.t_scheduled_ns": unsafe.Offsetof(rs.TScheduledNs), "lmd_result.mean_batch": unsafe.Offsetof(rs.MeanBatch),
 		"lmd_result.max_batch": unsafe.Offsetof(rs.MaxBatch),
-		"lmd_api size": unsafe.Sizeof(a), "lmd_api.now_ns": unsafe.Offsetof(a.NowNs), "lmd_api.destroy": unsafe.Offsetof(a.Destroy),
+		"lmd_api size":         unsafe.Sizeof(a), "lmd_api.now_ns": unsafe.Offsetof(a.NowNs), "lmd_api.destroy": unsafe.Offsetof(a.Destroy),
 		"lmd_api.start_batch": unsafe.Offsetof(a.StartBatch),
-		"LMD_BATCH_JOIN": BatchJoin, "LMD_BATCH_CHUNKED_PREFILL": BatchChunkedPrefill, "LMDRIVE_ABI": ABIMajor*100 + ABIMinor,
+		"LMD_BATCH_JOIN":      BatchJoin, "LMD_BATCH_CHUNKED_PREFILL": BatchChunkedPrefill, "LMDRIVE_ABI": ABIMajor*100 + ABIMinor,
 	}
 	if len(c) != len(want) {
 		t.Fatalf("probe printed %d facts, test knows %d", len(c), len(want))

@@ -201,8 +201,12 @@ type BatchLimitError struct {
 }
 
 func (e *BatchLimitError) Error() string {
-	return fmt.Sprintf("a batch of %d requests exceeds the %d generations engine %q runs at once (its max_sequences); use a batch of at most %d, or raise the engine's limit (ref: engine config key max_batch)",
-		e.Batch, e.Limit, e.Engine, e.Limit)
+	runs := fmt.Sprintf("the %d generations engine %q runs at once", e.Limit, e.Engine)
+	if e.Limit == 1 {
+		runs = fmt.Sprintf("engine %q, which runs one generation at a time", e.Engine)
+	}
+	return fmt.Sprintf("a batch of %d requests exceeds %s (its max_sequences); use a batch of at most %d, or raise the engine's limit (ref: engine config key max_batch)",
+		e.Batch, runs, e.Limit)
 }
 
 // start starts reqs (one: start; several: start_batch) and registers the

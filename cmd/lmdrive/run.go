@@ -21,13 +21,20 @@ func runCommand() *cli.Command {
 		&cli.StringFlag{Name: "gpus", Usage: "NVML indices of the GPUs to sample during each repeat (default: the engine's devices)"},
 		&cli.DurationFlag{Name: "sample-interval", Value: cuda.DefaultSampleInterval, Usage: "GPU telemetry sampling interval"},
 	)
+	flags = append(flags, loadFlags()...)
 	return &cli.Command{
 		Name:  "run",
 		Usage: "benchmark one engine on one workload and append the results",
 		Description: `Loads the engine in a runner child process, hands it the prompt as token IDs,
 runs --warmup unrecorded and --repeats measured generations, prints a row shaped
 like the benchmark digest and appends one JSON Lines record per measured repeat
-to --out (see docs/results.md).`,
+to --out (see docs/results.md).
+
+With a load mode each repeat sends many requests: --batch N together,
+--concurrency C in a closed loop, or --request-rate R in an open loop; every
+request is recorded, then the run's summary (throughput, TTFT / ITL / E2E
+percentiles, goodput), and a table row per load level is printed
+(docs/measurement.md).`,
 		Flags:  flags,
 		Action: runAction,
 	}
@@ -51,6 +58,10 @@ func runAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	load, err := readLoad(c)
+	if err != nil {
+		return err
+	}
 	out, err := bench.OpenWriter(c.String("out"))
 	if err != nil {
 		return err
@@ -67,16 +78,26 @@ func runAction(c *cli.Context) error {
 		return err
 	}
 	defer ses.Close()
-	prompt, err := ses.Prompt(c.Int("prompt-tokens"), c.Uint64("seed"))
-	if err != nil {
-		return err
-	}
 	label := c.String("label")
 	if label == "" {
 		label = bench.DefaultLabel(open.Engine, c.String("model"), ses.Info(), c.Bool("ignore-eos"))
 	}
-	w := bench.Workload{MaxNew: c.Int("max-new"), IgnoreEOS: c.Bool("ignore-eos"), Warmup: c.Int("warmup"), Repeats: c.Int("repeats")}
-	recs, runErr := ses.Run(c.Context, label, w, prompt, out.Write)
+	w := bench.Workload{MaxNew: c.Int("max-new"), IgnoreEOS: c.Bool("ignore-eos"), Warmup: c.Int("warmup"), Repeats: c.Int("repeats"), Load: load}
+	var recs []bench.Record
+	var runErr error
+	if load != nil {
+		prompts, err := ses.LoadPrompts(c.Int("prompt-tokens"), c.Uint64("seed"), *load)
+		if err != nil {
+			return err
+		}
+		recs, runErr = ses.RunLoad(c.Context, label, w, prompts, out.Write)
+	} else {
+		prompt, err := ses.Prompt(c.Int("prompt-tokens"), c.Uint64("seed"))
+		if err != nil {
+			return err
+		}
+		recs, runErr = ses.Run(c.Context, label, w, prompt, out.Write)
+	}
 	if err := (bench.Reporter{W: c.App.Writer}).Run(recs); err != nil {
 		return err
 	}

@@ -1,0 +1,122 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"strings"
+)
+
+// LoadHeader is the table of load runs: throughput against latency, one
+// row per engine, workload and load level.
+const LoadHeader = "| Engine / Config | Load | Prompt->Gen (tokens) | Requests | Out tok/s | Req/s | TTFT p50 / p90 / p99 (s) | ITL p50 / p90 / p99 (ms) | E2E p50 / p99 (s) | Goodput (req/s) | Notes |\n" +
+	"| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n"
+
+// LoadPoint is one load level of one engine and workload: the medians over
+// its repeats of each run's figures. Sweeps plot these (throughput against
+// latency across levels).
+type LoadPoint struct {
+	Label       string   `json:"label"`
+	Load        Load     `json:"load"`
+	PromptToks  int      `json:"prompt_tokens"`
+	MaxNew      int      `json:"max_new_tokens"`
+	Runs        int      `json:"runs"`
+	Requests    int      `json:"requests"`
+	Failed      int      `json:"failed"`
+	OutTokPerS  float64  `json:"output_tok_s"`
+	ReqPerS     float64  `json:"req_s"`
+	DecodeTokS  float64  `json:"decode_tok_s,omitempty"`
+	TTFTS       Dist     `json:"ttft_s"`
+	ITLms       Dist     `json:"itl_ms"`
+	E2ES        Dist     `json:"e2e_s"`
+	GoodputReqS float64  `json:"goodput_req_s"`
+	Notes       []string `json:"notes,omitempty"`
+}
+
+// LoadPoints groups the load summaries of recs by label, workload and
+// level, in first-seen order.
+func LoadPoints(recs []Record) []LoadPoint {
+	var order []string
+	groups := map[string][]Record{}
+	for _, r := range recs {
+		if r.Kind != KindLoad || r.Summary == nil || r.Workload.Load == nil {
+			continue
+		}
+		key := fmt.Sprintf("%s|%s|%d|%d|%s", r.Label, r.Workload.Model, r.Prompt.Tokens, r.Workload.MaxNew, r.Summary.Load)
+		if _, ok := groups[key]; !ok {
+			order = append(order, key)
+		}
+		groups[key] = append(groups[key], r)
+	}
+	out := make([]LoadPoint, 0, len(order))
+	for _, k := range order {
+		g := groups[k]
+		p := LoadPoint{Label: g[0].Label, Load: *g[0].Workload.Load, PromptToks: g[0].Prompt.Tokens, MaxNew: g[0].Workload.MaxNew, Runs: len(g)}
+		med := func(get func(*LoadSummary) float64) float64 {
+			xs := make([]float64, len(g))
+			for i, r := range g {
+				xs[i] = get(r.Summary)
+			}
+			return Summarize(xs).Median
+		}
+		medDist := func(get func(*LoadSummary) Dist) Dist {
+			return Dist{
+				N:    int(med(func(s *LoadSummary) float64 { return float64(get(s).N) })),
+				P50:  med(func(s *LoadSummary) float64 { return get(s).P50 }),
+				P90:  med(func(s *LoadSummary) float64 { return get(s).P90 }),
+				P99:  med(func(s *LoadSummary) float64 { return get(s).P99 }),
+				Mean: med(func(s *LoadSummary) float64 { return get(s).Mean }),
+				Max:  med(func(s *LoadSummary) float64 { return get(s).Max }),
+			}
+		}
+		p.OutTokPerS = med(func(s *LoadSummary) float64 { return s.OutputTokPerS })
+		p.ReqPerS = med(func(s *LoadSummary) float64 { return s.ReqPerS })
+		p.DecodeTokS = med(func(s *LoadSummary) float64 { return s.DecodeTokPerS })
+		p.GoodputReqS = med(func(s *LoadSummary) float64 { return s.Goodput.ReqPerS })
+		p.TTFTS = medDist(func(s *LoadSummary) Dist { return s.TTFTS })
+		p.ITLms = medDist(func(s *LoadSummary) Dist { return s.ITLms })
+		p.E2ES = medDist(func(s *LoadSummary) Dist { return s.E2ES })
+		// A note of each kind once: runs differ in their figures, not in what they say.
+		seen := map[string]bool{}
+		for _, r := range g {
+			p.Requests += r.Summary.Requests
+			p.Failed += r.Summary.Failed
+			for _, n := range r.Summary.Notes {
+				kind, _, _ := strings.Cut(n, ":")
+				if !seen[kind] {
+					seen[kind] = true
+					p.Notes = append(p.Notes, n)
+				}
+			}
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// WriteLoadTable writes the load table of recs; it writes nothing when recs
+// hold no load run.
+func WriteLoadTable(w io.Writer, recs []Record) error {
+	points := LoadPoints(recs)
+	if len(points) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	b.WriteString(LoadHeader)
+	for _, p := range points {
+		notes := []string{fmt.Sprintf("median of %d runs", p.Runs)}
+		if p.DecodeTokS > 0 {
+			notes = append(notes, fmt.Sprintf("decode %.1f tok/s", p.DecodeTokS))
+		}
+		if p.Failed > 0 {
+			notes = append(notes, fmt.Sprintf("%d of %d requests failed (their records say why)", p.Failed, p.Requests))
+		}
+		notes = append(notes, fmt.Sprintf("goodput target TTFT ≤ %g s, ITL ≤ %g ms", p.Load.Goodput.TTFTS, p.Load.Goodput.ITLms))
+		notes = append(notes, p.Notes...)
+		fmt.Fprintf(&b, "| %s | %s | %s->%s | %d | %.1f | %.3g | %.3f / %.3f / %.3f | %.1f / %.1f / %.1f | %.3f / %.3f | %.3g | %s |\n",
+			p.Label, p.Load.String(), Kilo(p.PromptToks), Kilo(p.MaxNew), p.Requests, p.OutTokPerS, p.ReqPerS,
+			p.TTFTS.P50, p.TTFTS.P90, p.TTFTS.P99, p.ITLms.P50, p.ITLms.P90, p.ITLms.P99, p.E2ES.P50, p.E2ES.P99,
+			p.GoodputReqS, strings.Join(notes, "; "))
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
