@@ -65,8 +65,22 @@ int32_t api_start(lmd_engine* e, const lmd_request* req, lmd_stream** out, lmd_e
     if (!e || !out) invalid("start: engine or out is NULL");
     *out = nullptr;
     auto handle = std::make_unique<lmd_stream>();
-    handle->stream = e->engine->start(req);
+    handle->stream = e->engine->start(&req, 1)[0];
     *out = handle.release();
+  });
+}
+
+int32_t api_start_batch(lmd_engine* e, uint32_t n, const lmd_request* const* reqs,
+                        lmd_stream** out, lmd_error* err) {
+  return guarded(err, [&] {
+    if (!e || !reqs || !out || n == 0) invalid("start_batch: engine, reqs or out is NULL, or n is 0");
+    std::vector<std::unique_ptr<lmd_stream>> handles(n);
+    for (auto& h : handles) h = std::make_unique<lmd_stream>();
+    std::vector<std::shared_ptr<Stream>> streams = e->engine->start(reqs, n);
+    for (uint32_t i = 0; i < n; ++i) {
+      handles[i]->stream = std::move(streams[i]);
+      out[i] = handles[i].release();
+    }
   });
 }
 
@@ -85,7 +99,11 @@ int32_t api_poll(lmd_stream* s, lmd_token* tokens, float* watch_logprobs, uint32
 
 int32_t api_cancel(lmd_stream* s) {
   if (!s) return LMD_ERR_INVALID;
-  s->stream->cancel();
+  try {
+    s->stream->cancel();
+  } catch (...) {
+    return LMD_ERR_ENGINE;
+  }
   return LMD_OK;
 }
 
@@ -98,41 +116,13 @@ int32_t api_result(lmd_stream* s, lmd_result* out, lmd_error* err) {
   });
 }
 
-void api_close(lmd_stream* s) {
-  if (!s) return;
-  s->stream->cancel();
-  s->stream->join();
-  delete s;
-}
+// The stream cancels its generation and waits for the engine to let go of it.
+void api_close(lmd_stream* s) { delete s; }
 
 void api_destroy(lmd_engine* e) {
   if (!e) return;
-  e->engine->stop_active();
+  e->engine->shutdown();
   delete e;
-}
-
-// All of them or none: a stream started before a failure is closed again.
-int32_t api_start_batch(lmd_engine* e, uint32_t n, const lmd_request* const* reqs,
-                        lmd_stream** out, lmd_error* err) {
-  std::vector<lmd_stream*> started;
-  const int32_t rc = guarded(err, [&] {
-    if (!e || !reqs || !out || n == 0) invalid("start_batch: engine, reqs or out is NULL, or n is 0");
-    for (uint32_t i = 0; i < n; ++i) {
-      auto handle = std::make_unique<lmd_stream>();
-      try {
-        handle->stream = e->engine->start(reqs[i]);
-      } catch (const Error& x) {
-        throw Error(x.code(), "request " + std::to_string(i) + ": " + x.what());
-      }
-      started.push_back(handle.release());
-    }
-  });
-  if (rc != LMD_OK) {
-    for (lmd_stream* s : started) api_close(s);
-    return rc;
-  }
-  std::copy(started.begin(), started.end(), out);
-  return LMD_OK;
 }
 
 const lmd_api kApi = {

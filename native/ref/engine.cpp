@@ -12,6 +12,7 @@
 #include "host_memory.h"
 #include "presets.h"
 #include "stream.h"
+#include <string>
 #include "version.h"
 #include "weight_source.h"
 
@@ -69,8 +70,12 @@ std::shared_ptr<Engine> Engine::create(const char* config_json) {
                 " is outside the vocabulary of " + std::to_string(e->model_.vocab));
   e->max_seq_len_ = c.max_seq_len ? c.max_seq_len : e->model_.max_pos;
   opt.max_seq_len = e->max_seq_len_;
+  opt.max_sequences = int(c.max_batch);
 
-  if (c.calibrate) return e;  // no weights, no compute
+  if (c.calibrate) {  // no weights, no compute
+    e->start_scheduler();
+    return e;
+  }
 
   // The CUDA backend checks GPU memory itself and keeps no host copy.
   const bool cuda = is_cuda_device(opt.device);
@@ -89,10 +94,30 @@ std::shared_ptr<Engine> Engine::create(const char* config_json) {
     e->backend_ = make_cuda_backend(e->model_, *src, opt, CudaWeightOrigin{c.random, c.seed});
   else
     e->backend_ = make_backend(e->model_, *src, opt);
+  e->start_scheduler();
   return e;
 }
 
-Engine::~Engine() = default;
+void Engine::start_scheduler() {
+  SchedulerOptions o;
+  // As many as both the config and the backend hold (a backend that does
+  // not batch holds one).
+  o.max_sequences = int(cfg_.max_batch);
+  if (backend_) o.max_sequences = std::min(o.max_sequences, backend_->max_sequences());
+  o.step_tokens = int(cfg_.step_tokens);
+  // Prompts packed into one step while nothing decodes: a GPU takes more.
+  const bool gpu = backend_ && std::strcmp(backend_->name(), "ref-cuda") == 0;
+  o.prefill_tokens = std::max(o.step_tokens, gpu ? 32768 : 8192);
+  scheduler_ = std::make_unique<Scheduler>(backend_.get(), model_, eos_, o);
+}
+
+Engine::~Engine() {
+  if (scheduler_) scheduler_->stop();
+}
+
+int Engine::max_sequences() const { return scheduler_->options().max_sequences; }
+
+void Engine::shutdown() { scheduler_->stop(); }
 
 EngineLimits Engine::limits() const {
   EngineLimits l;
@@ -121,31 +146,50 @@ void Engine::info(lmd_info* out) const {
   // Calibration emits fixed ids: no logprobs, no sampling.
   out->caps = cfg_.calibrate ? 0u : (LMD_CAP_LOGPROBS | LMD_CAP_WATCH | LMD_CAP_SAMPLING);
   if (backend_ && std::strcmp(backend_->name(), "ref-cuda") == 0) out->caps |= LMD_CAP_DEVICE_TIMING;
+  const SchedulerOptions& so = scheduler_->options();
+  out->max_sequences = static_cast<uint32_t>(so.max_sequences);
+  out->batch_flags = LMD_BATCH_JOIN | LMD_BATCH_CHUNKED_PREFILL;
+  out->max_step_tokens = static_cast<uint32_t>(so.step_tokens);
 }
 
-std::shared_ptr<Stream> Engine::start(const lmd_request* req) {
+std::vector<std::shared_ptr<Stream>> Engine::start(const lmd_request* const* reqs, uint32_t n) {
   const int64_t t_submit = now_ns();
-  GenerationSpec spec = make_generation_spec(req, limits());
-  bool expected = false;
-  if (!busy_.compare_exchange_strong(expected, true))
-    fail(LMD_ERR_BUSY, "a stream is already running on this engine (batch 1)");
-  std::shared_ptr<Stream> s;
+  if (n == 0) invalid("start: no request");
+  std::vector<GenerationSpec> specs;
+  specs.reserve(n);
+  for (uint32_t i = 0; i < n; ++i) {
+    try {
+      specs.push_back(make_generation_spec(reqs[i], limits()));
+    } catch (const Error& e) {
+      if (n == 1) throw;
+      throw Error(e.code(), "request " + std::to_string(i) + ": " + e.what());
+    }
+  }
+  const int limit = max_sequences();
+  int open = open_.load();
+  do {
+    if (open + int(n) > limit)
+      fail(LMD_ERR_BUSY, std::to_string(open) + " of the " + std::to_string(limit) +
+                             " streams this engine runs at once are open; " +
+                             (n > 1 ? "a batch of " + std::to_string(n) + " does not fit"
+                                    : std::string("close one first")) +
+                             " (config key max_batch sets the limit)");
+  } while (!open_.compare_exchange_weak(open, open + int(n)));
+  std::vector<std::shared_ptr<Stream>> streams;
+  std::vector<std::shared_ptr<SequenceLink>> links;
   try {
-    s = std::make_shared<Stream>(shared_from_this(), std::move(spec), t_submit);
-    s->launch();
+    for (uint32_t i = 0; i < n; ++i) {
+      streams.push_back(std::make_shared<Stream>(shared_from_this(), std::move(specs[i]), t_submit));
+      links.push_back(streams.back()->link());
+    }
   } catch (...) {
-    release();
+    open_.fetch_sub(int(n) - int(streams.size()));  // the streams made give theirs back when dropped
+    for (auto& l : links) l->cancel.store(true);
+    scheduler_->submit(links);  // ends them at once
     throw;
   }
-  active_ = s;
-  return s;
-}
-
-void Engine::stop_active() {
-  if (std::shared_ptr<Stream> s = active_.lock()) {
-    s->cancel();
-    s->join();
-  }
+  scheduler_->submit(links);
+  return streams;
 }
 
 }  // namespace lmdref

@@ -12,6 +12,7 @@
 #include "lmdrive.h"
 #include "model_config.h"
 #include "request.h"
+#include "scheduler.h"
 
 namespace lmdref {
 
@@ -25,11 +26,21 @@ class Engine : public std::enable_shared_from_this<Engine> {
 
   void info(lmd_info* out) const;  // a full-size struct
 
-  // Validates the request and starts its worker. Throws Error (INVALID, BUSY).
-  std::shared_ptr<Stream> start(const lmd_request* req);
+  // Validates every request, then hands them all to the scheduler at once
+  // (they enter the batch in the same step). Throws Error: INVALID naming
+  // the request at fault, BUSY when fewer than n of max_sequences() streams
+  // are free; nothing is started then.
+  std::vector<std::shared_ptr<Stream>> start(const lmd_request* const* reqs, uint32_t n);
 
-  // Cancels and waits for a running stream, if any (destroy()).
-  void stop_active();
+  // Generations that may be in flight at once (open streams).
+  int max_sequences() const;
+
+  // Ends every generation (cancelled) and stops the scheduler (destroy()).
+  void shutdown();
+
+  // Called by a stream when it is closed, and when its cancel flag is set.
+  void stream_closed() { open_.fetch_sub(1); }
+  void poke() { scheduler_->poke(); }
 
   const EngineConfig& config() const { return cfg_; }
   const ModelConfig& model() const { return model_; }
@@ -37,11 +48,10 @@ class Engine : public std::enable_shared_from_this<Engine> {
   const std::vector<int32_t>& eos_ids() const { return eos_; }
   EngineLimits limits() const;
 
-  // Called by the worker when its generation ends.
-  void release() { busy_.store(false); }
 
  private:
   Engine() = default;
+  void start_scheduler();
 
   EngineConfig cfg_;
   ModelConfig model_;
@@ -49,8 +59,8 @@ class Engine : public std::enable_shared_from_this<Engine> {
   uint32_t max_seq_len_ = 0;
   std::string description_;
   std::unique_ptr<Backend> backend_;
-  std::atomic<bool> busy_{false};
-  std::weak_ptr<Stream> active_;
+  std::unique_ptr<Scheduler> scheduler_;
+  std::atomic<int> open_{0};  // streams started and not yet closed
 };
 
 }  // namespace lmdref
