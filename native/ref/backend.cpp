@@ -12,7 +12,7 @@
 #include "cpu/cpu_backend.h"
 #include "cuda/dispatch.h"
 #include "cuda/plugin_abi.h"
-#include "errors.h"
+#include "kit.h"
 #include "random_weights.h"
 
 namespace lmdref {
