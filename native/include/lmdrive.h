@@ -1,9 +1,13 @@
 /*
  * lmdrive.h — the C ABI every lmdrive engine library implements (ABI 1.1).
  *
- * A library exports exactly one symbol, lmdrive_get_api(), which returns a
- * table of function pointers. lmdrive reads the table's size and version
- * before calling anything else and refuses a different major version.
+ * lmdrive looks up one symbol in a library, lmdrive_get_api(), which returns
+ * a table of function pointers; every engine library exports it. lmdrive
+ * reads the table's size and version before calling anything else and
+ * refuses a different major version. A library may export symbols of its own
+ * beside it (the reference engine exports lmdrive_ref_logits, a debug entry
+ * point for golden-logit tests, declared in native/ref/ref_debug.h); they are
+ * not part of this ABI and lmdrive never calls them.
  *
  * Rules that keep the ABI callable from Go through purego without cgo:
  *  - only scalars, opaque handles and pointers to plain structs cross the
@@ -32,13 +36,13 @@
  * a request may join while others generate (LMD_BATCH_JOIN: continuous
  * batching) and whether joining prompts are prefilled in chunks between
  * decode steps (LMD_BATCH_CHUNKED_PREFILL, max_step_tokens per step).
- * start_batch() starts several requests in the same engine step. A
- * generation is in flight from start until it ends (before poll() reports
- * done); start() or start_batch() beyond max_sequences in flight fails with
+ * start_batch() starts several requests in the same engine step. A stream
+ * counts against max_sequences from its start() until it is closed: start()
+ * or start_batch() beyond max_sequences open streams fails with
  * LMD_ERR_BUSY and starts nothing. A failure inside one generation ends that
  * stream only (LMD_FINISH_ERROR); the others go on. A library of ABI 1.0
- * leaves the 1.1 fields zero and has no start_batch: it runs one stream at a
- * time.
+ * leaves the 1.1 fields zero and has no start_batch: it has one open stream
+ * at a time.
  *
  * Threading:
  *  - create and destroy: one thread, with no other call on that engine in
@@ -68,7 +72,7 @@ enum {
   LMD_ERR_INVALID = 1,     /* bad argument, config or request: the caller's to fix */
   LMD_ERR_UNSUPPORTED = 2, /* valid, but this engine cannot do it */
   LMD_ERR_ENGINE = 3,      /* the engine failed */
-  LMD_ERR_BUSY = 4,        /* max_sequences generations are already in flight */
+  LMD_ERR_BUSY = 4,        /* max_sequences streams are open on this engine */
   LMD_ERR_NOMEM = 5,       /* host or device memory exhausted */
   LMD_ERR_STATE = 6        /* call out of order (e.g. result() before done) */
 };
@@ -133,7 +137,7 @@ typedef struct lmd_info {
   uint32_t caps;          /* LMD_CAP_* bits */
   uint32_t reserved;
   /* ABI 1.1. */
-  uint32_t max_sequences;   /* generations in flight at once; 0 (ABI 1.0) or 1: one */
+  uint32_t max_sequences;   /* streams open at once; 0 (ABI 1.0) or 1: one */
   uint32_t batch_flags;     /* LMD_BATCH_* bits */
   uint32_t max_step_tokens; /* tokens one engine step processes across sequences; 0 unknown */
   uint32_t reserved2;
@@ -228,7 +232,7 @@ typedef struct lmd_api {
   int32_t (*info)(lmd_engine* e, lmd_info* out, lmd_error* err);
 
   /* Starts one generation. The request is copied; the stream belongs to the
-   * caller until close(). LMD_ERR_BUSY when max_sequences are in flight. */
+   * caller until close(). LMD_ERR_BUSY when max_sequences streams are open. */
   int32_t (*start)(lmd_engine* e, const lmd_request* req, lmd_stream** out, lmd_error* err);
 
   /* Waits up to timeout_ns (0: do not wait) for tokens and writes up to cap of
@@ -258,7 +262,7 @@ typedef struct lmd_api {
                          lmd_stream** out, lmd_error* err);
 } lmd_api;
 
-/* The one exported symbol. Never returns NULL for a working library. */
+/* The entry point lmdrive looks up. Never returns NULL for a working library. */
 const lmd_api* lmdrive_get_api(void);
 
 #ifdef __cplusplus

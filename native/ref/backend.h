@@ -8,7 +8,7 @@
 #include <memory>
 #include <string>
 
-#include "errors.h"
+#include "kit.h"
 #include "model_config.h"
 #include "weight_source.h"
 

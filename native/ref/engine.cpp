@@ -1,15 +1,13 @@
 #include "engine.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <cstring>
 
 #include "checkpoint.h"
-#include "clock.h"
 #include "cuda/dispatch.h"
-#include "errors.h"
-#include "fileutil.h"
 #include "host_memory.h"
+#include "kit.h"
+#include "lmdrive_shim/api.h"
 #include "presets.h"
 #include "stream.h"
 #include <string>
@@ -20,16 +18,12 @@ namespace lmdref {
 
 namespace {
 
-void copy_string(char* dst, size_t cap, const std::string& s) {
-  std::snprintf(dst, cap, "%s", s.c_str());
-}
-
 // Long paths keep their informative tail: "...Qwen2.5-14B-Instruct".
 void copy_tail(char* dst, size_t cap, const std::string& s) {
   if (s.size() < cap) {
-    copy_string(dst, cap, s);
+    copy_cstr(dst, cap, s);
   } else {
-    copy_string(dst, cap, "..." + s.substr(s.size() - (cap - 4)));
+    copy_cstr(dst, cap, "..." + s.substr(s.size() - (cap - 4)));
   }
 }
 
@@ -117,8 +111,6 @@ Engine::~Engine() {
 
 int Engine::max_sequences() const { return scheduler_->options().max_sequences; }
 
-void Engine::shutdown() { scheduler_->stop(); }
-
 EngineLimits Engine::limits() const {
   EngineLimits l;
   l.vocab = model_.vocab;
@@ -131,16 +123,13 @@ void Engine::info(lmd_info* out) const {
   std::memset(out, 0, sizeof *out);
   out->struct_size = sizeof *out;
   out->vocab_size = model_.vocab;
-  copy_string(out->backend, sizeof out->backend, backend_ ? backend_->name() : "ref-cpu");
-  copy_string(out->version, sizeof out->version, "lmdrive-ref " LMDRIVE_REF_VERSION);
+  copy_cstr(out->backend, sizeof out->backend, backend_ ? backend_->name() : "ref-cpu");
+  copy_cstr(out->version, sizeof out->version, "lmdrive-ref " LMDRIVE_REF_VERSION);
   copy_tail(out->model, sizeof out->model, description_);
-  copy_string(out->dtype, sizeof out->dtype, backend_ ? backend_->dtype() : "fp32");
+  copy_cstr(out->dtype, sizeof out->dtype, backend_ ? backend_->dtype() : "fp32");
   out->tp_size = cfg_.devices.empty() ? 1 : cfg_.tp;
-  out->n_devices = backend_ ? backend_->n_devices() : 0;
-  for (int32_t& id : out->device_ids) id = -1;
-  for (size_t i = 0; i < cfg_.devices.size() && i < 16; ++i) out->device_ids[i] = cfg_.devices[i];
-  out->n_eos = static_cast<uint32_t>(eos_.size());
-  std::copy(eos_.begin(), eos_.end(), out->eos_ids);
+  lmdrive::shim::set_info_ids(*out, cfg_.devices, eos_);
+  out->n_devices = backend_ ? backend_->n_devices() : 0;  // 0 on the CPU
   out->max_seq_len = max_seq_len_;
   out->max_input_len = max_seq_len_ ? max_seq_len_ - 1 : 0;
   // Calibration emits fixed ids: no logprobs, no sampling.
@@ -152,41 +141,22 @@ void Engine::info(lmd_info* out) const {
   out->max_step_tokens = static_cast<uint32_t>(so.step_tokens);
 }
 
-std::vector<std::shared_ptr<Stream>> Engine::start(const lmd_request* const* reqs, uint32_t n) {
-  const int64_t t_submit = now_ns();
-  if (n == 0) invalid("start: no request");
-  std::vector<GenerationSpec> specs;
-  specs.reserve(n);
-  for (uint32_t i = 0; i < n; ++i) {
+std::vector<std::unique_ptr<Stream>> Engine::start(const std::vector<RequestSpec>& reqs) {
+  std::vector<Clamp> clamps;
+  clamps.reserve(reqs.size());
+  for (size_t i = 0; i < reqs.size(); ++i) {
     try {
-      specs.push_back(make_generation_spec(reqs[i], limits()));
+      clamps.push_back(fit_request(reqs[i], limits()));
     } catch (const Error& e) {
-      if (n == 1) throw;
+      if (reqs.size() == 1) throw;
       throw Error(e.code(), "request " + std::to_string(i) + ": " + e.what());
     }
   }
-  const int limit = max_sequences();
-  int open = open_.load();
-  do {
-    if (open + int(n) > limit)
-      fail(LMD_ERR_BUSY, std::to_string(open) + " of the " + std::to_string(limit) +
-                             " streams this engine runs at once are open; " +
-                             (n > 1 ? "a batch of " + std::to_string(n) + " does not fit"
-                                    : std::string("close one first")) +
-                             " (config key max_batch sets the limit)");
-  } while (!open_.compare_exchange_weak(open, open + int(n)));
-  std::vector<std::shared_ptr<Stream>> streams;
+  std::vector<std::unique_ptr<Stream>> streams;
   std::vector<std::shared_ptr<SequenceLink>> links;
-  try {
-    for (uint32_t i = 0; i < n; ++i) {
-      streams.push_back(std::make_shared<Stream>(shared_from_this(), std::move(specs[i]), t_submit));
-      links.push_back(streams.back()->link());
-    }
-  } catch (...) {
-    open_.fetch_sub(int(n) - int(streams.size()));  // the streams made give theirs back when dropped
-    for (auto& l : links) l->cancel.store(true);
-    scheduler_->submit(links);  // ends them at once
-    throw;
+  for (size_t i = 0; i < reqs.size(); ++i) {
+    streams.push_back(std::make_unique<Stream>(shared_from_this(), reqs[i], clamps[i]));
+    links.push_back(streams.back()->link());
   }
   scheduler_->submit(links);
   return streams;

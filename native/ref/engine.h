@@ -1,7 +1,6 @@
 // One created engine: its config, model shape, EOS set, limits and backend.
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -26,20 +25,17 @@ class Engine : public std::enable_shared_from_this<Engine> {
 
   void info(lmd_info* out) const;  // a full-size struct
 
-  // Validates every request, then hands them all to the scheduler at once
-  // (they enter the batch in the same step). Throws Error: INVALID naming
-  // the request at fault, BUSY when fewer than n of max_sequences() streams
-  // are free; nothing is started then.
-  std::vector<std::shared_ptr<Stream>> start(const lmd_request* const* reqs, uint32_t n);
+  // Checks every request against the model, then hands them all to the
+  // scheduler at once (they enter the batch in the same step). Throws
+  // Error(LMD_ERR_INVALID) naming the request at fault; nothing is started
+  // then. How many streams may be open is the kit table's rule
+  // (max_sequences()).
+  std::vector<std::unique_ptr<Stream>> start(const std::vector<RequestSpec>& reqs);
 
-  // Generations that may be in flight at once (open streams).
+  // Generations that may run at once.
   int max_sequences() const;
 
-  // Ends every generation (cancelled) and stops the scheduler (destroy()).
-  void shutdown();
-
-  // Called by a stream when it is closed, and when its cancel flag is set.
-  void stream_closed() { open_.fetch_sub(1); }
+  // Wakes the scheduler (a stream's cancel flag was set).
   void poke() { scheduler_->poke(); }
 
   const EngineConfig& config() const { return cfg_; }
@@ -47,7 +43,6 @@ class Engine : public std::enable_shared_from_this<Engine> {
   Backend* backend() { return backend_.get(); }  // null in calibrate mode
   const std::vector<int32_t>& eos_ids() const { return eos_; }
   EngineLimits limits() const;
-
 
  private:
   Engine() = default;
@@ -60,7 +55,6 @@ class Engine : public std::enable_shared_from_this<Engine> {
   std::string description_;
   std::unique_ptr<Backend> backend_;
   std::unique_ptr<Scheduler> scheduler_;
-  std::atomic<int> open_{0};  // streams started and not yet closed
 };
 
 }  // namespace lmdref

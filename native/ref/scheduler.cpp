@@ -5,8 +5,6 @@
 #include <new>
 #include <optional>
 
-#include "clock.h"
-#include "errors.h"
 #include "next_token.h"
 
 namespace lmdref {
@@ -41,8 +39,8 @@ struct Scheduler::Seq {
   double batch_sum = 0;
   uint32_t emitted = 0;
 
-  const GenerationSpec& spec() const { return link->spec; }
-  int prompt() const { return static_cast<int>(link->spec.prompt.size()); }
+  const RequestSpec& spec() const { return link->req; }
+  int prompt() const { return static_cast<int>(link->req.prompt.size()); }
   bool prefilling() const { return fed < prompt(); }
   bool cancelled() const { return link->cancel.load(std::memory_order_relaxed); }
 };
@@ -125,8 +123,7 @@ void Scheduler::admit(std::vector<std::unique_ptr<Seq>>& ended) {
     s->link = link;
     if (!link->cancel.load()) {
       if (backend_) {
-        const GenerationSpec& g = link->spec;
-        const int positions = static_cast<int>(g.prompt.size() + g.max_new_effective);
+        const int positions = static_cast<int>(link->req.prompt.size() + link->clamp.effective);
         try {
           s->slot = backend_->open_sequence(positions);
         } catch (const std::exception& e) {
@@ -200,12 +197,12 @@ void Scheduler::step() {
   // First step of a sequence: its chooser, stop rules and scheduled time.
   for (auto& s : active_) {
     if (s->rules) continue;
-    const GenerationSpec& g = s->spec();
-    s->rules.emplace(eos_, g.ignore_eos, g.min_new, g.stops, g.max_new_requested,
-                     g.max_new_effective);
+    const RequestSpec& g = s->spec();
+    const Clamp& c = s->link->clamp;
+    s->rules.emplace(eos_, g.ignore_eos, g.min_new_tokens, g.stops, c.requested, c.effective);
     if (backend_) s->next.emplace(*backend_, g, vocab_);
-    s->watch.assign(g.watch.size(), std::numeric_limits<float>::quiet_NaN());
-    s->out.reserve(std::min<uint32_t>(g.max_new_effective, 1u << 20));
+    s->watch.assign(g.watch_ids.size(), std::numeric_limits<float>::quiet_NaN());
+    s->out.reserve(std::min<uint32_t>(c.effective, 1u << 20));
     s->end.t_scheduled_ns = now_ns();
   }
 

@@ -20,8 +20,8 @@
 #include <vector>
 
 #include "backend.h"
+#include "kit.h"
 #include "model_config.h"
-#include "request.h"
 #include "stop_rules.h"
 
 namespace lmdref {
@@ -53,9 +53,11 @@ class SequenceSink {
 // touches the sink again (the stream may then go away).
 class SequenceLink {
  public:
-  SequenceLink(GenerationSpec spec, SequenceSink* sink) : spec(std::move(spec)), sink_(sink) {}
+  SequenceLink(RequestSpec req, Clamp clamp, SequenceSink* sink)
+      : req(std::move(req)), clamp(std::move(clamp)), sink_(sink) {}
 
-  const GenerationSpec spec;
+  const RequestSpec req;
+  const Clamp clamp;  // the token budget after the engine's limits
   std::atomic<bool> cancel{false};
 
   // Blocks until the scheduler is done with the sink.

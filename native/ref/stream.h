@@ -1,40 +1,34 @@
-// One generation as the caller sees it: a queue of tokens filled by the
-// engine's scheduler and drained by poll(), the final result, and
-// cancellation.
+// One generation of the reference engine as the kit's table sees it: the
+// kit's token queue and cancel flag (ShimStream), filled by the engine's
+// scheduler through the sequence's link.
 #pragma once
 
-#include <atomic>
-#include <condition_variable>
-#include <cstdint>
-#include <deque>
 #include <memory>
-#include <mutex>
 
-#include "lmdrive.h"
-#include "request.h"
+#include "kit.h"
+#include "lmdrive_shim/api.h"
 #include "scheduler.h"
 
 namespace lmdref {
 
 class Engine;
 
-class Stream : public SequenceSink {
+class Stream : public lmdrive::shim::ShimStream, public SequenceSink {
  public:
-  Stream(std::shared_ptr<Engine> engine, GenerationSpec spec, int64_t t_submit);
+  // The engine stays alive as long as the stream, even past destroy().
+  Stream(std::shared_ptr<Engine> engine, const RequestSpec& req, const Clamp& clamp);
   // Cancels the generation and waits until the scheduler let go of it.
   ~Stream() override;
   Stream(const Stream&) = delete;
   Stream& operator=(const Stream&) = delete;
 
   const std::shared_ptr<SequenceLink>& link() const { return link_; }
-  void cancel();
 
-  // Caller side. Both throw Error for bad arguments or calls out of order.
-  void poll(lmd_token* tokens, float* watch_logprobs, uint32_t cap, int64_t timeout_ns,
-            lmd_poll* out);
-  void result(lmd_result* out);  // a full-size struct
+  // The kit's side: cancel_requested is set; the scheduler is told.
+  void request_cancel() noexcept override;
+  void wait_engine_released() noexcept override { link_->wait_released(); }
 
-  // Scheduler side.
+  // The scheduler's side.
   void on_token(int32_t id, uint32_t index, int64_t t_ns, float logprob,
                 const float* watch) override;
   void on_end(const SequenceEnd& end) override;
@@ -42,18 +36,6 @@ class Stream : public SequenceSink {
  private:
   std::shared_ptr<Engine> engine_;
   std::shared_ptr<SequenceLink> link_;
-  int64_t t_submit_;
-  size_t n_watch_;
-
-  std::mutex m_;
-  std::condition_variable cv_;
-  std::deque<lmd_token> tokens_;
-  std::deque<float> watch_;  // n_watch_ per queued token
-  uint32_t produced_ = 0;
-  int64_t t_first_ = -1, t_last_ = -1;
-  bool finished_ = false;
-  bool done_reported_ = false;
-  lmd_result result_{};
 };
 
 }  // namespace lmdref

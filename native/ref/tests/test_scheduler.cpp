@@ -9,7 +9,6 @@
 #include <vector>
 
 #include "check.h"
-#include "clock.h"
 #include "scheduler.h"
 
 using namespace lmdref;
@@ -88,17 +87,19 @@ struct Sink : SequenceSink {
   }
 };
 
-GenerationSpec spec(int32_t first, int prompt_len, uint32_t max_new) {
-  GenerationSpec g;
-  g.prompt.assign(prompt_len, 1);
-  g.prompt[0] = first;
-  g.max_new_requested = g.max_new_effective = max_new;
-  return g;
+std::shared_ptr<SequenceLink> link(int32_t first, int prompt_len, uint32_t max_new, Sink* sink) {
+  RequestSpec r;
+  r.prompt.assign(prompt_len, 1);
+  r.prompt[0] = first;
+  r.max_new_tokens = max_new;
+  Clamp c;
+  c.requested = c.effective = max_new;
+  return std::make_shared<SequenceLink>(r, c, sink);
 }
 
 }  // namespace
 
-int main() {
+TEST_CASE(scheduler_with_a_fake_backend) {
   ModelConfig m;
   m.vocab = kVocab;
   FakeBatchBackend b;
@@ -110,9 +111,9 @@ int main() {
     Scheduler sched(&b, m, {}, o);
     // Three requests; the second runs out of room after its 6th position.
     Sink s0, s1, s2;
-    auto l0 = std::make_shared<SequenceLink>(spec(5, 4, 10), &s0);
-    auto l1 = std::make_shared<SequenceLink>(spec(63, 3, 10), &s1);
-    auto l2 = std::make_shared<SequenceLink>(spec(7, 20, 10), &s2);
+    auto l0 = link(5, 4, 10, &s0);
+    auto l1 = link(63, 3, 10, &s1);
+    auto l2 = link(7, 20, 10, &s2);
     sched.submit({l0, l1, l2});
     l0->wait_released();
     l1->wait_released();
@@ -135,15 +136,15 @@ int main() {
     // A whole step fails: its sequences end with the error, the next request runs.
     b.fail_big_ = true;
     Sink big1, big2, after;
-    auto lb1 = std::make_shared<SequenceLink>(spec(9, 30, 4), &big1);
-    auto lb2 = std::make_shared<SequenceLink>(spec(9, 30, 4), &big2);
+    auto lb1 = link(9, 30, 4, &big1);
+    auto lb2 = link(9, 30, 4, &big2);
     sched.submit({lb1, lb2});
     lb1->wait_released();
     lb2->wait_released();
     CHECK(b.failed_once_);
     CHECK_EQ(big1.end.decision.finish, LMD_FINISH_ERROR);
     CHECK(big1.end.detail.find("fell over") != std::string::npos);
-    auto la = std::make_shared<SequenceLink>(spec(9, 30, 4), &after);
+    auto la = link(9, 30, 4, &after);
     sched.submit({la});
     la->wait_released();
     CHECK_EQ(after.end.decision.finish, LMD_FINISH_LENGTH);
@@ -151,11 +152,11 @@ int main() {
 
     // While one decodes, a joining prompt is cut to the step budget.
     Sink run, join;
-    auto lr = std::make_shared<SequenceLink>(spec(2, 2, 1000000), &run);
+    auto lr = link(2, 2, 1000000, &run);
     sched.submit({lr});
     while (run.count.load() == 0) std::this_thread::yield();
     b.max_step_ = 0;
-    auto lj = std::make_shared<SequenceLink>(spec(3, 100, 2), &join);
+    auto lj = link(3, 100, 2, &join);
     sched.submit({lj});
     lj->wait_released();
     CHECK(b.max_step_ <= 16);
@@ -168,10 +169,11 @@ int main() {
     // Stopping ends what is left, and later submissions end at once.
     Sink late;
     sched.stop();
-    auto ll = std::make_shared<SequenceLink>(spec(1, 2, 3), &late);
+    auto ll = link(1, 2, 3, &late);
     sched.submit({ll});
     CHECK(ll->released());
     CHECK_EQ(late.end.decision.finish, LMD_FINISH_CANCELLED);
   }
-  return check::summary("test_scheduler");
 }
+
+TEST_MAIN("test_scheduler")
