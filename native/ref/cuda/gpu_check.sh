@@ -9,8 +9,9 @@
 # transformers):
 #   bash native/ref/cuda/gpu_check.sh path/to/lmdrive [out-dir]
 # Environment: LMDREF_CHECK_STEPS  which steps to run (default: all of
-#                                  build parity torch run14 ab14 pre14 profile hf14 tp14 abtp14 run32;
-#                                  run72: 72B at TP=2, run where each GPU has 100 GB or more)
+#                                  build parity batchparity torch run14 ab14 pre14 profile hf14 batch14
+#                                  tp14 abtp14 run32; run72: 72B at TP=2, run where each GPU has
+#                                  100 GB or more). batch14 needs torch in the same run.
 #              LMDREF_CHECK_ARCHS  CUDA architectures (default "80;90a")
 #              LMDREF_CHECK_GEMM_TOKENS  prompt lengths of the GEMM baseline (default "10000 20000")
 set -uo pipefail
@@ -36,7 +37,7 @@ LIB=$PWD/$BUILD/lib
 # the architectures are LMDREF_CHECK_ARCHS (LMDREF_CUDA_ARCHS still read).
 ARCHS=${LMDREF_CHECK_ARCHS:-${LMDREF_CUDA_ARCHS:-80;90a}}
 unset LMDREF_CUDA_ARCHS
-STEPS=${LMDREF_CHECK_STEPS:-build parity torch run14 ab14 pre14 profile hf14 tp14 abtp14 run32 run72}
+STEPS=${LMDREF_CHECK_STEPS:-build parity batchparity torch run14 ab14 pre14 profile hf14 batch14 tp14 abtp14 run32 run72}
 # The GPUs are shared: never NVLink multicast (NCCL NVLS) from this script.
 export NCCL_NVLS_ENABLE=0
 NGPU=$(nvidia-smi -L 2>/dev/null | wc -l)
@@ -94,6 +95,12 @@ if want parity; then
     step_failed parity $?
 fi
 
+if want batchparity; then  # batched generation gives each request its tokens alone
+  phase "batch parity"
+  timeout 300 python3 $HERE/batch_parity.py "$LIB" "$OUTD/batch_parity.json" ||
+    step_failed batchparity $?
+fi
+
 if want torch; then
   phase "torch: copy bandwidth, prefill GEMMs"
   {
@@ -139,6 +146,19 @@ if want hf14; then
   phase "transformers 14B"
   timeout 150 python3 $HERE/bench_torch.py hf qwen2.5-14b 10000 64 | tee -a "$OUTD/torch.jsonl" ||
     step_failed hf14 $?
+fi
+
+if want batch14; then  # many requests at once: batch 1, 8, 32, 64 of 1k prompts -> 256 tokens
+  for b in 1 8 32 64; do
+    timeout 240 "$BIN" run --engine ref --device cuda --lib-path "$LIB" --ignore-eos \
+      --model random:qwen2.5-14b --prompt-source ids --prompt-tokens 1024 --max-new 256 \
+      --batch "$b" --warmup 1 --repeats 1 --out "$OUTD/run-batch14.jsonl" 2>&1 |
+      grep -v "^  engine| $" | tail -6
+    rc=${PIPESTATUS[0]}
+    [ "$rc" -eq 0 ] || step_failed "batch14-b$b" "$rc"
+  done
+  phase "batch bars"
+  python3 $HERE/batch_bars.py "$OUTD" || step_failed batchbars $?
 fi
 
 if want tp14 && [ "$NGPU" -ge 2 ]; then

@@ -198,17 +198,19 @@ void CudaModel<T>::hand_back(Rank& R, const Acts& a, int n_logits, const Output&
   }
 }
 
+// One sequence whose positions start at cache index base.
 template <typename T>
-void CudaModel<T>::rank_forward(Rank& R, const int32_t* tokens, int n, int start_pos, int n_logits,
-                                const Output& out) {
-  if (start_pos + n > R.cap)
+void CudaModel<T>::rank_forward(Rank& R, const int32_t* tokens, int n, int start_pos, int base,
+                                int n_logits, const Output& out) {
+  if (base + start_pos + n > R.cap)
     throw Error(LMD_ERR_NOMEM, "the KV cache holds " + std::to_string(R.cap) +
                                    " positions on this GPU; position " +
                                    std::to_string(start_pos + n) + " was asked for");
   int32_t* hs = ptr<int32_t>(R.h_small);
   hs[0] = start_pos;
   hs[1] = tokens[0];
-  CU_CHECK(cudaMemcpyAsync(R.small.p, hs, 2 * sizeof(int32_t), cudaMemcpyHostToDevice, R.stream));
+  hs[2] = base;
+  CU_CHECK(cudaMemcpyAsync(R.small.p, hs, 3 * sizeof(int32_t), cudaMemcpyHostToDevice, R.stream));
   const bool decode = n == 1 && n_logits == 1;
   Acts* a = &R.dec;
   if (decode) {
@@ -235,22 +237,81 @@ void CudaModel<T>::rank_forward(Rank& R, const int32_t* tokens, int n, int start
 }
 
 template <typename T>
+void CudaModel<T>::check_tokens(const int32_t* tokens, int n) const {
+  for (int i = 0; i < n; ++i)
+    if (tokens[i] < 0 || tokens[i] >= s_.V)
+      throw Error(LMD_ERR_INVALID,
+                  "forward: token id " + std::to_string(tokens[i]) + " is outside the vocabulary");
+}
+
+template <typename T>
 void CudaModel<T>::forward(const int32_t* tokens, int n, int start_pos, int n_logits,
                            const Output& out) {
   if (n < 1 || n_logits < 1 || n_logits > n || start_pos < 0)
     throw Error(LMD_ERR_INVALID, "forward: bad token count or position");
   if (out.picks && n_logits != 1)
     throw Error(LMD_ERR_INVALID, "forward: the greedy choice is made for one position only");
-  for (int i = 0; i < n; ++i)
-    if (tokens[i] < 0 || tokens[i] >= s_.V)
-      throw Error(LMD_ERR_INVALID,
-                  "forward: token id " + std::to_string(tokens[i]) + " is outside the vocabulary");
+  for (const KvRange& r : ranges_)
+    if (r.used) throw Error(LMD_ERR_STATE, "forward: sequences are open; their steps own the cache");
+  check_tokens(tokens, n);
   for (int w = 0; w < out.n_watch; ++w)
     if (out.watch[w] < 0 || out.watch[w] >= s_.V)
       throw Error(LMD_ERR_INVALID,
                   "forward: watched id " + std::to_string(out.watch[w]) + " is outside the vocabulary");
   last_ns_ = -1;
-  workers_->run([&](int r) { rank_forward(*ranks_[r], tokens, n, start_pos, n_logits, out); });
+  workers_->run([&](int r) { rank_forward(*ranks_[r], tokens, n, start_pos, 0, n_logits, out); });
+}
+
+// A step: one sequence takes the one-sequence path (the decode graph and
+// matrix-vector kernels for one token, cuBLAS for a prompt); several take
+// the batched path (model_batch.cu).
+template <typename T>
+void CudaModel<T>::step(const int32_t* tokens, const lmdref_cuda_seq* seqs, int n_seqs,
+                        Pick* picks) {
+  if (n_seqs < 1) return;
+  int n = 0;
+  for (int i = 0; i < n_seqs; ++i) {
+    const lmdref_cuda_seq& q = seqs[i];
+    if (q.slot < 0 || size_t(q.slot) >= ranges_.size() || !ranges_[q.slot].used || q.n < 1 || q.pos < 0)
+      throw Error(LMD_ERR_INVALID, "step: sequence " + std::to_string(i) +
+                                       " has a bad slot, token count or position");
+    if (q.emit == LMDREF_EMIT_LOGITS && !q.logits)
+      throw Error(LMD_ERR_INVALID, "step: a logits row was asked for without a buffer");
+    if (q.emit == LMDREF_EMIT_CHOICE && (!q.choice || q.n_watch < 0 || (q.n_watch > 0 && (!q.watch || !q.watch_logits))))
+      throw Error(LMD_ERR_INVALID, "step: a greedy choice was asked for without its buffers");
+    for (int w = 0; w < (q.emit == LMDREF_EMIT_CHOICE ? q.n_watch : 0); ++w)
+      if (q.watch[w] < 0 || q.watch[w] >= s_.V)
+        throw Error(LMD_ERR_INVALID, "step: watched id " + std::to_string(q.watch[w]) + " is outside the vocabulary");
+    const KvRange& r = ranges_[q.slot];
+    if (q.pos + q.n > r.len)
+      throw SequenceFull(q.slot, "the sequence outgrew its room in the KV cache (" + std::to_string(r.len) +
+                                     " positions on this GPU; the other sequences hold the rest): position " +
+                                     std::to_string(q.pos + q.n) + " was asked for");
+    n += q.n;
+  }
+  check_tokens(tokens, n);
+  last_ns_ = -1;
+  if (n_seqs == 1) {
+    const lmdref_cuda_seq& q = seqs[0];
+    Output out;
+    if (q.emit == LMDREF_EMIT_LOGITS) out.logits = q.logits;
+    std::vector<float> scratch;
+    if (q.emit == LMDREF_EMIT_NONE) {  // the logits of a prompt chunk are not wanted
+      scratch.resize(size_t(s_.V));
+      out.logits = scratch.data();
+    }
+    if (q.emit == LMDREF_EMIT_CHOICE) {
+      out.picks = picks;
+      out.watch = q.watch;
+      out.n_watch = q.n_watch;
+      out.watch_logits = q.watch_logits;
+    }
+    const int base = ranges_[q.slot].base;
+    workers_->run([&](int r) { rank_forward(*ranks_[r], tokens, q.n, q.pos, base, 1, out); });
+    return;
+  }
+  const BatchPlan p = plan_batch(tokens, seqs, n_seqs);
+  workers_->run([&](int r) { rank_batch(*ranks_[r], p, seqs, n_seqs, picks); });
 }
 
 #define LMDCU_INSTANTIATE(T)                                                                  \
@@ -258,9 +319,11 @@ void CudaModel<T>::forward(const int32_t* tokens, int n, int start_pos, int n_lo
   template void CudaModel<T>::step(Rank&, Acts&, int, int, const int32_t*, bool);             \
   template void CudaModel<T>::run_decode_step(Rank&);                                         \
   template void CudaModel<T>::hand_back(Rank&, const Acts&, int, const Output&);              \
-  template void CudaModel<T>::rank_forward(Rank&, const int32_t*, int, int, int,              \
+  template void CudaModel<T>::rank_forward(Rank&, const int32_t*, int, int, int, int,         \
                                            const Output&);                                    \
-  template void CudaModel<T>::forward(const int32_t*, int, int, int, const Output&);
+  template void CudaModel<T>::check_tokens(const int32_t*, int) const;                        \
+  template void CudaModel<T>::forward(const int32_t*, int, int, int, const Output&);          \
+  template void CudaModel<T>::step(const int32_t*, const lmdref_cuda_seq*, int, Pick*);
 
 LMDCU_INSTANTIATE(__half)
 LMDCU_INSTANTIATE(__nv_bfloat16)
