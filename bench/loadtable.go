@@ -103,7 +103,7 @@ func WriteLoadTable(w io.Writer, recs []Record) error {
 	var b strings.Builder
 	b.WriteString(LoadHeader)
 	for _, p := range points {
-		notes := []string{fmt.Sprintf("median of %d runs", p.Runs)}
+		notes := []string{"median of " + plural(p.Runs, "run")}
 		if p.DecodeTokS > 0 {
 			notes = append(notes, fmt.Sprintf("decode %.1f tok/s", p.DecodeTokS))
 		}

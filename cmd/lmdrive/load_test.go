@@ -33,21 +33,22 @@ func TestRunRefusesBadLoadFlags(t *testing.T) {
 	}
 }
 
-// The README's load command lines, end to end on the reference engine:
-// every request is recorded, then the summary, and the table shows a row
-// per level; the saved records render again with `lmdrive report`.
+// The README's load command lines, end to end on the reference engine (with
+// the library folder, one measured repeat and a results file added): every
+// request is recorded, then the summary, and the table shows a row per
+// level; the saved records render again with `lmdrive report`.
 func TestLoadModesEndToEnd(t *testing.T) {
 	lib := refLibDir(t)
 	out := filepath.Join(t.TempDir(), "load.jsonl")
-	common := []string{"run", "--lib-path", lib, "--model", "random:tiny", "--prompt-source", "ids", "--ignore-eos", "--warmup", "1", "--repeats", "1", "--out", out}
+	common := []string{"run", "--lib-path", lib, "--warmup", "1", "--repeats", "1", "--out", out}
 	for _, tc := range []struct {
 		args     []string
 		requests int
 		row      string
 	}{
-		{[]string{"--batch", "32", "--prompt-tokens", "128", "--max-new", "16"}, 32, "| batch=32 | 0.128k->0.016k | 32 |"},
-		{[]string{"--concurrency", "16", "--requests", "200", "--prompt-tokens", "64", "--max-new", "8"}, 200, "| concurrency=16 requests=200 | 0.064k->0.008k | 200 |"},
-		{[]string{"--request-rate", "200", "--requests", "40", "--arrival", "constant", "--prompt-tokens", "64", "--max-new", "8"}, 40, "| rate=200/s constant requests=40 |"},
+		{strings.Fields("--batch 32 --prompt-tokens 128 --max-new 16 --ignore-eos"), 32, "| batch=32 | 0.128k->0.016k | 32 |"},
+		{strings.Fields("--concurrency 16 --requests 200 --prompt-tokens 64 --max-new 8 --ignore-eos"), 200, "| concurrency=16 requests=200 | 0.064k->0.008k | 200 |"},
+		{strings.Fields("--request-rate 200 --requests 40 --arrival constant --prompt-tokens 64 --max-new 8 --ignore-eos"), 40, "| rate=200/s constant requests=40 |"},
 	} {
 		stdout, stderr, err := lmdrive(t, append(common, tc.args...)...)
 		if err != nil {
@@ -78,7 +79,7 @@ func TestLoadModesEndToEnd(t *testing.T) {
 		t.Fatalf("report: %v\n%s", err, md)
 	}
 	// A batch larger than the engine runs at once is refused with the limit.
-	_, _, err = lmdrive(t, append(common, "--batch", "9", "--engine-config", `{"max_batch": 8}`, "--prompt-tokens", "8", "--max-new", "2")...)
+	_, _, err = lmdrive(t, append(common, "--batch", "9", "--engine-config", `{"max_batch": 8}`, "--prompt-source", "ids", "--prompt-tokens", "8", "--max-new", "2")...)
 	if err == nil || !strings.Contains(err.Error(), "a batch of 9 requests exceeds the 8 generations") {
 		t.Fatalf("batch over the limit: %v", err)
 	}
