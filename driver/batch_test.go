@@ -227,3 +227,22 @@ func TestRouteEventsWithoutID(t *testing.T) {
 		t.Fatalf("%v %+v %v", err, got, toks)
 	}
 }
+
+// After Close the engine says it is closed, not that it crashed.
+func TestRemoteEngineClosed(t *testing.T) {
+	eng := startFakeRunner(t, map[string]any{"max_seq": 2})
+	eng.Close()
+	_, err := eng.Generate(context.Background(), Request{Prompt: []int32{1}, MaxNewTokens: 2}, nil)
+	if !errors.Is(err, ErrClosed) {
+		t.Fatalf("after close: %v", err)
+	}
+}
+
+// The clock lmdrive stamps arrivals with is the engine's.
+func TestMonotonicNsIsTheLibraryClock(t *testing.T) {
+	eng := openFake(t, `{}`)
+	a, b := MonotonicNs(), eng.Now()
+	if d := b - a; d < 0 || d > int64(time.Second) {
+		t.Fatalf("MonotonicNs %d and the library's now_ns %d differ by %d ns", a, b, d)
+	}
+}

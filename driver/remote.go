@@ -604,7 +604,9 @@ func (r *RemoteEngine) crashedOr(phase string, err error) error {
 }
 
 // Close asks the runner to exit, and kills it if it does not within 30 s.
+// Requests still in flight end with an error.
 func (r *RemoteEngine) Close() error {
+	r.setDead(ErrClosed) // first: the child's exit is no crash
 	r.send(command{Op: "close"})
 	r.stdin.Close()
 	r.stopListening()
@@ -613,7 +615,6 @@ func (r *RemoteEngine) Close() error {
 	case <-time.After(30 * time.Second):
 		r.kill()
 	}
-	r.setDead(ErrClosed)
 	return nil
 }
 
