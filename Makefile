@@ -57,12 +57,12 @@ test-go: build
 	go vet ./...
 	LMDRIVE_REQUIRE_NATIVE=1 LMDRIVE_BIN=$(abspath $(BIN)) go test -count=1 ./...
 
-# The cgo-free build (static, bare-metal images): the pure-Go tokenizer and
-# the telemetry package's "needs cgo" path.
+# The cgo-free build (make dist-static): the pure-Go tokenizer, the telemetry
+# package's "needs cgo" path, and the ref engine loading and matching
+# transformers through purego without cgo.
 test-nocgo: native
 	CGO_ENABLED=0 go build -o /dev/null ./cmd/lmdrive
 	CGO_ENABLED=0 go test -count=1 ./tokenize/... ./cuda/... ./bench/... ./driver/doctor/...
-	# The ref engine loads and matches transformers without cgo (purego).
 	CGO_ENABLED=0 LMDRIVE_REQUIRE_NATIVE=1 go test -count=1 -run 'TestNativeEngineGenerates|TestRefMatchesTransformers' ./driver/
 
 # The main job: a benchmark of the reference engine on the CPU.

@@ -96,7 +96,10 @@ func (cs *checks) telemetry(o Options, h Host) {
 	if err != nil {
 		msg, fix, _ := strings.Cut(err.Error(), "\n")
 		c.Status, c.Detail, c.Fix = StatusMissing, msg, strings.TrimSpace(fix)
-		if c.Fix == "" {
+		switch {
+		case !cgoBuild:
+			c.Fix = "this lmdrive was built without cgo (the -static tarball): for GPU telemetry use the cgo build (make dist)"
+		case c.Fix == "":
 			c.Fix = driverFix
 		}
 		cs.add(c)

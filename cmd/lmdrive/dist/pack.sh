@@ -108,6 +108,28 @@ elif [[ -n $pyworker ]]; then
 	echo "pack: no Python worker at $pyworker; the tarball carries none"
 fi
 
+# The oldest glibc every shipped file accepts: the newest GLIBC_ symbol
+# version any of them asks for.
+floor="" floor_by=""
+for f in "$root/bin/lmdrive" "$root"/lib/lmdrive/*.so*; do
+	v=$(readelf -V -W "$f" | grep -o 'GLIBC_[0-9][0-9.]*' | sed 's/GLIBC_//' | sort -uV | tail -n 1)
+	[[ -n $v ]] || continue
+	if [[ -z $floor || $(printf '%s\n%s\n' "$floor" "$v" | sort -V | tail -n 1) != "$floor" ]]; then
+		floor=$v floor_by=$(basename "$f")
+	elif [[ $v == "$floor" ]]; then
+		floor_by="$floor_by, $(basename "$f")"
+	fi
+done
+{
+	"$bin" --version | sed 's/^lmdrive version /lmdrive /'
+	echo "cgo: $cgo"
+	echo "go: $(go env GOVERSION)"
+	echo "c++: $(${CXX:-c++} --version | head -n 1)"
+	echo "glibc: $floor or later (asked for by $floor_by)"
+	echo "bundled: $(cd "$root/lib/lmdrive" && ls | grep -v '^liblmdrive_' | grep -v '^pyworker$' | paste -sd ' ' || true)"
+} >"$root/BUILDINFO"
+echo "pack: needs glibc $floor or later ($floor_by)"
+
 cp -r "$repo/docs" "$repo/README.md" "$root/"
 native=1
 bash "$here/licenses.sh" "$root/licenses" "$cgo" "$native" ${bundled[@]+"${bundled[@]}"}
