@@ -138,7 +138,7 @@ func (r Report) NotReadyError() error {
 	if r.Ready {
 		return nil
 	}
-	return fmt.Errorf("not ready for %s: missing %s (see the fixes above)", strings.Join(r.Engines, ", "), strings.Join(r.Missing, ", "))
+	return fmt.Errorf("not ready for %s: missing %s (each check has its fix)", strings.Join(r.Engines, ", "), strings.Join(r.Missing, ", "))
 }
 
 func normalize(o Options) (Options, error) {
