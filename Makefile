@@ -31,7 +31,7 @@ BIN_STATIC := $(BUILD)/bin-static/lmdrive
 # when it exists.
 PYWORKER_DIR ?= driver/pyworker
 
-.PHONY: all build build-static native tokenizers test test-go test-native test-nocgo run \
+.PHONY: all build build-static native tokenizers test test-go test-native test-nocgo test-sdk-headers run \
 	dist dist-static test-dist repro-test image-test clean
 
 all: build
@@ -48,7 +48,7 @@ $(TOKLIB)/libtokenizers.a: tokenize/scripts/build-libtokenizers.sh
 build: native tokenizers
 	go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/lmdrive
 
-test: build test-native test-go test-nocgo
+test: build test-native test-go test-nocgo test-sdk-headers
 
 test-native: native
 	ctest --test-dir $(BUILD)/cmake --output-on-failure
@@ -64,6 +64,11 @@ test-nocgo: native
 	CGO_ENABLED=0 go build -o /dev/null ./cmd/lmdrive
 	CGO_ENABLED=0 go test -count=1 ./tokenize/... ./cuda/... ./bench/... ./driver/doctor/...
 	CGO_ENABLED=0 LMDRIVE_REQUIRE_NATIVE=1 go test -count=1 -run 'TestNativeEngineGenerates|TestRefMatchesTransformers' ./driver/
+
+# The engine shims compiled against real SDK headers kept beside the
+# repository (../shared/third_party); one "skip:" line where they are absent.
+test-sdk-headers:
+	bash native/shimcommon/scripts/sdk-headers-check.sh all
 
 # The main job: a benchmark of the reference engine on the CPU.
 run: build
