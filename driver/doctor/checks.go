@@ -79,8 +79,10 @@ func (cs *checks) cuda(o Options, h Host) {
 
 	cs.telemetry(o, h)
 
+	// Found by soname from here; engine libraries may find their own copy
+	// through their RUNPATH (a Python wheel's, say), which their checks see.
 	nccl := libs["libnccl.so.2"]
-	c = Check{ID: "nccl", Title: "NCCL"}
+	c = Check{ID: "nccl", Title: "NCCL on the loader's path"}
 	if nccl.Error != "" || nccl.File == "" {
 		c.Status, c.Detail, c.Fix = StatusMissing, orText(nccl.Error, "not probed"), nccl.Fix
 	} else {
@@ -189,7 +191,7 @@ func (cs *checks) device(t cuda.Telemetry, d cuda.Device) {
 
 // engines checks each native engine's library and, after ref, the ref
 // engine's CUDA plugin.
-func (cs *checks) engines(h Host) {
+func (cs *checks) engines(o Options, h Host) {
 	for _, name := range nativeEngines() {
 		r := h.InspectEngine(name)
 		c := Check{ID: "engine." + name, Title: "engine " + name}
@@ -209,22 +211,33 @@ func (cs *checks) engines(h Host) {
 		}
 		cs.add(c)
 		if name == "ref" {
-			cs.refCUDA(h, c, r.Library)
+			cs.refCUDA(o, h, c, r.Library)
 		}
 	}
 }
 
 // refCUDA checks the ref engine's CUDA plugin beside a working ref library.
-func (cs *checks) refCUDA(h Host, ref Check, refLib string) {
+// At --tp above 1 the plugin must link NCCL.
+func (cs *checks) refCUDA(o Options, h Host, ref Check, refLib string) {
 	c := Check{ID: "engine.ref.cuda", Title: "ref CUDA backend"}
-	if ref.Status != StatusOK {
+	p, err := h.InspectRefCUDA(refLib)
+	switch {
+	case ref.Status != StatusOK:
 		c.Status, c.Detail, c.Fix = StatusMissing, "needs a working liblmdrive_ref.so first", "see engine.ref"
-	} else if p, err := h.InspectRefCUDA(refLib); err != nil {
+	case err != nil:
 		c.Status, c.Detail = StatusMissing, err.Error()
 		c.Fix = "build it on a host with nvcc (CUDA 12 or later): `make native`; at run time it needs the NVIDIA driver, cuBLAS and NCCL"
-	} else {
+	case !p.NCCL && o.TP > 1:
+		c.Status = StatusMissing
+		c.Detail = fmt.Sprintf("plugin version %d, %s, built without NCCL: tensor parallelism is off, --tp %d cannot run", p.Version, p.Path, o.TP)
+		c.Fix = "rebuild it where NCCL is found (NCCL_ROOT, or the nvidia-nccl wheel of the Python that holds PyTorch): `make native`"
+	default:
 		c.Status, c.Version = StatusOK, strconv.Itoa(p.Version)
-		c.Detail = fmt.Sprintf("plugin version %d, %s", p.Version, p.Path)
+		tp := "with NCCL (tensor parallel)"
+		if !p.NCCL {
+			tp = "without NCCL (one GPU only)"
+		}
+		c.Detail = fmt.Sprintf("plugin version %d, %s, %s", p.Version, tp, p.Path)
 	}
 	cs.add(c)
 }

@@ -115,7 +115,7 @@ func Run(ctx context.Context, o Options, h Host) (Report, error) {
 	var cs checks
 	cs.host(o, h)
 	cs.cuda(o, h)
-	cs.engines(h)
+	cs.engines(o, h)
 	cs.python(ctx, o, h)
 	cs.tokenizer(h)
 

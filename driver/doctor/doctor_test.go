@@ -100,8 +100,12 @@ func TestGPUHost(t *testing.T) {
 			t.Errorf("%s: %+v", id, c[id])
 		}
 	}
-	if !c["nccl"].Required || c["nccl"].Version != "2.27.7" {
-		t.Errorf("nccl at --tp 2: %+v", c["nccl"])
+	// Engines find NCCL through their own RUNPATH: the soname probe informs.
+	if c["nccl"].Required || c["nccl"].Version != "2.27.7" {
+		t.Errorf("nccl: %+v", c["nccl"])
+	}
+	if got := c["engine.ref.cuda"].Detail; !strings.Contains(got, "with NCCL (tensor parallel)") {
+		t.Errorf("plugin: %q", got)
 	}
 	if got := c["link.0-1"].Detail; got != "NV18 through NVSwitches, P2P read OK, write OK" {
 		t.Errorf("link: %q", got)
@@ -296,5 +300,19 @@ func TestParseMeminfo(t *testing.T) {
 	defer g.Close()
 	if _, _, err := parseMeminfo(g); err == nil || !strings.Contains(err.Error(), "MemAvailable") {
 		t.Fatalf("want an error naming MemAvailable: %v", err)
+	}
+}
+
+func TestRefCUDAWithoutNCCL(t *testing.T) {
+	h := gpuHost()
+	h.plugin.NCCL = false
+	r := run(t, h, Options{Engines: []string{"ref"}, Device: "cuda", TP: 2})
+	c := byID(r)["engine.ref.cuda"]
+	if !slices.Equal(r.Missing, []string{"engine.ref.cuda"}) || !strings.Contains(c.Detail, "built without NCCL") || !strings.Contains(c.Fix, "NCCL_ROOT") {
+		t.Fatalf("missing %v: %+v", r.Missing, c)
+	}
+	r = run(t, h, Options{Engines: []string{"ref"}, Device: "cuda"})
+	if c := byID(r)["engine.ref.cuda"]; !r.Ready || !strings.Contains(c.Detail, "without NCCL (one GPU only)") {
+		t.Fatalf("at --tp 1: missing %v: %+v", r.Missing, c)
 	}
 }

@@ -65,12 +65,11 @@ func requirementsOf(o Options) requirements {
 		need("memory", e)
 		need("disk", e)
 		need("tokenizer", e)
+		// NCCL is not required by name: engines that use it link it and find
+		// it through their own RUNPATH, which their load checks cover.
 		if usesGPU(e, o.Device) {
 			need("libcuda", e)
 			need("gpus", e)
-			if o.TP > 1 {
-				need("nccl", e)
-			}
 		}
 		if slices.Contains(nativeEngines(), e) {
 			need("engine."+e, e)

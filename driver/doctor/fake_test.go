@@ -106,7 +106,7 @@ func gpuHost() *fakeHost {
 	}
 	h.gpuCount = 2
 	h.telemetry = newFakeTelemetry(2)
-	h.plugin = &PluginInfo{Path: "/opt/lmdrive/lib/lmdrive/liblmdrive_ref_cuda.so", Version: 2}
+	h.plugin = &PluginInfo{Path: "/opt/lmdrive/lib/lmdrive/liblmdrive_ref_cuda.so", Version: 2, NCCL: true}
 	h.pythonInfo.Modules["torch"] = ModuleInfo{Version: "2.9.0", Imported: true, CUDA: "13.0", CUDAGPUs: 2}
 	h.pythonInfo.Modules["transformers"] = ModuleInfo{Version: "4.57.1", Imported: true}
 	return h

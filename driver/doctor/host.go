@@ -40,6 +40,9 @@ type Host interface {
 type PluginInfo struct {
 	Path    string `json:"path"`
 	Version int    `json:"version"`
+	// NCCL is true when the plugin links NCCL: without it, tensor
+	// parallelism is off.
+	NCCL bool `json:"nccl"`
 }
 
 // ModuleQuery is one Python module to probe. Import: import it (proves it

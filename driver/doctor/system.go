@@ -4,12 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"debug/elf"
 	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -135,7 +137,26 @@ func (System) InspectRefCUDA(refLibrary string) (PluginInfo, error) {
 	if api == nil {
 		return PluginInfo{}, fmt.Errorf("%s returned no API table", path)
 	}
-	return PluginInfo{Path: path, Version: int(api.Version)}, nil
+	needed, err := neededLibraries(path)
+	if err != nil {
+		return PluginInfo{}, err
+	}
+	nccl := slices.ContainsFunc(needed, func(lib string) bool { return strings.HasPrefix(lib, "libnccl.so") })
+	return PluginInfo{Path: path, Version: int(api.Version), NCCL: nccl}, nil
+}
+
+// neededLibraries lists an ELF file's NEEDED entries.
+func neededLibraries(path string) ([]string, error) {
+	f, err := elf.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	defer f.Close()
+	libs, err := f.ImportedLibraries()
+	if err != nil {
+		return nil, fmt.Errorf("read the libraries %s needs: %w", path, err)
+	}
+	return libs, nil
 }
 
 // FindPython resolves the interpreter: flag, else LMDRIVE_PYTHON, else

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -65,6 +66,12 @@ func TestSystemHost(t *testing.T) {
 	}
 	if _, err := s.InspectRefCUDA(filepath.Join(dir, "liblmdrive_ref.so")); err == nil || !strings.Contains(err.Error(), "no CUDA backend") {
 		t.Fatalf("plugin: %v", err)
+	}
+	if libs, err := neededLibraries("/proc/self/exe"); err != nil || !slices.Contains(libs, "libc.so.6") {
+		t.Fatalf("needed by the test binary: %v %v", libs, err)
+	}
+	if _, err := neededLibraries(filepath.Join(dir, "nope.so")); err == nil {
+		t.Fatal("no error for a missing file")
 	}
 	if desc, err := s.Tokenizer(); err != nil || !strings.Contains(desc, "Qwen2.5") {
 		t.Fatalf("tokenizer: %q %v", desc, err)
