@@ -112,7 +112,8 @@ fi
 # version any of them asks for.
 floor="" floor_by=""
 for f in "$root/bin/lmdrive" "$root"/lib/lmdrive/*.so*; do
-	v=$(readelf -V -W "$f" | grep -o 'GLIBC_[0-9][0-9.]*' | sed 's/GLIBC_//' | sort -uV | tail -n 1)
+	# (none for the cgo-free binary: Go's linker asks for unversioned symbols)
+	v=$(readelf -V -W "$f" | { grep -o 'GLIBC_[0-9][0-9.]*' || true; } | sed 's/GLIBC_//' | sort -uV | tail -n 1)
 	[[ -n $v ]] || continue
 	if [[ -z $floor || $(printf '%s\n%s\n' "$floor" "$v" | sort -V | tail -n 1) != "$floor" ]]; then
 		floor=$v floor_by=$(basename "$f")
