@@ -246,3 +246,19 @@ func TestMonotonicNsIsTheLibraryClock(t *testing.T) {
 		t.Fatalf("MonotonicNs %d and the library's now_ns %d differ by %d ns", a, b, d)
 	}
 }
+
+// A context cancelled before Generate still starts the request when a place
+// is free: it ends cancelled, as for a cancel during the run.
+func TestGenerateWithCancelledContext(t *testing.T) {
+	for name, eng := range map[string]Engine{
+		"in-process": openFake(t, `{"max_seq":2,"step_us":1000}`),
+		"runner":     startFakeRunner(t, map[string]any{"max_seq": 2, "step_us": 1000}),
+	} {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		res, err := eng.Generate(ctx, Request{Prompt: []int32{1}, MaxNewTokens: 100000}, nil)
+		if err != nil || res.Finish != FinishCancelled {
+			t.Fatalf("%s: %v, %+v", name, err, res)
+		}
+	}
+}

@@ -123,7 +123,7 @@ func (n *NativeEngine) Generate(ctx context.Context, req Request, onTokens func(
 	if err := req.Validate(); err != nil {
 		return Result{}, err
 	}
-	if err := n.slots.Acquire(ctx, 1); err != nil {
+	if err := acquire(ctx, n.slots, 1); err != nil {
 		return Result{}, err
 	}
 	defer n.slots.Release(1)
@@ -147,7 +147,7 @@ func (n *NativeEngine) generateBatch(ctx context.Context, reqs []Request, ctxs [
 	if err := n.checkBatch(reqs); err != nil {
 		return nil, err
 	}
-	if err := n.slots.Acquire(ctx, int64(len(reqs))); err != nil {
+	if err := acquire(ctx, n.slots, int64(len(reqs))); err != nil {
 		return nil, err
 	}
 	defer n.slots.Release(int64(len(reqs)))
@@ -175,6 +175,16 @@ func (n *NativeEngine) generateBatch(ctx context.Context, reqs []Request, ctxs [
 	}
 	wg.Wait()
 	return out, nil
+}
+
+// acquire takes n places for generations: at once when they are free, even
+// with ctx already cancelled (the generation then starts and ends
+// cancelled, as Generate promises), else waiting for them or for ctx.
+func acquire(ctx context.Context, slots *semaphore.Weighted, n int64) error {
+	if slots.TryAcquire(n) {
+		return nil
+	}
+	return slots.Acquire(ctx, n)
 }
 
 // checkBatch refuses a batch no engine call could run: empty, too large

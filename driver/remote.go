@@ -318,7 +318,7 @@ func (r *RemoteEngine) Generate(ctx context.Context, req Request, onTokens func(
 	if err := r.alive(); err != nil {
 		return Result{}, err
 	}
-	if err := r.slots.Acquire(ctx, 1); err != nil {
+	if err := acquire(ctx, r.slots, 1); err != nil {
 		return Result{}, err
 	}
 	defer r.slots.Release(1)
@@ -348,7 +348,7 @@ func (r *RemoteEngine) GenerateBatch(ctx context.Context, reqs []Request, onToke
 	if err := r.alive(); err != nil {
 		return nil, err
 	}
-	if err := r.slots.Acquire(ctx, int64(len(reqs))); err != nil {
+	if err := acquire(ctx, r.slots, int64(len(reqs))); err != nil {
 		return nil, err
 	}
 	defer r.slots.Release(int64(len(reqs)))

@@ -32,9 +32,18 @@ func Serve(in io.Reader, out io.Writer) error {
 				}
 				return
 			}
-			if c.Op == "cancel" {
+			switch c.Op {
+			case "cancel":
 				inflight.cancel(c.ID)
 				continue
+			case "generate":
+				// Registered here, before the next command is read, so a
+				// cancel that follows at once finds the request.
+				inflight.add(c.ID)
+			case "batch":
+				for _, id := range c.IDs {
+					inflight.add(id)
+				}
 			}
 			cmds <- c
 		}
@@ -76,7 +85,7 @@ func Serve(in io.Reader, out io.Writer) error {
 			if eng == nil || c.Request == nil {
 				return w.send(event{Ev: "error", ID: c.ID, Phase: PhasePrefill, Error: "runner: generate before open, or without a request"})
 			}
-			ctx := inflight.add(c.ID)
+			ctx := inflight.context(c.ID)
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -94,7 +103,7 @@ func Serve(in io.Reader, out io.Writer) error {
 			}
 			ctxs := make([]context.Context, len(c.IDs))
 			for i, id := range c.IDs {
-				ctxs[i] = inflight.add(id)
+				ctxs[i] = inflight.context(id)
 			}
 			wg.Add(1)
 			go func() {
@@ -134,26 +143,41 @@ func Serve(in io.Reader, out io.Writer) error {
 	}
 }
 
-// cancels holds the cancel function of every request in flight, by id.
+// cancels holds the context of every request in flight, by id.
 type cancels struct {
 	mu sync.Mutex
-	m  map[uint64]context.CancelFunc
+	m  map[uint64]request
 }
 
-func newCancels() *cancels { return &cancels{m: map[uint64]context.CancelFunc{}} }
+type request struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+}
 
-func (c *cancels) add(id uint64) context.Context {
-	ctx, cf := context.WithCancel(context.Background())
+func newCancels() *cancels { return &cancels{m: map[uint64]request{}} }
+
+// add registers request id (once; a repeated id keeps its context).
+func (c *cancels) add(id uint64) {
 	c.mu.Lock()
-	c.m[id] = cf
-	c.mu.Unlock()
-	return ctx
+	defer c.mu.Unlock()
+	if _, ok := c.m[id]; !ok {
+		ctx, cf := context.WithCancel(context.Background())
+		c.m[id] = request{ctx, cf}
+	}
+}
+
+// context is request id's context (a fresh one for an id never added).
+func (c *cancels) context(id uint64) context.Context {
+	c.add(id)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[id].ctx
 }
 
 func (c *cancels) done(id uint64) {
 	c.mu.Lock()
-	if cf, ok := c.m[id]; ok {
-		cf()
+	if r, ok := c.m[id]; ok {
+		r.cancel()
 		delete(c.m, id)
 	}
 	c.mu.Unlock()
@@ -163,9 +187,9 @@ func (c *cancels) done(id uint64) {
 func (c *cancels) cancel(id uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for k, cf := range c.m {
+	for k, r := range c.m {
 		if id == 0 || k == id {
-			cf()
+			r.cancel()
 		}
 	}
 }

@@ -36,7 +36,7 @@ func TestCPUHostIsReadyForRefOnly(t *testing.T) {
 		t.Fatalf("report: %+v", r)
 	}
 	c := byID(r)
-	if ref := c["engine.ref"]; ref.Status != StatusOK || !ref.Required || ref.ABI != "1.1" || !slices.Equal(ref.NeededBy, []string{"ref"}) {
+	if ref := c["engine.ref"]; ref.Status != StatusOK || !ref.Required || ref.ABI != "1.0" || !slices.Equal(ref.NeededBy, []string{"ref"}) {
 		t.Fatalf("engine.ref: %+v", ref)
 	}
 	// The GPU stack is absent but not needed.
