@@ -117,6 +117,18 @@ void Scheduler::finish(Seq& s, StopDecision d, const std::string& detail) {
 // Takes waiting sequences into the batch while there are places and room:
 // cancelled ones end at once; the rest of a batch that does not fit waits.
 void Scheduler::admit(std::vector<std::unique_ptr<Seq>>& ended) {
+  // A request cancelled while it waits ends now, wherever it is in line.
+  for (auto it = waiting_.begin(); it != waiting_.end();) {
+    if (!(*it)->cancel.load()) {
+      ++it;
+      continue;
+    }
+    auto s = std::make_unique<Seq>();
+    s->link = *it;
+    s->end.decision.finish = LMD_FINISH_CANCELLED;
+    ended.push_back(std::move(s));
+    it = waiting_.erase(it);
+  }
   while (!waiting_.empty() && int(active_.size()) < opt_.max_sequences) {
     std::shared_ptr<SequenceLink> link = waiting_.front();
     auto s = std::make_unique<Seq>();

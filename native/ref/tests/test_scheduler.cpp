@@ -176,4 +176,29 @@ TEST_CASE(scheduler_with_a_fake_backend) {
   }
 }
 
+// A request waiting for room (the backend holds 4) that is cancelled ends at
+// once, though the ones before it in line still run.
+TEST_CASE(cancel_while_waiting_for_room) {
+  ModelConfig m;
+  m.vocab = kVocab;
+  FakeBatchBackend b;
+  SchedulerOptions o;
+  o.max_sequences = 8;
+  Scheduler sched(&b, m, {}, o);
+  Sink s[5];
+  std::vector<std::shared_ptr<SequenceLink>> links;
+  for (int i = 0; i < 5; ++i) links.push_back(link(2, 2, 1000000, &s[i]));
+  sched.submit(links);
+  while (s[0].count.load() == 0) std::this_thread::yield();
+  CHECK(!links[4]->released());
+  links[4]->cancel = true;
+  sched.poke();
+  links[4]->wait_released();
+  CHECK_EQ(s[4].end.decision.finish, LMD_FINISH_CANCELLED);
+  CHECK_EQ(s[4].count.load(), 0);
+  CHECK(!links[0]->released());
+  sched.stop();
+  for (int i = 0; i < 4; ++i) CHECK_EQ(s[i].end.decision.finish, LMD_FINISH_CANCELLED);
+}
+
 TEST_MAIN("test_scheduler")
