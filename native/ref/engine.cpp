@@ -154,9 +154,17 @@ std::vector<std::unique_ptr<Stream>> Engine::start(const std::vector<RequestSpec
   }
   std::vector<std::unique_ptr<Stream>> streams;
   std::vector<std::shared_ptr<SequenceLink>> links;
-  for (size_t i = 0; i < reqs.size(); ++i) {
-    streams.push_back(std::make_unique<Stream>(shared_from_this(), reqs[i], clamps[i]));
-    links.push_back(streams.back()->link());
+  try {
+    for (size_t i = 0; i < reqs.size(); ++i) {
+      streams.push_back(std::make_unique<Stream>(shared_from_this(), reqs[i], clamps[i]));
+      links.push_back(streams.back()->link());
+    }
+  } catch (...) {
+    // Streams already made wait for the scheduler when they go: hand it
+    // their links, cancelled, so that it lets go of them at once.
+    for (auto& l : links) l->cancel.store(true);
+    scheduler_->submit(links);
+    throw;
   }
   scheduler_->submit(links);
   return streams;

@@ -597,7 +597,7 @@ TEST_CASE(batching) {
       got += p.n;
     }
     CHECK_EQ(api->start(e, &b.r, &sb, &err), LMD_OK);
-    std::vector<Run> both = drain({sa, sb}, 0);
+    std::vector<Run> both = drain({sa, sb}, 2);  // both requests watch two ids
     both[0].tokens.insert(both[0].tokens.begin(), first.begin(), first.begin() + got);
     CHECK(both[1].ids() == alone[1].ids());
     Req longer = qs[3];
