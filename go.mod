@@ -7,10 +7,12 @@ require (
 	github.com/daulet/tokenizers v1.22.1
 	github.com/ebitengine/purego v0.11.3
 	github.com/urfave/cli/v2 v2.27.7
+	golang.org/x/perf v0.0.0-20260512194132-3cf34090a3db
 	golang.org/x/sys v0.47.0
 )
 
 require (
+	github.com/aclements/go-moremath v0.0.0-20210112150236-f10218a38794 // indirect
 	github.com/cpuguy83/go-md2man/v2 v2.0.7 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/russross/blackfriday/v2 v2.1.0 // indirect

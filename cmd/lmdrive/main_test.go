@@ -73,10 +73,10 @@ func TestRunCommandEndToEnd(t *testing.T) {
 		t.Fatalf("report: %v\n%s", err, md)
 	}
 	gb, _, err := lmdrive(t, "report", "--format", "gobench", out)
-	if err != nil || strings.Count(gb, "BenchmarkGenerate/label=ref_ref-cpu_random:tiny_ignore_eos/prompt=64/gen=8 1 ") != 2 {
+	if err != nil || strings.Count(gb, "BenchmarkGenerate/model=tiny/precision=fp32/label=ref_ref-cpu_random:tiny_ignore_eos/prompt=64/gen=8 1 ") != 2 {
 		t.Fatalf("gobench: %v\n%s", err, gb)
 	}
-	if _, _, err := lmdrive(t, "report", "--format", "csv", out); err == nil || !strings.Contains(err.Error(), "want markdown or gobench") {
+	if _, _, err := lmdrive(t, "report", "--format", "xml", out); err == nil || !strings.Contains(err.Error(), "want markdown, csv, json, gobench") {
 		t.Fatalf("bad format: %v", err)
 	}
 }

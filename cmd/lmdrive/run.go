@@ -6,6 +6,7 @@ import (
 	"github.com/lmdrive/lmdrive/bench"
 	"github.com/lmdrive/lmdrive/cuda"
 	"github.com/lmdrive/lmdrive/cuda/nvml"
+	"github.com/lmdrive/lmdrive/report"
 	"github.com/urfave/cli/v2"
 )
 
@@ -77,7 +78,7 @@ func runAction(c *cli.Context) error {
 	}
 	w := bench.Workload{MaxNew: c.Int("max-new"), IgnoreEOS: c.Bool("ignore-eos"), Warmup: c.Int("warmup"), Repeats: c.Int("repeats")}
 	recs, runErr := ses.Run(c.Context, label, w, prompt, out.Write)
-	if err := (bench.Reporter{W: c.App.Writer}).Run(recs); err != nil {
+	if err := (report.Reporter{W: c.App.Writer}).Run(recs); err != nil {
 		return err
 	}
 	if len(recs) > 0 {

@@ -1,0 +1,266 @@
+package report
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lmdrive/lmdrive/bench"
+	"github.com/lmdrive/lmdrive/cuda"
+	"github.com/lmdrive/lmdrive/driver"
+)
+
+var day = time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
+
+// fixture builds one successful repeat as lmdrive run records it: out of
+// maxNew tokens in runtime seconds, the first after ttft.
+type fixture struct {
+	run, label, model, dtype string
+	repeat, prompt, maxNew   int
+	out                      int
+	runtime, ttft, load      float64
+	warmup                   int
+	source                   string
+	config                   string
+}
+
+func (f fixture) record() bench.Record {
+	if f.out == 0 {
+		f.out = f.maxNew
+	}
+	if f.source == "" {
+		f.source = "random token IDs, seed 1"
+	}
+	if f.config == "" {
+		f.config = `{"model":"` + f.model + `","device":"cuda"}`
+	}
+	m := &bench.Metrics{OutputTokens: f.out, LoadS: f.load, TTFTS: f.ttft, DecodeS: f.runtime - f.ttft, RuntimeS: f.runtime,
+		RuntimeWithLoadS: f.runtime + f.load, TokPerS: float64(f.out) / f.runtime, DecodeTokPerS: float64(f.out-1) / (f.runtime - f.ttft)}
+	ids := make([]int32, f.out)
+	offsets := make([]int64, f.out)
+	bundles := make([]int, f.out)
+	for i := range ids {
+		ids[i] = int32(100 + i)
+		offsets[i] = int64((f.ttft + float64(i)*(f.runtime-f.ttft)/float64(max(f.out-1, 1))) * 1e9)
+		bundles[i] = 1
+	}
+	res := &driver.Result{Finish: driver.FinishLength, PromptTokens: f.prompt, OutputTokens: f.out, MaxNewRequested: f.maxNew,
+		MaxNewEffective: f.maxNew, IgnoreEOSApplied: true, StopIDs: []int32{151643, 151645}}
+	return bench.Record{Schema: bench.Schema, RunID: f.run, Repeat: f.repeat, Time: day.Add(time.Duration(f.repeat) * time.Minute),
+		Status: "ok", Label: f.label, Host: bench.Host{Hostname: "h200-a"}, Tool: bench.Tool{Version: "dev", Commit: "abc123"},
+		Engine:   driver.Info{Engine: "ref", Backend: "ref-cuda", Dtype: f.dtype, LoadNs: int64(f.load * 1e9), EOSIDs: []int32{151643, 151645}},
+		Workload: bench.Workload{Model: f.model, MaxNew: f.maxNew, IgnoreEOS: true, Warmup: f.warmup, Repeats: 2, EngineConfig: json.RawMessage(f.config)},
+		Prompt:   bench.Prompt{Tokens: f.prompt, Hash: "sha256:" + f.source, Source: f.source},
+		Metrics:  m, Result: res, Output: &bench.Output{IDs: ids, OffsetsNs: offsets, Bundles: bundles}}
+}
+
+func repeats(f fixture, runtimes ...float64) []bench.Record {
+	var out []bench.Record
+	for i, rt := range runtimes {
+		f.repeat, f.runtime = i, rt
+		out = append(out, f.record())
+	}
+	return out
+}
+
+// seedLike is a small results file shaped like the seed digest: two models,
+// two precisions, an early stop, a failed load, and two runs that differ
+// only in their prompt.
+func seedLike() []bench.Record {
+	var recs []bench.Record
+	recs = append(recs, repeats(fixture{run: "r1", label: "ref (cuda, tp=1)", model: "random:qwen2.5-14b", dtype: "fp16", prompt: 10000, maxNew: 800, ttft: 0.7, load: 2.5, warmup: 1}, 7.4, 7.6)...)
+	recs = append(recs, repeats(fixture{run: "r2", label: "ref (cuda, tp=1)", model: "random:qwen2.5-32b", dtype: "fp16", prompt: 20000, maxNew: 1000, ttft: 1.7, load: 4}, 20.0, 21.0, 26.0)...)
+	// The same workload with a text prompt instead of random ids.
+	recs = append(recs, repeats(fixture{run: "r3", label: "ref (cuda, tp=1)", model: "random:qwen2.5-32b", dtype: "fp16", prompt: 20000, maxNew: 1000, ttft: 1.7, load: 4,
+		warmup: 1, source: "text (mixed), seed 1, ChatML"}, 20.5, 20.7)...)
+	// An early stop: ignore_eos was applied but <|im_end|> stayed a stop id.
+	early := fixture{run: "r4", label: "turbomind (tp=2)", model: "random:qwen2.5-32b", dtype: "fp16", prompt: 20000, maxNew: 1000, out: 513, ttft: 1.2, runtime: 18.46, load: 30, warmup: 1}.record()
+	early.Result.Finish = driver.FinishEOS
+	early.Output.IDs[len(early.Output.IDs)-1] = 151645
+	recs = append(recs, early)
+	// int8 weights: a failed load, and a run.
+	failed := bench.ErrorRecord("ref (cpu, int8)", bench.Tool{}, bench.Workload{Model: "random:qwen2.5-14b", MaxNew: 800, Repeats: 2,
+		EngineConfig: json.RawMessage(`{"weights":"int8"}`)}, bench.Prompt{Tokens: 10000}, fmt.Errorf("engine ref: load: out of memory\nmore detail"))
+	failed.RunID, failed.Time, failed.Host.Hostname = "r5", day, "h200-a"
+	recs = append(recs, failed)
+	recs = append(recs, repeats(fixture{run: "r6", label: "ref (cpu, int8)", model: "random:qwen2.5-14b", dtype: "int8/fp32", prompt: 10000, maxNew: 800, ttft: 30, load: 9, warmup: 1}, 300)...)
+	return recs
+}
+
+func TestBuildGroupsLikeTheSeed(t *testing.T) {
+	d := Build(seedLike(), Options{})
+	var heads []string
+	for _, tb := range d.Tables {
+		heads = append(heads, tb.Precision+" "+tb.Model+fmt.Sprintf(" %d", len(tb.Rows)))
+	}
+	want := []string{"fp16 qwen2.5-14b (random weights) 1", "fp16 qwen2.5-32b (random weights) 3", "int8 qwen2.5-14b (random weights) 2"}
+	if strings.Join(heads, "|") != strings.Join(want, "|") {
+		t.Fatalf("tables %q, want %q", heads, want)
+	}
+	// Two runs with identical labels and workloads say what differs: the prompt.
+	rows := d.Tables[1].Rows
+	if !strings.Contains(rows[0].Label, "[prompt: random token IDs, seed 1]") || !strings.Contains(rows[1].Label, "[prompt: text (mixed), seed 1, ChatML]") {
+		t.Fatalf("labels %q / %q", rows[0].Label, rows[1].Label)
+	}
+	r2 := rows[0]
+	if r2.Stats.Runtime.N != 3 || r2.Stats.Runtime.Median != 21 || r2.Stats.Runtime.Interval.Lo != 20 || r2.Stats.Runtime.Interval.Hi != 26 {
+		t.Fatalf("r2 stats %+v", r2.Stats.Runtime)
+	}
+	notes := strings.Join(r2.Notes, "; ")
+	for _, w := range []string{"median of 3; runtime range 20.00–26.00 s (75% confidence)", "repeats disagree: runtime varies 29%",
+		"no warmup: repeat 1 was cold (20.00 s against a median of 23.50 s for the others)", `load 4.00 s: "with load" adds it`} {
+		if !strings.Contains(notes, w) {
+			t.Errorf("r2 notes lack %q:\n%s", w, notes)
+		}
+	}
+	early := strings.Join(rows[2].Notes, "; ")
+	if !strings.Contains(early, "stopped early at 513 of 1000: STOP_SET_NOT_CLEARED") || !strings.Contains(early, "1 repeat: no interval") ||
+		!strings.Contains(early, "incomplete: 1 of 2 repeats recorded") {
+		t.Fatalf("early-stop notes: %s", early)
+	}
+	int8 := d.Tables[2].Rows
+	if int8[0].Status != "error" || int8[0].Stats != nil || !strings.Contains(int8[0].Notes[0], "failed: engine ref: load: out of memory") ||
+		strings.Contains(int8[0].Notes[0], "more detail") {
+		t.Fatalf("failed row %+v", int8[0])
+	}
+	if int8[1].Status != "ok" || int8[1].Precision != "int8" {
+		t.Fatalf("int8 row %+v", int8[1])
+	}
+}
+
+func TestMergeAndRunNumbers(t *testing.T) {
+	f := fixture{label: "ref (cpu)", model: "random:tiny", dtype: "fp32", prompt: 64, maxNew: 8, ttft: 0.01, load: 0.1, warmup: 1}
+	f.run = "run-a"
+	recs := repeats(f, 0.5, 0.6)
+	f.run = "run-b"
+	recs = append(recs, repeats(f, 0.55, 0.65)...)
+	rows := Build(recs, Options{}).Rows()
+	// Nothing recorded tells the two runs apart but their ids.
+	if len(rows) != 2 || !strings.HasSuffix(rows[0].Label, "[run run-a]") || !strings.HasSuffix(rows[1].Label, "[run run-b]") {
+		t.Fatalf("rows %q %q", rows[0].Label, rows[len(rows)-1].Label)
+	}
+	merged := Build(recs, Options{Merge: true}).Rows()
+	if len(merged) != 1 || merged[0].Stats.Runtime.N != 4 || merged[0].Label != "ref (cpu)" || !strings.Contains(strings.Join(merged[0].Notes, ";"), "2 runs merged") {
+		t.Fatalf("merged %+v", merged)
+	}
+}
+
+func TestFormats(t *testing.T) {
+	recs := seedLike()
+	var md bytes.Buffer
+	if err := (Reporter{W: &md}).Write(FormatMarkdown, recs); err != nil {
+		t.Fatal(err)
+	}
+	out := md.String()
+	for _, w := range []string{"# lmdrive benchmark digest", "\n## FP16\n", "\n### qwen2.5-32b (random weights)\n", "\n## INT8\n", Header,
+		"| 2026-12-05 | ref (cuda, tp=1) | 10k->0.8k | 7.50 (net) / 10.00 (with load) | 106.69 (net) / 80.01 (with load) | 800 |",
+		"| 2026-12-05 | turbomind (tp=2) | 20k->1k |", "| 513 |", "| 2026-12-05 | ref (cpu, int8) | 10k->0.8k | — | — | — | failed: engine ref: load: out of memory"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("markdown lacks %q", w)
+		}
+	}
+	if strings.Index(out, "## FP16") > strings.Index(out, "## INT8") {
+		t.Error("precision sections out of order")
+	}
+
+	var c bytes.Buffer
+	if err := (Reporter{W: &c}).Write(FormatCSV, recs); err != nil {
+		t.Fatal(err)
+	}
+	lines, err := csv.NewReader(&c).ReadAll()
+	if err != nil || len(lines) != 7 || len(lines[0]) != 25 {
+		t.Fatalf("csv: %v, %d lines", err, len(lines))
+	}
+	if l := lines[2]; l[2] != "qwen2.5-32b (random weights)" || l[7] != "3" || l[8] != "21" || l[9] != "20" || l[10] != "26" || l[11] != "0.75" {
+		t.Fatalf("csv row %q", l)
+	}
+
+	var j bytes.Buffer
+	if err := (Reporter{W: &j}).Write(FormatJSON, recs); err != nil {
+		t.Fatal(err)
+	}
+	var back Digest
+	if err := json.Unmarshal(j.Bytes(), &back); err != nil || len(back.Tables) != 3 || back.Tables[1].Rows[0].Stats.Runtime.Interval.Confidence != 0.75 ||
+		back.Tables[0].Rows[0].Stats.Runtime.Interval.Confidence != 0.5 || back.Tables[2].Rows[0].Error == "" {
+		t.Fatalf("json: %v %+v", err, back)
+	}
+
+	var g bytes.Buffer
+	if err := (Reporter{W: &g}).Write(FormatGoBench, recs); err != nil {
+		t.Fatal(err)
+	}
+	gb := g.String()
+	name := "BenchmarkGenerate/model=qwen2.5-32b/precision=fp16/label=ref_cuda_tp=1_prompt:_random_token_IDs_seed_1/prompt=20000/gen=1000 1 "
+	if strings.Count(gb, name) != 3 || !strings.Contains(gb, "Unit tok/s better=higher") || strings.Contains(gb, "int8_failed") {
+		t.Fatalf("gobench:\n%s", gb)
+	}
+	if err := (Reporter{W: &g}).Write("xml", recs); err == nil || !strings.Contains(err.Error(), `--format "xml": want markdown, csv, json, gobench`) {
+		t.Fatalf("bad format: %v", err)
+	}
+	if err := (Reporter{W: &g}).Write(FormatMarkdown, nil); err == nil {
+		t.Fatal("an empty report was accepted")
+	}
+}
+
+func TestRunReport(t *testing.T) {
+	var b bytes.Buffer
+	recs := repeats(fixture{run: "x", label: "fake", model: "random:tiny", dtype: "fp32", prompt: 16, maxNew: 10, ttft: 0.1, warmup: 1}, 0.5, 0.7)
+	if err := (Reporter{W: &b}).Run(recs); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	if !strings.Contains(out, "| 2026-12-05 | fake | 0.016k->0.01k | 0.60 | 17.14 | 10 |") || !strings.Contains(out, "interval of the median") ||
+		!strings.Contains(out, "[0.5, 0.7] at 50%") || !strings.Contains(out, "(2 repeats: the interval is their range") {
+		t.Fatalf("run report:\n%s", out)
+	}
+}
+
+func TestEnergyPerToken(t *testing.T) {
+	r := fixture{run: "e", label: "ref", model: "random:tiny", dtype: "fp16", prompt: 16, maxNew: 10, ttft: 0.1, runtime: 1, warmup: 1}.record()
+	r.Telemetry = &cuda.RunTelemetry{Energy: []cuda.GPUEnergy{{Total: cuda.PhaseEnergy{EnergyJ: cuda.Known(30.0)}}, {Total: cuda.PhaseEnergy{EnergyJ: cuda.Known(20.0)}}}}
+	row := Build([]bench.Record{r}, Options{}).Rows()[0]
+	if row.Stats.EnergyPerToken == nil || row.Stats.EnergyPerToken.Median != 5 || !strings.Contains(strings.Join(row.Notes, ";"), "energy 5 J/token") {
+		t.Fatalf("%+v %q", row.Stats.EnergyPerToken, row.Notes)
+	}
+}
+
+func TestFilter(t *testing.T) {
+	recs := seedLike()
+	count := func(f Filter) int { return len(f.Apply(recs)) }
+	if n := count(Filter{Runs: []string{"r2", "r3"}}); n != 5 {
+		t.Errorf("runs: %d", n)
+	}
+	if n := count(Filter{Engines: []string{"turbomind"}}); n != 1 {
+		t.Errorf("engine by label: %d", n)
+	}
+	if n := count(Filter{Models: []string{"14B"}}); n != 4 {
+		t.Errorf("model: %d", n)
+	}
+	if n := count(Filter{Since: day.Add(90 * time.Second)}); n != 1 {
+		t.Errorf("since: %d", n)
+	}
+	now := time.Date(2026, 12, 10, 0, 0, 0, 0, time.UTC)
+	for in, want := range map[string]time.Time{"2026-12-01": time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), "7d": now.Add(-7 * 24 * time.Hour), "36h": now.Add(-36 * time.Hour)} {
+		if got, err := ParseSince(in, now); err != nil || !got.Equal(want) {
+			t.Errorf("ParseSince(%q) = %v, %v", in, got, err)
+		}
+	}
+	if _, err := ParseSince("last week", now); err == nil || !strings.Contains(err.Error(), "how long ago (36h, 7d)") {
+		t.Errorf("bad --since: %v", err)
+	}
+}
+
+func TestKiloMatchesDigest(t *testing.T) {
+	for n, want := range map[int]string{10000: "10k", 800: "0.8k", 20000: "20k", 1000: "1k", 2048: "2.048k"} {
+		if got := Kilo(n); got != want {
+			t.Errorf("Kilo(%d) = %s, want %s", n, got, want)
+		}
+	}
+	if formatCount(1000) != "1,000" || formatCount(1234567) != "1,234,567" || formatCount(513) != "513" {
+		t.Error("formatCount")
+	}
+}
