@@ -11,88 +11,11 @@ import (
 
 	"github.com/lmdrive/lmdrive/bench"
 	"github.com/lmdrive/lmdrive/cuda"
-	"github.com/lmdrive/lmdrive/driver"
+	"github.com/lmdrive/lmdrive/report/reporttest"
 )
 
-var day = time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
-
-// fixture builds one successful repeat as lmdrive run records it: out of
-// maxNew tokens in runtime seconds, the first after ttft.
-type fixture struct {
-	run, label, model, dtype string
-	repeat, prompt, maxNew   int
-	out                      int
-	runtime, ttft, load      float64
-	warmup                   int
-	source                   string
-	config                   string
-}
-
-func (f fixture) record() bench.Record {
-	if f.out == 0 {
-		f.out = f.maxNew
-	}
-	if f.source == "" {
-		f.source = "random token IDs, seed 1"
-	}
-	if f.config == "" {
-		f.config = `{"model":"` + f.model + `","device":"cuda"}`
-	}
-	m := &bench.Metrics{OutputTokens: f.out, LoadS: f.load, TTFTS: f.ttft, DecodeS: f.runtime - f.ttft, RuntimeS: f.runtime,
-		RuntimeWithLoadS: f.runtime + f.load, TokPerS: float64(f.out) / f.runtime, DecodeTokPerS: float64(f.out-1) / (f.runtime - f.ttft)}
-	ids := make([]int32, f.out)
-	offsets := make([]int64, f.out)
-	bundles := make([]int, f.out)
-	for i := range ids {
-		ids[i] = int32(100 + i)
-		offsets[i] = int64((f.ttft + float64(i)*(f.runtime-f.ttft)/float64(max(f.out-1, 1))) * 1e9)
-		bundles[i] = 1
-	}
-	res := &driver.Result{Finish: driver.FinishLength, PromptTokens: f.prompt, OutputTokens: f.out, MaxNewRequested: f.maxNew,
-		MaxNewEffective: f.maxNew, IgnoreEOSApplied: true, StopIDs: []int32{151643, 151645}}
-	return bench.Record{Schema: bench.Schema, RunID: f.run, Repeat: f.repeat, Time: day.Add(time.Duration(f.repeat) * time.Minute),
-		Status: "ok", Label: f.label, Host: bench.Host{Hostname: "h200-a"}, Tool: bench.Tool{Version: "dev", Commit: "abc123"},
-		Engine:   driver.Info{Engine: "ref", Backend: "ref-cuda", Dtype: f.dtype, LoadNs: int64(f.load * 1e9), EOSIDs: []int32{151643, 151645}},
-		Workload: bench.Workload{Model: f.model, MaxNew: f.maxNew, IgnoreEOS: true, Warmup: f.warmup, Repeats: 2, EngineConfig: json.RawMessage(f.config)},
-		Prompt:   bench.Prompt{Tokens: f.prompt, Hash: "sha256:" + f.source, Source: f.source},
-		Metrics:  m, Result: res, Output: &bench.Output{IDs: ids, OffsetsNs: offsets, Bundles: bundles}}
-}
-
-func repeats(f fixture, runtimes ...float64) []bench.Record {
-	var out []bench.Record
-	for i, rt := range runtimes {
-		f.repeat, f.runtime = i, rt
-		out = append(out, f.record())
-	}
-	return out
-}
-
-// seedLike is a small results file shaped like the seed digest: two models,
-// two precisions, an early stop, a failed load, and two runs that differ
-// only in their prompt.
-func seedLike() []bench.Record {
-	var recs []bench.Record
-	recs = append(recs, repeats(fixture{run: "r1", label: "ref (cuda, tp=1)", model: "random:qwen2.5-14b", dtype: "fp16", prompt: 10000, maxNew: 800, ttft: 0.7, load: 2.5, warmup: 1}, 7.4, 7.6)...)
-	recs = append(recs, repeats(fixture{run: "r2", label: "ref (cuda, tp=1)", model: "random:qwen2.5-32b", dtype: "fp16", prompt: 20000, maxNew: 1000, ttft: 1.7, load: 4}, 20.0, 21.0, 26.0)...)
-	// The same workload with a text prompt instead of random ids.
-	recs = append(recs, repeats(fixture{run: "r3", label: "ref (cuda, tp=1)", model: "random:qwen2.5-32b", dtype: "fp16", prompt: 20000, maxNew: 1000, ttft: 1.7, load: 4,
-		warmup: 1, source: "text (mixed), seed 1, ChatML"}, 20.5, 20.7)...)
-	// An early stop: ignore_eos was applied but <|im_end|> stayed a stop id.
-	early := fixture{run: "r4", label: "turbomind (tp=2)", model: "random:qwen2.5-32b", dtype: "fp16", prompt: 20000, maxNew: 1000, out: 513, ttft: 1.2, runtime: 18.46, load: 30, warmup: 1}.record()
-	early.Result.Finish = driver.FinishEOS
-	early.Output.IDs[len(early.Output.IDs)-1] = 151645
-	recs = append(recs, early)
-	// int8 weights: a failed load, and a run.
-	failed := bench.ErrorRecord("ref (cpu, int8)", bench.Tool{}, bench.Workload{Model: "random:qwen2.5-14b", MaxNew: 800, Repeats: 2,
-		EngineConfig: json.RawMessage(`{"weights":"int8"}`)}, bench.Prompt{Tokens: 10000}, fmt.Errorf("engine ref: load: out of memory\nmore detail"))
-	failed.RunID, failed.Time, failed.Host.Hostname = "r5", day, "h200-a"
-	recs = append(recs, failed)
-	recs = append(recs, repeats(fixture{run: "r6", label: "ref (cpu, int8)", model: "random:qwen2.5-14b", dtype: "int8/fp32", prompt: 10000, maxNew: 800, ttft: 30, load: 9, warmup: 1}, 300)...)
-	return recs
-}
-
 func TestBuildGroupsLikeTheSeed(t *testing.T) {
-	d := Build(seedLike(), Options{})
+	d := Build(reporttest.SeedLike(), Options{})
 	var heads []string
 	for _, tb := range d.Tables {
 		heads = append(heads, tb.Precision+" "+tb.Model+fmt.Sprintf(" %d", len(tb.Rows)))
@@ -133,11 +56,11 @@ func TestBuildGroupsLikeTheSeed(t *testing.T) {
 }
 
 func TestMergeAndRunNumbers(t *testing.T) {
-	f := fixture{label: "ref (cpu)", model: "random:tiny", dtype: "fp32", prompt: 64, maxNew: 8, ttft: 0.01, load: 0.1, warmup: 1}
-	f.run = "run-a"
-	recs := repeats(f, 0.5, 0.6)
-	f.run = "run-b"
-	recs = append(recs, repeats(f, 0.55, 0.65)...)
+	f := reporttest.Fixture{Label: "ref (cpu)", Model: "random:tiny", Dtype: "fp32", Prompt: 64, MaxNew: 8, TTFT: 0.01, Load: 0.1, Warmup: 1}
+	f.Run = "run-a"
+	recs := reporttest.Repeats(f, 0.5, 0.6)
+	f.Run = "run-b"
+	recs = append(recs, reporttest.Repeats(f, 0.55, 0.65)...)
 	rows := Build(recs, Options{}).Rows()
 	// Nothing recorded tells the two runs apart but their ids.
 	if len(rows) != 2 || !strings.HasSuffix(rows[0].Label, "[run run-a]") || !strings.HasSuffix(rows[1].Label, "[run run-b]") {
@@ -150,7 +73,7 @@ func TestMergeAndRunNumbers(t *testing.T) {
 }
 
 func TestFormats(t *testing.T) {
-	recs := seedLike()
+	recs := reporttest.SeedLike()
 	var md bytes.Buffer
 	if err := (Reporter{W: &md}).Write(FormatMarkdown, recs); err != nil {
 		t.Fatal(err)
@@ -208,7 +131,7 @@ func TestFormats(t *testing.T) {
 
 func TestRunReport(t *testing.T) {
 	var b bytes.Buffer
-	recs := repeats(fixture{run: "x", label: "fake", model: "random:tiny", dtype: "fp32", prompt: 16, maxNew: 10, ttft: 0.1, warmup: 1}, 0.5, 0.7)
+	recs := reporttest.Repeats(reporttest.Fixture{Run: "x", Label: "fake", Model: "random:tiny", Dtype: "fp32", Prompt: 16, MaxNew: 10, TTFT: 0.1, Warmup: 1}, 0.5, 0.7)
 	if err := (Reporter{W: &b}).Run(recs); err != nil {
 		t.Fatal(err)
 	}
@@ -220,7 +143,7 @@ func TestRunReport(t *testing.T) {
 }
 
 func TestEnergyPerToken(t *testing.T) {
-	r := fixture{run: "e", label: "ref", model: "random:tiny", dtype: "fp16", prompt: 16, maxNew: 10, ttft: 0.1, runtime: 1, warmup: 1}.record()
+	r := reporttest.Fixture{Run: "e", Label: "ref", Model: "random:tiny", Dtype: "fp16", Prompt: 16, MaxNew: 10, TTFT: 0.1, Runtime: 1, Warmup: 1}.Record()
 	r.Telemetry = &cuda.RunTelemetry{Energy: []cuda.GPUEnergy{{Total: cuda.PhaseEnergy{EnergyJ: cuda.Known(30.0)}}, {Total: cuda.PhaseEnergy{EnergyJ: cuda.Known(20.0)}}}}
 	row := Build([]bench.Record{r}, Options{}).Rows()[0]
 	if row.Stats.EnergyPerToken == nil || row.Stats.EnergyPerToken.Median != 5 || !strings.Contains(strings.Join(row.Notes, ";"), "energy 5 J/token") {
@@ -229,7 +152,7 @@ func TestEnergyPerToken(t *testing.T) {
 }
 
 func TestFilter(t *testing.T) {
-	recs := seedLike()
+	recs := reporttest.SeedLike()
 	count := func(f Filter) int { return len(f.Apply(recs)) }
 	if n := count(Filter{Runs: []string{"r2", "r3"}}); n != 5 {
 		t.Errorf("runs: %d", n)
@@ -240,7 +163,7 @@ func TestFilter(t *testing.T) {
 	if n := count(Filter{Models: []string{"14B"}}); n != 4 {
 		t.Errorf("model: %d", n)
 	}
-	if n := count(Filter{Since: day.Add(90 * time.Second)}); n != 1 {
+	if n := count(Filter{Since: reporttest.Day.Add(90 * time.Second)}); n != 1 {
 		t.Errorf("since: %d", n)
 	}
 	now := time.Date(2026, 12, 10, 0, 0, 0, 0, time.UTC)
