@@ -175,4 +175,3 @@ func blank(t *testing.T, b []byte) bool {
 	}
 	return true
 }
-
