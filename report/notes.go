@@ -79,7 +79,7 @@ func sampleNote(run bench.Summary, r bench.Record) string {
 	if run.Interval.Lo != run.Min || run.Interval.Hi != run.Max {
 		what = "interval of the median"
 	}
-	return fmt.Sprintf("median of %d; runtime %s %.2f–%.2f s (%s confidence)", run.N, what, run.Interval.Lo, run.Interval.Hi,
+	return fmt.Sprintf("median of %d; runtime %s %.3g–%.3g s (%s confidence)", run.N, what, run.Interval.Lo, run.Interval.Hi,
 		bench.Percent(run.Interval.Confidence))
 }
 
@@ -101,7 +101,7 @@ func coldNote(ok []bench.Record) string {
 	if len(warm) == 0 {
 		return "no warmup: every repeat here was cold"
 	}
-	return fmt.Sprintf("no warmup: repeat 1 was cold (%.2f s against a median of %.2f s for the others)",
+	return fmt.Sprintf("no warmup: repeat 1 was cold (%.3g s against a median of %.3g s for the others)",
 		cold[0].Metrics.RuntimeS, bench.Summarize(warm).Median)
 }
 

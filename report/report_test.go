@@ -34,8 +34,8 @@ func TestBuildGroupsLikeTheSeed(t *testing.T) {
 		t.Fatalf("r2 stats %+v", r2.Stats.Runtime)
 	}
 	notes := strings.Join(r2.Notes, "; ")
-	for _, w := range []string{"median of 3; runtime range 20.00–26.00 s (75% confidence)", "repeats disagree: runtime varies 29%",
-		"no warmup: repeat 1 was cold (20.00 s against a median of 23.50 s for the others)", `load 4.00 s: "with load" adds it`} {
+	for _, w := range []string{"median of 3; runtime range 20–26 s (75% confidence)", "repeats disagree: runtime varies 29%",
+		"no warmup: repeat 1 was cold (20 s against a median of 23.5 s for the others)", `load 4.00 s: "with load" adds it`} {
 		if !strings.Contains(notes, w) {
 			t.Errorf("r2 notes lack %q:\n%s", w, notes)
 		}

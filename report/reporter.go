@@ -54,13 +54,22 @@ func (r Reporter) Run(recs []bench.Record) error {
 	if _, err := io.WriteString(r.W, b.String()); err != nil {
 		return err
 	}
-	var ok []bench.Record
-	for _, rec := range recs {
-		if rec.Status == "ok" && rec.Metrics != nil {
-			ok = append(ok, rec)
+	rows := d.Rows()
+	for _, row := range rows {
+		var ok []bench.Record
+		for _, rec := range row.Records {
+			if rec.Status == "ok" && rec.Metrics != nil {
+				ok = append(ok, rec)
+			}
 		}
+		if len(ok) == 0 {
+			continue
+		}
+		if len(rows) > 1 {
+			fmt.Fprintf(r.W, "%s, %s->%s:\n", row.Label, Kilo(row.PromptTokens), Kilo(row.MaxNew))
+		}
+		WriteSummary(r.W, ok)
 	}
-	WriteSummary(r.W, ok)
 	return nil
 }
 
