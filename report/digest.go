@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/lmdrive/lmdrive/bench"
 )
@@ -26,6 +27,9 @@ type Options struct {
 type Digest struct {
 	Records int     `json:"records"`
 	Tables  []Table `json:"tables"`
+	// Environment says where and when the records were made, one line per
+	// host, as the seed digest's preamble does.
+	Environment []string `json:"environment"`
 }
 
 // Table holds the rows of one model at one precision.
@@ -75,7 +79,7 @@ type RowStats struct {
 // Build groups records into the digest's tables and rows and writes each
 // row's notes.
 func Build(recs []bench.Record, o Options) Digest {
-	d := Digest{Records: len(recs)}
+	d := Digest{Records: len(recs), Environment: environment(recs)}
 	type tableKey struct{ precision, model string }
 	tables := map[tableKey]*Table{}
 	var order []tableKey
@@ -298,4 +302,91 @@ func firstLine(s string) string {
 		s = s[:limit-1] + "…"
 	}
 	return s
+}
+
+// environment describes the hosts the records come from: dates, the
+// machine (GPUs and driver from the record's inventory, else the CPU), and
+// the lmdrive builds.
+func environment(recs []bench.Record) []string {
+	type host struct {
+		first, last time.Time
+		records     int
+		machine     string
+		tools       []string
+	}
+	hosts := map[string]*host{}
+	var order []string
+	for _, r := range recs {
+		name := r.Host.Hostname
+		if r.Imported != nil {
+			name = "imported from " + r.Imported.From
+		}
+		h := hosts[name]
+		if h == nil {
+			h = &host{first: r.Time, last: r.Time}
+			hosts[name] = h
+			order = append(order, name)
+		}
+		h.records++
+		if r.Time.Before(h.first) {
+			h.first = r.Time
+		}
+		if r.Time.After(h.last) {
+			h.last = r.Time
+		}
+		if h.machine == "" {
+			h.machine = machineOf(r)
+		}
+		if t := strings.TrimSpace(r.Tool.Version + " " + r.Tool.Commit); r.Imported == nil && t != "" && !slices.Contains(h.tools, t) {
+			h.tools = append(h.tools, t)
+		}
+	}
+	var out []string
+	for _, name := range order {
+		h := hosts[name]
+		when := h.first.UTC().Format("2006-01-02")
+		if last := h.last.UTC().Format("2006-01-02"); last != when {
+			when += " to " + last
+		}
+		line := fmt.Sprintf("%s: %d records, %s", cmp.Or(name, "unknown host"), h.records, when)
+		if h.machine != "" {
+			line += "; " + h.machine
+		}
+		if len(h.tools) > 0 {
+			line += "; lmdrive " + strings.Join(h.tools, ", ")
+		}
+		out = append(out, line)
+	}
+	return out
+}
+
+// machineOf names a record's machine: its GPUs, driver and CUDA version
+// when the record holds the GPU inventory, else its CPU.
+func machineOf(r bench.Record) string {
+	if r.Repro == nil {
+		return ""
+	}
+	if inv := r.Repro.GPU; inv != nil && len(inv.Devices) > 0 {
+		counts := map[string]int{}
+		var names []string
+		for _, d := range inv.Devices {
+			if counts[d.Name] == 0 {
+				names = append(names, d.Name)
+			}
+			counts[d.Name]++
+		}
+		parts := make([]string, len(names))
+		for i, n := range names {
+			parts[i] = fmt.Sprintf("%d × %s", counts[n], n)
+		}
+		s := strings.Join(parts, ", ")
+		if v, ok := inv.System.DriverVersion.Get(); ok {
+			s += ", driver " + v
+		}
+		if v, ok := inv.System.CUDADriverVersion.Get(); ok {
+			s += ", CUDA " + v
+		}
+		return s
+	}
+	return r.Repro.CPU
 }

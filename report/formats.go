@@ -38,6 +38,12 @@ func WriteMarkdown(w io.Writer, d Digest, title string) error {
 	var b strings.Builder
 	if title != "" {
 		fmt.Fprintf(&b, "# %s\n\n%s", title, Legend)
+		if len(d.Environment) > 0 {
+			b.WriteString("\nThe records come from:\n\n")
+			for _, e := range d.Environment {
+				fmt.Fprintf(&b, "- %s\n", e)
+			}
+		}
 	}
 	lastPrecision := ""
 	for _, t := range d.Tables {

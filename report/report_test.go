@@ -55,6 +55,22 @@ func TestBuildGroupsLikeTheSeed(t *testing.T) {
 	}
 }
 
+func TestEnvironment(t *testing.T) {
+	recs := reporttest.SeedLike()
+	recs[0].Repro = &bench.Repro{GPU: &cuda.Inventory{System: cuda.System{DriverVersion: cuda.Known("580.159.04"), CUDADriverVersion: cuda.Known("13.0")},
+		Devices: []cuda.Device{{Name: "NVIDIA H200"}, {Name: "NVIDIA H200"}}}}
+	recs[len(recs)-1].Time = reporttest.Day.Add(48 * time.Hour)
+	env := Build(recs, Options{}).Environment
+	if len(env) != 1 || env[0] != "h200-a: 10 records, 2026-12-05 to 2026-12-07; 2 × NVIDIA H200, driver 580.159.04, CUDA 13.0; lmdrive dev abc123" {
+		t.Fatalf("environment %q", env)
+	}
+	var md bytes.Buffer
+	WriteMarkdown(&md, Build(recs, Options{}), "t")
+	if !strings.Contains(md.String(), "\nThe records come from:\n\n- h200-a: 10 records") {
+		t.Fatalf("markdown:\n%s", md.String())
+	}
+}
+
 func TestMergeAndRunNumbers(t *testing.T) {
 	f := reporttest.Fixture{Label: "ref (cpu)", Model: "random:tiny", Dtype: "fp32", Prompt: 64, MaxNew: 8, TTFT: 0.01, Load: 0.1, Warmup: 1}
 	f.Run = "run-a"

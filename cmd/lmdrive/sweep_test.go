@@ -142,3 +142,21 @@ func TestImportCommand(t *testing.T) {
 		t.Fatalf("bad tool: %v", err)
 	}
 }
+
+// docs/digest-example.md is generated: it must be exactly what lmdrive
+// report makes of the results file beside it (docs/plans/h200-digest.sh
+// writes both on a GPU host).
+func TestDigestExampleIsGenerated(t *testing.T) {
+	md, err := os.ReadFile("../../docs/digest-example.md")
+	if errors.Is(err, os.ErrNotExist) {
+		t.Skip("docs/digest-example.md not made yet (bash docs/plans/h200-digest.sh on a GPU host)")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _, _ := strings.Cut(string(md), "\n")
+	stdout, stderr, err := lmdrive(t, "report", "--title", strings.TrimPrefix(first, "# "), "../../docs/digest-example/results.jsonl")
+	if err != nil || stdout != string(md) {
+		t.Fatalf("docs/digest-example.md differs from its report (%v, %s); run docs/plans/h200-digest.sh again", err, stderr)
+	}
+}

@@ -65,11 +65,12 @@ func Write(w io.Writer, d report.Digest, figs plots.Figures, m Meta) error {
 		sections = append(sections, s)
 	}
 	data := struct {
-		Meta     Meta
-		Legend   string
-		Sections []section
-		Records  int
-	}{m, report.Legend, sections, d.Records}
+		Meta        Meta
+		Legend      string
+		Sections    []section
+		Records     int
+		Environment []string
+	}{m, report.Legend, sections, d.Records, d.Environment}
 	if err := page.Execute(w, data); err != nil {
 		return fmt.Errorf("html page: %w", err)
 	}

@@ -10,7 +10,8 @@
 #   bash native/ref/cuda/gpu_check.sh path/to/lmdrive [out-dir]
 # Environment: LMDREF_CHECK_STEPS  which steps to run (default: all of
 #                                  build parity torch run14 ab14 pre14 profile hf14 tp14 abtp14 run32;
-#                                  run72: 72B at TP=2, run where each GPU has 100 GB or more)
+#                                  run72: 72B at TP=2, run where each GPU has 100 GB or more;
+#                                  digest: the example digest, docs/plans/h200-digest.sh, only when named)
 #              LMDREF_CUDA_ARCHS   CUDA architectures (default "80;90")
 #              LMDREF_CHECK_GEMM_TOKENS  prompt lengths of the GEMM baseline (default "10000 20000")
 set -uo pipefail
@@ -158,6 +159,13 @@ fi
 if want run72 && [ "$NGPU" -ge 2 ] && [ "${GPU_MIB:-0}" -ge 100000 ]; then
   run_ref 72b-tp2 400 --tp 2 --model random:qwen2.5-72b --prompt-tokens 20000 --max-new 1000 \
     --warmup 1 --repeats 1
+fi
+
+if want digest; then  # the example digest (docs/digest-example.md, plots, HTML), about 3 minutes
+  phase "digest"
+  LMDRIVE_DIGEST_COPY_TO="$OUTD/digest-example" bash docs/plans/h200-digest.sh "$BIN" --lib-path "$LIB" 2>&1 | tail -60
+  rc=${PIPESTATUS[0]}
+  [ "$rc" -eq 0 ] || step_failed digest "$rc"
 fi
 
 phase "summary"
