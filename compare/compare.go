@@ -178,7 +178,10 @@ func compareMetric(m Metric, old, new []bench.Record) Line {
 		l.Better = (l.New.Median > l.Old.Median) == m.Higher
 	}
 	for _, w := range c.Warnings {
-		l.Warnings = append(l.Warnings, w.Error())
+		// Identical samples on both sides are no difference, not a problem.
+		if !strings.Contains(w.Error(), "all samples are equal") {
+			l.Warnings = append(l.Warnings, w.Error())
+		}
 	}
 	return l
 }

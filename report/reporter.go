@@ -99,6 +99,9 @@ func WriteSummary(w io.Writer, recs []bench.Record) {
 			xs[i] = row.get(r.Metrics)
 		}
 		s := bench.Summarize(xs)
+		if s.Max == 0 && s.Min == 0 && recs[0].Imported != nil {
+			continue // the tool did not report it
+		}
 		fmt.Fprintf(w, "%-13s %10.4g %10.4g %10.4g   %s\n", row.name, s.Median, s.Min, s.Max, s.IntervalText("%.4g"))
 		if s.N > 1 && s.Spread() > spreadWarning && !strings.HasPrefix(row.name, "itl") {
 			wide = append(wide, fmt.Sprintf("%s varies by %.0f%%", row.name, 100*s.Spread()))

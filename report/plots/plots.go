@@ -37,7 +37,7 @@ type Figures struct {
 }
 
 // Size of every figure.
-var width, height = 18 * vg.Centimeter, 10 * vg.Centimeter
+var width, height = 16 * vg.Centimeter, 10 * vg.Centimeter
 
 // Draw makes the figures of a digest: per table, the time per token over
 // the decode position of every run, tok/s by row, TTFT against prompt
@@ -108,6 +108,7 @@ func tokenLatency(what string, rows []report.Row) (*Figure, string, error) {
 	if err := plotutil.AddLines(p, lines...); err != nil {
 		return nil, "", err
 	}
+	legendRoom(p, len(lines)/2)
 	f, err := render(p, "token-latency", p.Title.Text)
 	return f, "", err
 }
@@ -189,6 +190,7 @@ func ttftByPrompt(what string, rows []report.Row) (*Figure, string, error) {
 		return nil, "", err
 	}
 	p.Y.Min = 0
+	legendRoom(p, len(order))
 	f, err := render(p, "ttft", p.Title.Text)
 	return f, "", err
 }
@@ -232,6 +234,12 @@ type errorPoints []errorPoint
 func (e errorPoints) Len() int                        { return len(e) }
 func (e errorPoints) XY(i int) (float64, float64)     { return e[i].x, e[i].y }
 func (e errorPoints) XError(i int) (float64, float64) { return e[i].low, e[i].high }
+
+// legendRoom raises the top of the y axis so that a legend of n entries,
+// drawn in the top right corner, sits above the data rather than on it.
+func legendRoom(p *plot.Plot, n int) {
+	p.Y.Max *= 1.1 + 0.08*float64(n)
+}
 
 func newPlot(title, x, y string) *plot.Plot {
 	p := plot.New()
