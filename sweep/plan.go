@@ -6,9 +6,6 @@
 package sweep
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"os"
 	"regexp"
@@ -247,11 +244,4 @@ func (e Engine) precisionConfig(p string) (map[string]any, error) {
 		return map[string]any{"weights": p}, nil
 	}
 	return map[string]any{"dtype": p}, nil
-}
-
-// Hash identifies the plan's content (for the results' provenance).
-func (p Plan) Hash() string {
-	b, _ := json.Marshal(p)
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:6])
 }
