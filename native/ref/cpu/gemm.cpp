@@ -15,7 +15,9 @@ constexpr int kMR = 6;                     // rows per micro-kernel call
 constexpr int64_t kKC = 256;               // input depth per pass: a panel slice stays in L1
 constexpr int64_t kMC = 96;                // rows per task: the A slice stays in L2
 
+
 typedef signed char i8x16 __attribute__((vector_size(16)));
+typedef int i32x16 __attribute__((vector_size(64)));
 
 // The 16 weights of one input index k of a panel, as floats.
 LMDREF_INLINE f32x16 load_weights(const float* B) {
@@ -24,9 +26,14 @@ LMDREF_INLINE f32x16 load_weights(const float* B) {
   return b;
 }
 LMDREF_INLINE f32x16 load_weights(const int8_t* B) {
+  // Spelled element by element, GCC 12 makes this one sign-extending load and
+  // one convert (vpmovsxbd, vcvtdq2ps) on AVX-512; __builtin_convertvector
+  // from bytes, or a loop, ends up scalar or goes through the stack.
   i8x16 q;
   __builtin_memcpy(&q, B, sizeof q);
-  return __builtin_convertvector(q, f32x16);  // exact: int8 values are floats
+  const i32x16 w = {q[0], q[1], q[2],  q[3],  q[4],  q[5],  q[6],  q[7],
+                    q[8], q[9], q[10], q[11], q[12], q[13], q[14], q[15]};
+  return __builtin_convertvector(w, f32x16);  // exact: int8 values are floats
 }
 
 // Accumulates rows [0, R) of A (depth kc) against one panel slice into C's
@@ -58,6 +65,29 @@ LMDREF_INLINE void micro(const float* A, int64_t lda, const Wt* B, int64_t kc, f
   }
 }
 
+// One row of A against kP full panels side by side (decode): kP independent
+// accumulators hide the FMA latency that a single row's chain would expose.
+// Each output is summed in the same order as micro<1>, so the bits match.
+constexpr int kP = 4;
+template <typename Wt>
+LMDREF_INLINE void micro_row(const float* A, const Wt* B, int64_t panel_stride, int64_t kc,
+                             float* C, bool first, const float* scale, const float* bias) {
+  f32x16 acc[kP];
+  for (int j = 0; j < kP; ++j) {
+    acc[j] = f32x16{};
+    if (!first) __builtin_memcpy(&acc[j], C + j * kNR, sizeof acc[j]);
+  }
+  for (int64_t k = 0; k < kc; ++k) {
+    const float a = A[k];
+    for (int j = 0; j < kP; ++j) acc[j] += a * load_weights(B + j * panel_stride + k * kNR);
+  }
+  for (int j = 0; j < kP; ++j) {
+    if (scale) acc[j] *= load_weights(scale + j * kNR);
+    if (bias) acc[j] += load_weights(bias + j * kNR);
+    __builtin_memcpy(C + j * kNR, &acc[j], sizeof acc[j]);
+  }
+}
+
 // Rows [i0, i1) × panels [p0, p1), all of the input depth. scales: one per
 // row of an int8 W, null for fp32.
 template <typename Wt>
@@ -67,7 +97,14 @@ LMDREF_INLINE void tile_body(const float* A, int64_t lda, int64_t i0, int64_t i1
   for (int64_t kc = 0; kc < K; kc += kKC) {
     const int64_t kl = std::min(kKC, K - kc);
     const bool first = kc == 0, last = kc + kl == K;
-    for (int64_t p = p0; p < p1; ++p) {
+    int64_t p = p0;
+    if (i1 - i0 == 1) {
+      for (; p + kP <= p1 && (p + kP) * kNR <= N; p += kP)
+        micro_row(A + i0 * lda + kc, W + p * K * kNR + kc * kNR, K * kNR, kl,
+                  C + i0 * ldc + p * kNR, first, last && scales ? scales + p * kNR : nullptr,
+                  last && bias ? bias + p * kNR : nullptr);
+    }
+    for (; p < p1; ++p) {
       const Wt* B = W + p * K * kNR + kc * kNR;
       const int ncols = static_cast<int>(std::min<int64_t>(kNR, N - p * kNR));
       const float* bp = last && bias ? bias + p * kNR : nullptr;
