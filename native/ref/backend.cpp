@@ -218,6 +218,8 @@ std::unique_ptr<Backend> make_cuda_backend(const ModelConfig& m, const WeightSou
   o.dtype = opt.dtype.c_str();
   o.n_devices = static_cast<uint32_t>(devices.size());
   o.devices = devices.data();
+  o.weights = weight_format_name(opt.weights);
+  o.quantize_lm_head = opt.quantize_lm_head ? 1 : 0;
 
   char err[1024] = {0};
   int32_t code = 0;

@@ -33,6 +33,7 @@
 #include "common.h"
 #include "kernels.h"
 #include "plugin_abi.h"
+#include "quant.h"
 
 namespace lmdcu {
 namespace {
@@ -186,6 +187,9 @@ struct Shape {
   int tp = 1;
   int qh = 0, kvh = 0, Ql = 0, KVl = 0, QKVl = 0, Il = 0;  // per rank
   bool tied = false;
+  bool quant = false;   // Linear weights int8/fp8 (quant.h), activations in T
+  QFormat qf = QFormat::Int8;
+  bool q_head = false;  // lm_head quantized too
   float eps = 1e-6f;
   double theta = 10000;
   uint32_t max_seq_len = 0;
@@ -235,7 +239,56 @@ class WeightFeed {
     }
   }
 
+  // The same block quantized (quant.h): whole rows [row0, row0+rows) are
+  // made in fp32 (the scale of a row needs all of it, also where the rank
+  // keeps only columns [col0, col0+cols)), then the rank's bytes and the
+  // rows' scales are written.
+  void load_quantized(const std::string& name, uint64_t full_rows, uint64_t full_cols,
+                      uint64_t row0, uint64_t rows, uint64_t col0, uint64_t cols, QFormat f,
+                      const QMatrix& dst, cudaStream_t s, DevBuf& staging, int* bad) {
+    char err[1024] = {0};
+    const uint64_t block_rows = std::max<uint64_t>(1, (uint64_t(1) << 24) / full_cols);
+    RandomRule rule;
+    if (w_->random) {
+      const int32_t rc = w_->rule(w_->ctx, name.c_str(), full_cols, &rule.key, &rule.scale,
+                                  &rule.plus_one, err, sizeof err);
+      if (rc) throw Error(rc, err);
+    }
+    std::vector<float> host;
+    for (uint64_t r = 0; r < rows; r += block_rows) {
+      const uint64_t nr = std::min(block_rows, rows - r);
+      staging.reserve(nr * full_cols * sizeof(float));
+      if (w_->random) {
+        launch_random_fill<float>(rule.key, rule.scale, rule.plus_one != 0, full_cols, row0 + r, 0,
+                                  nr, full_cols, ptr<float>(staging), full_cols, Launch{s, false});
+      } else {
+        host.resize(nr * full_cols);
+        {
+          std::lock_guard<std::mutex> lk(mu_);
+          const int32_t rc = w_->read(w_->ctx, name.c_str(), (row0 + r) * full_cols,
+                                      nr * full_cols, host.data(), err, sizeof err);
+          if (rc) throw Error(rc, err);
+        }
+        CU_CHECK(cudaMemcpyAsync(staging.p, host.data(), host.size() * sizeof(float),
+                                 cudaMemcpyHostToDevice, s));
+      }
+      launch_quantize(f, ptr<float>(staging), nr, full_cols, col0, cols, dst.q + r * cols,
+                      dst.scale + r, bad, Launch{s, false});
+      CU_CHECK(cudaStreamSynchronize(s));
+    }
+    int host_bad = 0;
+    CU_CHECK(cudaMemcpy(&host_bad, bad, sizeof host_bad, cudaMemcpyDeviceToHost));
+    if (host_bad)
+      throw Error(LMD_ERR_INVALID, "tensor \"" + name +
+                                       "\" holds a NaN or infinite weight; it cannot be quantized");
+  }
+
  private:
+  struct RandomRule {
+    uint64_t key = 0;
+    float scale = 1.f;
+    int32_t plus_one = 0;
+  };
   const lmdref_cuda_weights* w_;
   std::mutex mu_;
 };
@@ -271,11 +324,12 @@ class CudaModel : public Model {
                const Output& out) override;
   int tp() const override { return s_.tp; }
   int64_t last_device_ns() const override { return last_ns_; }
-  const char* dtype() const override { return Types<T>::name(); }
+  const char* dtype() const override { return dtype_.c_str(); }
 
  private:
   struct Layer {
     T *in_norm, *post_norm, *qkv_w, *qkv_b, *o_w, *gu_w, *down_w;
+    QMatrix qkv_q, o_q, gu_q, down_q;  // when s_.quant (the T pointers are then null)
   };
   // Activations for up to `rows` tokens (and `logit_rows` logit rows).
   struct Acts {
@@ -292,6 +346,10 @@ class CudaModel : public Model {
     ncclComm_t comm = nullptr;
 #endif
     DevBuf weights, kv, blas_ws, staging, inv_freq, small, part_o, part_ml;
+    DevBuf qweights;  // quantized Linear weights and their scales
+    DevBuf deq;       // a layer's weights dequantized to T for the prefill GEMMs
+    DevBuf bad;       // quantizer flag: a NaN or infinite weight
+    QMatrix lm_head_q;
     DevBuf out2, flags, step;   // peer all-reduce of the decode step
     DevBuf pick;                // PickScratch: the greedy choice on the device
     PeerSet peers_attn{}, peers_mlp{};
@@ -310,6 +368,9 @@ class CudaModel : public Model {
   void body(Rank& R, Acts& a, int n, int n_logits, const int32_t* d_tokens, bool gemv);
   void gemm(Rank& R, const T* w, int m, int k, const T* x, int n, void* y, cudaDataType_t yt);
   void all_reduce(Rank& R, float* buf, size_t count);
+  // The weights of a prefill GEMM: W itself, or q dequantized into R.deq at
+  // element offset `at`.
+  const T* prefill_weights(Rank& R, const T* w, const QMatrix& q, int rows, int cols, size_t at);
   void rank_forward(Rank& R, const int32_t* tokens, int n, int start_pos, int n_logits,
                     const Output& out);
 
@@ -320,11 +381,14 @@ class CudaModel : public Model {
   bool use_graph_ = true, gemv_decode_ = true, peer_ar_ = false, early_start_ = true;
   bool t_delta_ = true;
   int64_t last_ns_ = -1;
+  std::string dtype_;  // info().dtype: "fp16", or "int8/fp16" with quantized weights
 };
 
 template <typename T>
 CudaModel<T>::CudaModel(const Shape& s, const lmdref_cuda_weights* w, std::vector<int> devices)
     : s_(s), devices_(std::move(devices)) {
+  dtype_ = Types<T>::name();
+  if (s_.quant) dtype_ = std::string(s_.qf == QFormat::Int8 ? "int8/" : "fp8/") + dtype_;
   use_graph_ = !env_is("LMDREF_CUDA_GRAPH", "0");
   gemv_decode_ = !env_is("LMDREF_CUDA_DECODE", "cublas");
   early_start_ = !env_is("LMDREF_CUDA_PDL", "0");
@@ -443,6 +507,10 @@ void CudaModel<T>::init_rank(Rank& R, WeightFeed& feed) {
   cudaDeviceProp prop;
   CU_CHECK(cudaGetDeviceProperties(&prop, R.device));
   R.sms = prop.multiProcessorCount;
+  if (s.quant && s.qf == QFormat::Fp8 && prop.major < 9)
+    throw Error(LMD_ERR_UNSUPPORTED,
+                "fp8 weights need an sm_90 GPU (H100/H200): " + std::string(prop.name) + " is sm_" +
+                    std::to_string(prop.major * 10 + prop.minor) + "; use --precision int8");
   R.kernels = Launch{R.stream, early_start_ && prop.major >= 9};
   // Decode attention: about eight warps (splits) per SM over all kv heads.
   R.splits = 4 * int(std::min<int64_t>(128, std::max<int64_t>(1, ceil_div(2 * R.sms, s.kvh))));
@@ -455,19 +523,53 @@ void CudaModel<T>::init_rank(Rank& R, WeightFeed& feed) {
   // One allocation for every weight of this rank, each tensor 256-byte aligned.
   const uint64_t H = s.H;
   auto al = [](uint64_t n) { return (n + 127) / 128 * 128; };
-  const uint64_t per_layer = al(H) * 2 + al(uint64_t(s.QKVl) * H) + al(s.QKVl) +
-                             al(H * s.Ql) + al(2 * uint64_t(s.Il) * H) + al(H * s.Il);
+  const uint64_t lin_qkv = uint64_t(s.QKVl) * H, lin_o = H * s.Ql;
+  const uint64_t lin_gu = 2 * uint64_t(s.Il) * H, lin_down = H * s.Il;
+  const uint64_t per_layer = al(H) * 2 + al(s.QKVl) +
+                             (s.quant ? 0 : al(lin_qkv) + al(lin_o) + al(lin_gu) + al(lin_down));
   const uint64_t embed_n = al(uint64_t(s.V) * H);
-  const uint64_t head_n = s.tied ? 0 : al(uint64_t(vloc) * H);
+  const uint64_t head_n = s.tied || s.q_head ? 0 : al(uint64_t(vloc) * H);
   const uint64_t total = per_layer * s.layers + embed_n + head_n + al(H);
-  const uint64_t weight_bytes = total * sizeof(T);
+  // Quantized: one byte a weight and one fp32 scale a row, each piece
+  // 256-byte aligned; plus the prefill's dequantization scratch (the largest
+  // of q|k|v, o, and gate|up with down).
+  auto alb = [](uint64_t n) { return (n + 255) / 256 * 256; };
+  auto qbytes = [&](uint64_t rows, uint64_t cols) { return alb(rows * cols) + alb(rows * 4); };
+  uint64_t quant_bytes = 0, deq_n = 0;
+  if (s.quant) {
+    quant_bytes = s.layers * (qbytes(s.QKVl, H) + qbytes(H, s.Ql) + qbytes(2 * uint64_t(s.Il), H) +
+                              qbytes(H, s.Il));
+    if (s.q_head) quant_bytes += qbytes(vloc, H);
+    deq_n = std::max({lin_qkv, lin_o, lin_gu + lin_down});
+  }
+  const uint64_t weight_bytes = total * sizeof(T) + quant_bytes + deq_n * sizeof(T);
   size_t free_b = 0, total_b = 0;
   CU_CHECK(cudaMemGetInfo(&free_b, &total_b));
   if (weight_bytes + (1ull << 30) > free_b)
     throw Error(LMD_ERR_NOMEM, "the weights need " + fmt_gb(double(weight_bytes)) +
                                    " on this GPU (tp=" + std::to_string(s.tp) + "), " +
                                    fmt_gb(double(free_b)) + " free; use more GPUs (--tp)");
-  R.weights.alloc(weight_bytes);
+  R.weights.alloc(total * sizeof(T));
+  R.qweights.alloc(quant_bytes);
+  R.deq.alloc(deq_n * sizeof(T));
+  R.bad.alloc(sizeof(int));
+  CU_CHECK(cudaMemset(R.bad.p, 0, sizeof(int)));
+  uint8_t* qp = ptr<uint8_t>(R.qweights);
+  auto take_q = [&](uint64_t rows, uint64_t cols) {
+    QMatrix m;
+    m.q = qp;
+    qp += alb(rows * cols);
+    m.scale = reinterpret_cast<float*>(qp);
+    qp += alb(rows * 4);
+    return m;
+  };
+  // Rows [first, …) of a quantized matrix with `cols` columns.
+  auto rows_of = [](const QMatrix& m, uint64_t first, uint64_t cols) {
+    QMatrix r;
+    r.q = m.q + first * cols;
+    r.scale = m.scale + first;
+    return r;
+  };
   T* p = ptr<T>(R.weights);
   auto take = [&](uint64_t n) {
     T* q = p;
@@ -480,35 +582,70 @@ void CudaModel<T>::init_rank(Rank& R, WeightFeed& feed) {
   for (int l = 0; l < s.layers; ++l) {
     Layer& L = R.layers[l];
     const std::string pre = "model.layers." + std::to_string(l) + ".";
+    L = Layer{};
     L.in_norm = take(H);
     L.post_norm = take(H);
-    L.qkv_w = take(uint64_t(s.QKVl) * H);
     L.qkv_b = take(s.QKVl);
-    L.o_w = take(H * s.Ql);
-    L.gu_w = take(2 * uint64_t(s.Il) * H);
-    L.down_w = take(H * s.Il);
+    if (s.quant) {
+      L.qkv_q = take_q(s.QKVl, H);
+      L.o_q = take_q(H, s.Ql);
+      L.gu_q = take_q(2 * uint64_t(s.Il), H);
+      L.down_q = take_q(H, s.Il);
+    } else {
+      L.qkv_w = take(uint64_t(s.QKVl) * H);
+      L.o_w = take(H * s.Ql);
+      L.gu_w = take(2 * uint64_t(s.Il) * H);
+      L.down_w = take(H * s.Il);
+    }
     cudaStream_t st = R.stream;
     feed.load<T>(pre + "input_layernorm.weight", H, 1, 0, H, 0, 1, L.in_norm, 1, st, R.staging);
     feed.load<T>(pre + "post_attention_layernorm.weight", H, 1, 0, H, 0, 1, L.post_norm, 1, st, R.staging);
     const uint64_t qr = uint64_t(r) * s.Ql, kr = uint64_t(r) * s.KVl;
-    feed.load<T>(pre + "self_attn.q_proj.weight", Q, H, qr, s.Ql, 0, H, L.qkv_w, H, st, R.staging);
-    feed.load<T>(pre + "self_attn.k_proj.weight", KV, H, kr, s.KVl, 0, H, L.qkv_w + s.Ql * H, H, st, R.staging);
-    feed.load<T>(pre + "self_attn.v_proj.weight", KV, H, kr, s.KVl, 0, H,
-                 L.qkv_w + (s.Ql + s.KVl) * H, H, st, R.staging);
+    const uint64_t ir = uint64_t(r) * s.Il;
+    if (s.quant) {
+      int* bad = ptr<int>(R.bad);
+      feed.load_quantized(pre + "self_attn.q_proj.weight", Q, H, qr, s.Ql, 0, H, s.qf,
+                          rows_of(L.qkv_q, 0, H), st, R.staging, bad);
+      feed.load_quantized(pre + "self_attn.k_proj.weight", KV, H, kr, s.KVl, 0, H, s.qf,
+                          rows_of(L.qkv_q, s.Ql, H), st, R.staging, bad);
+      feed.load_quantized(pre + "self_attn.v_proj.weight", KV, H, kr, s.KVl, 0, H, s.qf,
+                          rows_of(L.qkv_q, s.Ql + s.KVl, H), st, R.staging, bad);
+      // Row-parallel o and down: every output row, the rank's columns; the
+      // scales are those of the whole rows, the same on every rank.
+      feed.load_quantized(pre + "self_attn.o_proj.weight", H, Q, 0, H, qr, s.Ql, s.qf, L.o_q, st,
+                          R.staging, bad);
+      feed.load_quantized(pre + "mlp.gate_proj.weight", I, H, ir, s.Il, 0, H, s.qf,
+                          rows_of(L.gu_q, 0, H), st, R.staging, bad);
+      feed.load_quantized(pre + "mlp.up_proj.weight", I, H, ir, s.Il, 0, H, s.qf,
+                          rows_of(L.gu_q, s.Il, H), st, R.staging, bad);
+      feed.load_quantized(pre + "mlp.down_proj.weight", H, I, 0, H, ir, s.Il, s.qf, L.down_q, st,
+                          R.staging, bad);
+    } else {
+      feed.load<T>(pre + "self_attn.q_proj.weight", Q, H, qr, s.Ql, 0, H, L.qkv_w, H, st, R.staging);
+      feed.load<T>(pre + "self_attn.k_proj.weight", KV, H, kr, s.KVl, 0, H, L.qkv_w + s.Ql * H, H, st, R.staging);
+      feed.load<T>(pre + "self_attn.v_proj.weight", KV, H, kr, s.KVl, 0, H,
+                   L.qkv_w + (s.Ql + s.KVl) * H, H, st, R.staging);
+    }
     feed.load<T>(pre + "self_attn.q_proj.bias", Q, 1, qr, s.Ql, 0, 1, L.qkv_b, 1, st, R.staging);
     feed.load<T>(pre + "self_attn.k_proj.bias", KV, 1, kr, s.KVl, 0, 1, L.qkv_b + s.Ql, 1, st, R.staging);
     feed.load<T>(pre + "self_attn.v_proj.bias", KV, 1, kr, s.KVl, 0, 1, L.qkv_b + s.Ql + s.KVl, 1, st,
                  R.staging);
-    feed.load<T>(pre + "self_attn.o_proj.weight", H, Q, 0, H, qr, s.Ql, L.o_w, s.Ql, st, R.staging);
-    const uint64_t ir = uint64_t(r) * s.Il;
-    feed.load<T>(pre + "mlp.gate_proj.weight", I, H, ir, s.Il, 0, H, L.gu_w, H, st, R.staging);
-    feed.load<T>(pre + "mlp.up_proj.weight", I, H, ir, s.Il, 0, H, L.gu_w + uint64_t(s.Il) * H, H, st,
-                 R.staging);
-    feed.load<T>(pre + "mlp.down_proj.weight", H, I, 0, H, ir, s.Il, L.down_w, s.Il, st, R.staging);
+    if (!s.quant) {
+      feed.load<T>(pre + "self_attn.o_proj.weight", H, Q, 0, H, qr, s.Ql, L.o_w, s.Ql, st, R.staging);
+      feed.load<T>(pre + "mlp.gate_proj.weight", I, H, ir, s.Il, 0, H, L.gu_w, H, st, R.staging);
+      feed.load<T>(pre + "mlp.up_proj.weight", I, H, ir, s.Il, 0, H, L.gu_w + uint64_t(s.Il) * H, H,
+                   st, R.staging);
+      feed.load<T>(pre + "mlp.down_proj.weight", H, I, 0, H, ir, s.Il, L.down_w, s.Il, st, R.staging);
+    }
   }
   R.embed = take(uint64_t(s.V) * H);
   feed.load<T>("model.embed_tokens.weight", s.V, H, 0, s.V, 0, H, R.embed, H, R.stream, R.staging);
-  if (s.tied) {
+  if (s.q_head) {
+    // The embedding stays in T even when tied: only the head is quantized.
+    R.lm_head_q = take_q(vloc, H);
+    feed.load_quantized(s.tied ? "model.embed_tokens.weight" : "lm_head.weight", s.V, H, R.v0, vloc,
+                        0, H, s.qf, R.lm_head_q, R.stream, R.staging, ptr<int>(R.bad));
+  } else if (s.tied) {
     R.lm_head = R.embed + uint64_t(R.v0) * H;
   } else {
     R.lm_head = take(uint64_t(vloc) * H);
@@ -595,6 +732,15 @@ void CudaModel<T>::gemm(Rank& R, const T* w, int m, int k, const T* x, int n, vo
 }
 
 template <typename T>
+const T* CudaModel<T>::prefill_weights(Rank& R, const T* w, const QMatrix& q, int rows, int cols,
+                                       size_t at) {
+  if (!q.present()) return w;
+  T* dst = ptr<T>(R.deq) + at;
+  launch_dequantize<T>(s_.qf, q, rows, cols, dst, R.kernels);
+  return dst;
+}
+
+template <typename T>
 void CudaModel<T>::all_reduce(Rank& R, float* buf, size_t count) {
 #if LMDREF_HAVE_NCCL
   if (s_.tp > 1) NCCL_CHECK(ncclAllReduce(buf, buf, count, ncclFloat, ncclSum, R.comm, R.stream));
@@ -648,11 +794,15 @@ void CudaModel<T>::body(Rank& R, Acts& a, int n, int n_logits, const int32_t* d_
                                   s.eps, st);
     else
       norm(x, l > 0, 0, L.in_norm, h, n);
-    if (gemv) {
+    if (gemv && s.quant) {
+      launch_qgemv_qkv_rope<T>(s.qf, L.qkv_q, L.qkv_b, h, s.H, state, ptr<float>(R.inv_freq), s.qh,
+                               s.kvh, s.hd, ptr<T>(a.q), kc, vc, R.cap, st);
+    } else if (gemv) {
       launch_gemv_qkv_rope<T>(L.qkv_w, L.qkv_b, h, s.H, state, ptr<float>(R.inv_freq), s.qh, s.kvh,
                               s.hd, ptr<T>(a.q), kc, vc, R.cap, st);
     } else {
-      gemm(R, L.qkv_w, s.QKVl, s.H, h, n, a.qkv.p, CUDA_R_32F);
+      gemm(R, prefill_weights(R, L.qkv_w, L.qkv_q, s.QKVl, s.H, 0), s.QKVl, s.H, h, n, a.qkv.p,
+           CUDA_R_32F);
       launch_rope_qkv<T>(ptr<float>(a.qkv), L.qkv_b, n, state, ptr<float>(R.inv_freq), s.qh, s.kvh,
                          s.hd, ptr<T>(a.q), kc, vc, R.cap, st);
     }
@@ -662,10 +812,13 @@ void CudaModel<T>::body(Rank& R, Acts& a, int n, int n_logits, const int32_t* d_
     else
       launch_prefill_attention<T>(ptr<T>(a.q), kc, vc, R.cap, state, n, s.qh, s.kvh, s.hd,
                                   ptr<T>(a.attn), st);
-    if (gemv)
+    if (gemv && s.quant)
+      launch_qgemv<T>(s.qf, L.o_q, ptr<T>(a.attn), out, s.H, s.Ql, st);
+    else if (gemv)
       launch_gemv<T>(L.o_w, ptr<T>(a.attn), out, s.H, s.Ql, st);
     else
-      gemm(R, L.o_w, s.H, s.Ql, ptr<T>(a.attn), n, out, delta_type);
+      gemm(R, prefill_weights(R, L.o_w, L.o_q, s.H, s.Ql, 0), s.H, s.Ql, ptr<T>(a.attn), n, out,
+           delta_type);
     if (peer) {
       launch_allreduce_rmsnorm<T>(R.peers_attn, s.tp, R.rank, step, 2 * l, x, L.post_norm, h, s.H,
                                   s.eps, st);
@@ -673,15 +826,20 @@ void CudaModel<T>::body(Rank& R, Acts& a, int n, int n_logits, const int32_t* d_
       all_reduce(R, out, size_t(n) * s.H);
       norm(x, true, 0, L.post_norm, h, n);
     }
-    if (gemv) {
+    if (gemv && s.quant) {
+      launch_qgemv_gate_up<T>(s.qf, L.gu_q, h, s.Il, s.H, ptr<T>(a.act), st);
+      launch_qgemv<T>(s.qf, L.down_q, ptr<T>(a.act), mlp_out, s.H, s.Il, st);
+    } else if (gemv) {
       launch_gemv_gate_up<T>(L.gu_w, h, s.Il, s.H, ptr<T>(a.act), st);
       launch_gemv<T>(L.down_w, ptr<T>(a.act), mlp_out, s.H, s.Il, st);
     } else {
+      const T* gu_w = prefill_weights(R, L.gu_w, L.gu_q, 2 * s.Il, s.H, 0);
+      const T* down_w = prefill_weights(R, L.down_w, L.down_q, s.H, s.Il, 2 * size_t(s.Il) * s.H);
       for (int r0 = 0; r0 < n; r0 += a.mlp_rows) {
         const int rows = std::min(a.mlp_rows, n - r0);
-        gemm(R, L.gu_w, 2 * s.Il, s.H, h + int64_t(r0) * s.H, rows, a.gu.p, Types<T>::cuda);
+        gemm(R, gu_w, 2 * s.Il, s.H, h + int64_t(r0) * s.H, rows, a.gu.p, Types<T>::cuda);
         launch_silu_mul<T>(ptr<T>(a.gu), rows, s.Il, ptr<T>(a.act), st);
-        gemm(R, L.down_w, s.H, s.Il, ptr<T>(a.act), rows, delta_at(int64_t(r0) * s.H), delta_type);
+        gemm(R, down_w, s.H, s.Il, ptr<T>(a.act), rows, delta_at(int64_t(r0) * s.H), delta_type);
       }
     }
     if (!peer) all_reduce(R, out, size_t(n) * s.H);
@@ -693,7 +851,11 @@ void CudaModel<T>::body(Rank& R, Acts& a, int n, int n_logits, const int32_t* d_
   else
     norm(x + last, true, last, R.final_norm, h + last, n_logits);
   const int vloc = R.v1 - R.v0;
-  if (gemv)
+  if (R.lm_head_q.present()) {  // one row at a time: no vocabulary-sized scratch
+    for (int i = 0; i < n_logits; ++i)
+      launch_qgemv<T>(s.qf, R.lm_head_q, h + last + int64_t(i) * s.H,
+                      ptr<float>(a.logits) + int64_t(i) * vloc, vloc, s.H, st);
+  } else if (gemv)
     launch_gemv<T>(R.lm_head, h + last, ptr<float>(a.logits), vloc, s.H, st);
   else
     gemm(R, R.lm_head, vloc, s.H, h + last, n_logits, a.logits.p, CUDA_R_32F);
@@ -808,7 +970,7 @@ void CudaModel<T>::forward(const int32_t* tokens, int n, int start_pos, int n_lo
 // The plugin's C entry points.
 
 
-Shape make_shape(const lmdref_cuda_model& m, int tp) {
+Shape make_shape(const lmdref_cuda_model& m, int tp, const std::string& weights, bool q_head) {
   Shape s;
   s.H = int(m.hidden);
   s.I = int(m.intermediate);
@@ -840,6 +1002,16 @@ Shape make_shape(const lmdref_cuda_model& m, int tp) {
   s.Il = s.I / tp;
   if (s.H % 8 || s.Il % 8)
     unsupported("hidden size and intermediate size per GPU must be multiples of 8");
+  if (!weights.empty()) {
+    if (weights != "int8" && weights != "fp8")
+      throw Error(LMD_ERR_INVALID, "weights \"" + weights + "\": the CUDA backend quantizes to int8 or fp8");
+    s.quant = true;
+    s.qf = weights == "int8" ? QFormat::Int8 : QFormat::Fp8;
+    s.q_head = q_head;
+    if (s.H % 16 || s.Il % 16 || s.Ql % 16)
+      unsupported(weights + " weights need the hidden size, the intermediate size per GPU and the "
+                            "attention width per GPU in multiples of 16");
+  }
   return s;
 }
 
@@ -855,7 +1027,8 @@ void* plugin_create(const lmdref_cuda_model* m, const lmdref_cuda_weights* w,
       throw Error(LMD_ERR_INVALID, "CUDA plugin: bad create arguments");
     const std::string dtype = o->dtype ? o->dtype : "fp16";
     std::vector<int> devices(o->devices, o->devices + o->n_devices);
-    const Shape s = make_shape(*m, int(devices.size()));
+    const Shape s = make_shape(*m, int(devices.size()), o->weights ? o->weights : "",
+                               o->quantize_lm_head != 0);
     std::unique_ptr<Handle> hh(new Handle);
     if (dtype == "fp16")
       hh->model.reset(new CudaModel<__half>(s, w, devices));

@@ -1,5 +1,7 @@
 #include "kernels.h"
 
+#include "epilogue.cuh"
+
 #include <algorithm>
 #include <climits>
 #include <cstdio>
@@ -211,40 +213,6 @@ __global__ void rmsnorm_kernel(T* x, const D* delta, const T* weight, T* out, in
   }
 }
 
-// Writes one rotated (or, for v, plain) pair (d, d + half) of "head" hh, where
-// heads [0, qh) are q, [qh, qh + kvh) are k and the rest are v. a and b are
-// the projection plus bias in fp32. Rounding follows Hugging Face's Qwen2 in
-// 16-bit: the projection is rounded, cos and sin are rounded, and so is each
-// product and the sum of q·cos + rotate_half(q)·sin.
-template <typename T>
-__device__ __forceinline__ void store_pair(float a, float b, int hh, int d, int pos, int row,
-                                           const float* inv_freq, int qh, int kvh, int hd,
-                                           T* q_out, T* k_cache, T* v_cache, int cap) {
-  const int half = hd / 2;
-  a = round_t<T>(a);
-  b = round_t<T>(b);
-  if (hh < qh + kvh) {
-    float sn, cs;
-    sincosf(float(pos) * inv_freq[d], &sn, &cs);
-    cs = round_t<T>(cs);
-    sn = round_t<T>(sn);
-    const float lo = round_t<T>(a * cs) + round_t<T>(-b * sn);
-    const float hi = round_t<T>(b * cs) + round_t<T>(a * sn);
-    T* dst;
-    if (hh < qh) {
-      dst = q_out + int64_t(row) * qh * hd + int64_t(hh) * hd;
-    } else {
-      dst = k_cache + (int64_t(hh - qh) * cap + pos) * hd;
-    }
-    dst[d] = from_f<T>(lo);
-    dst[d + half] = from_f<T>(hi);
-  } else {
-    T* dst = v_cache + (int64_t(hh - qh - kvh) * cap + pos) * hd;
-    dst[d] = from_f<T>(a);
-    dst[d + half] = from_f<T>(b);
-  }
-}
-
 template <typename T>
 __global__ void rope_qkv_kernel(const float* qkv, const T* bias, int n, const int32_t* state,
                                 const float* inv_freq, int qh, int kvh, int hd, T* q_out,
@@ -264,13 +232,6 @@ __global__ void rope_qkv_kernel(const float* qkv, const T* bias, int n, const in
   const float b = src[r1] + to_f(bias[r1]);
   store_pair<T>(a, b, hh, d, state[0] + row, row, inv_freq, qh, kvh, hd, q_out, k_cache, v_cache,
                 cap);
-}
-
-template <typename T>
-__device__ __forceinline__ float swiglu(float g, float u) {
-  const float gt = round_t<T>(g), ut = round_t<T>(u);
-  const float s = round_t<T>(gt / (1.0f + expf(-gt)));
-  return s * ut;
 }
 
 template <typename T>
@@ -643,5 +604,7 @@ void launch_gemv_gate_up(const T* w, const T* x, int inter, int k, T* act, const
 
 LMDCU_INSTANTIATE(__half)
 LMDCU_INSTANTIATE(__nv_bfloat16)
+template void launch_random_fill<float>(uint64_t, float, bool, uint64_t, uint64_t, uint64_t,
+                                        uint64_t, uint64_t, float*, uint64_t, const Launch&);
 
 }  // namespace lmdcu
