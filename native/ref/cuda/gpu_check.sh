@@ -10,7 +10,8 @@
 #   bash native/ref/cuda/gpu_check.sh path/to/lmdrive [out-dir]
 # Environment: LMDREF_CHECK_STEPS  which steps to run (default: all of
 #                                  build parity torch run14 ab14 pre14 profile hf14 tp14 abtp14 run32;
-#                                  run72: 72B at TP=2, run where each GPU has 100 GB or more)
+#                                  run72: 72B at TP=2, run where each GPU has 100 GB or more;
+#                                  quant: int8/fp8 weights, see below, not in the default list)
 #              LMDREF_CUDA_ARCHS   CUDA architectures (default "80;90")
 #              LMDREF_CHECK_GEMM_TOKENS  prompt lengths of the GEMM baseline (default "10000 20000")
 set -uo pipefail
@@ -86,7 +87,7 @@ run_ref() {  # name, timeout, lmdrive run args...  (A/B runs: name ab:<label>)
 
 if want parity; then
   phase "parity"
-  timeout 300 python3 $HERE/parity.py "$LIB" "$BIN" "$PWD/$BUILD/parity" "$OUTD/parity.json" ||
+  timeout 480 python3 $HERE/parity.py "$LIB" "$BIN" "$PWD/$BUILD/parity" "$OUTD/parity.json" ||
     step_failed parity $?
 fi
 
@@ -158,6 +159,24 @@ fi
 if want run72 && [ "$NGPU" -ge 2 ] && [ "${GPU_MIB:-0}" -ge 100000 ]; then
   run_ref 72b-tp2 400 --tp 2 --model random:qwen2.5-72b --prompt-tokens 20000 --max-new 1000 \
     --warmup 1 --repeats 1
+fi
+
+if want quant; then  # weight-only int8 (and fp8 on sm_90), one GPU, with its fp16 baseline
+  phase "quant: quantizer check, copy bandwidth, fp16 / int8 / fp8 on 14B and 32B"
+  python3 native/ref/quant_ref.py check "$LIB/liblmdrive_ref.so" || step_failed quant-ref $?
+  timeout 60 python3 $HERE/bench_torch.py copybw | tee "$OUTD/quant-torch.jsonl"
+  CAP=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -1)
+  FORMATS="fp16 int8"
+  [ "${CAP%%.*}" -ge 9 ] 2>/dev/null && FORMATS="$FORMATS fp8"
+  for f in $FORMATS; do
+    run_ref "q14-$f" 150 --model random:qwen2.5-14b --prompt-tokens 10000 --max-new 800 \
+      --warmup 1 --repeats 1 --precision "$f"
+  done
+  for f in $FORMATS; do
+    run_ref "q32-$f" 240 --model random:qwen2.5-32b --prompt-tokens 20000 --max-new 1000 \
+      --warmup 1 --repeats 1 --precision "$f"
+  done
+  python3 $HERE/quant_bars.py "$OUTD" || step_failed quant-bars $?
 fi
 
 phase "summary"
