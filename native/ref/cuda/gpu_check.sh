@@ -11,7 +11,9 @@
 # Environment: LMDREF_CHECK_STEPS  which steps to run (default: all of
 #                                  build parity torch run14 ab14 pre14 profile hf14 tp14 abtp14 run32;
 #                                  run72: 72B at TP=2, run where each GPU has 100 GB or more;
-#                                  quant: int8/fp8 weights, see below, not in the default list)
+#                                  quant: int8/fp8 weights, see below, not in the default list;
+#                                  cpuparity: the CPU engine (fp32 and int8) against transformers
+#                                  on the CPU, native/ref/tests/hf_parity.py)
 #              LMDREF_CUDA_ARCHS   CUDA architectures (default "80;90")
 #              LMDREF_CHECK_GEMM_TOKENS  prompt lengths of the GEMM baseline (default "10000 20000")
 set -uo pipefail
@@ -159,6 +161,12 @@ fi
 if want run72 && [ "$NGPU" -ge 2 ] && [ "${GPU_MIB:-0}" -ge 100000 ]; then
   run_ref 72b-tp2 400 --tp 2 --model random:qwen2.5-72b --prompt-tokens 20000 --max-new 1000 \
     --warmup 1 --repeats 1
+fi
+
+if want cpuparity; then  # the CPU backend against transformers (fp32, int8): needs no GPU
+  phase "cpuparity: CPU engine vs transformers on the CPU"
+  timeout 400 python3 native/ref/tests/hf_parity.py "$LIB/liblmdrive_ref.so" "$OUTD/hf_parity_cpu.json" ||
+    step_failed cpuparity $?
 fi
 
 if want quant; then  # weight-only int8 (and fp8 on sm_90), one GPU, with its fp16 baseline
