@@ -4,8 +4,6 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <mutex>
 #include <vector>
 
@@ -35,11 +33,6 @@ std::vector<int32_t> cuda_devices(const std::string& device) {
     at = comma + 1;
   }
   return ids;
-}
-
-bool env_is(const char* name, const char* value) {
-  const char* v = std::getenv(name);
-  return v && std::strcmp(v, value) == 0;
 }
 
 // The directory of the library (or executable) this code was linked into.
@@ -111,7 +104,7 @@ int32_t random_weight_rule(void* ctx, const char* name, uint64_t in_features, ui
 class CudaPluginBackend : public Backend {
  public:
   CudaPluginBackend(const lmdref_cuda_api* api, void* h, uint32_t n)
-      : api_(api), h_(h), n_(n), host_choice_(env_is("LMDREF_CUDA_CHOICE", "host")) {}
+      : api_(api), h_(h), n_(n), device_choice_(api->chooses_greedy(h) != 0) {}
   ~CudaPluginBackend() override { api_->destroy(h_); }
 
   const char* name() const override { return "ref-cuda"; }
@@ -128,8 +121,9 @@ class CudaPluginBackend : public Backend {
     return cancelled == 0;
   }
 
-  // LMDREF_CUDA_CHOICE=host brings the logits row to the host instead (A/B).
-  bool chooses_greedy() const override { return !host_choice_; }
+  // The plugin's switches decide (LMDREF_CUDA_CHOICE=host brings the logits
+  // row to the host instead, for A/B runs).
+  bool chooses_greedy() const override { return device_choice_; }
 
   bool forward_greedy(const int32_t* tokens, int n, int start_pos, const int32_t* watch,
                       int n_watch, float* watch_logits, GreedyChoice* choice,
@@ -154,7 +148,7 @@ class CudaPluginBackend : public Backend {
   const lmdref_cuda_api* api_;
   void* h_;
   uint32_t n_;
-  bool host_choice_;
+  bool device_choice_;
 };
 
 }  // namespace

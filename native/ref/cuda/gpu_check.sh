@@ -14,7 +14,7 @@
 #                                  quant: int8/fp8 weights, see below, not in the default list;
 #                                  cpuparity: the CPU engine (fp32 and int8) against transformers
 #                                  on the CPU, native/ref/tests/hf_parity.py)
-#              LMDREF_CUDA_ARCHS   CUDA architectures (default "80;90")
+#              LMDREF_CHECK_ARCHS  CUDA architectures (default "80;90a")
 #              LMDREF_CHECK_GEMM_TOKENS  prompt lengths of the GEMM baseline (default "10000 20000")
 set -uo pipefail
 if [ $# -lt 1 ]; then
@@ -35,6 +35,10 @@ fi
 HERE=native/ref/cuda
 BUILD=build/gpu
 LIB=$PWD/$BUILD/lib
+# LMDREF_CUDA_* names the engine's switches only (it refuses other names):
+# the architectures are LMDREF_CHECK_ARCHS (LMDREF_CUDA_ARCHS still read).
+ARCHS=${LMDREF_CHECK_ARCHS:-${LMDREF_CUDA_ARCHS:-80;90a}}
+unset LMDREF_CUDA_ARCHS
 STEPS=${LMDREF_CHECK_STEPS:-build parity torch run14 ab14 pre14 profile hf14 tp14 abtp14 run32 run72}
 # The GPUs are shared: never NVLink multicast (NCCL NVLS) from this script.
 export NCCL_NVLS_ENABLE=0
@@ -60,7 +64,7 @@ if want build; then
   phase "build"
   mkdir -p $BUILD
   cmake -S . -B $BUILD -DCMAKE_BUILD_TYPE=Release -DLMDRIVE_LIB_DIR="$LIB" \
-    -DCMAKE_CUDA_ARCHITECTURES="${LMDREF_CUDA_ARCHS:-80;90}" >"$BUILD/cmake.log" 2>&1 &&
+    -DCMAKE_CUDA_ARCHITECTURES="$ARCHS" >"$BUILD/cmake.log" 2>&1 &&
     grep -E "lmdrive" "$BUILD/cmake.log" &&
     cmake --build $BUILD -j"$(nproc)" --target lmdrive_ref lmdrive_ref_cuda >>"$BUILD/cmake.log" 2>&1
   rc=$?
@@ -109,11 +113,8 @@ if want run14; then
 fi
 
 if want ab14; then  # A/B, each against the default code of the run14 step:
-  # no early kernel start, the greedy choice on the host, 64-row prefill
-  # tiles, decode attention on CUDA cores (one split per warp), fp32
-  # projection outputs in the single-GPU prefill
-  for ab in LMDREF_CUDA_PDL=0 LMDREF_CUDA_CHOICE=host LMDREF_CUDA_PREFILL=64 LMDREF_CUDA_ATTN=warp \
-    LMDREF_CUDA_DELTA=fp32; do
+  # no early kernel start, the greedy choice on the host, no decode graph
+  for ab in LMDREF_CUDA_PDL=0 LMDREF_CUDA_CHOICE=host LMDREF_CUDA_GRAPH=0; do
     export "${ab?}"
     run_ref "ab:14b ${ab#LMDREF_CUDA_}" 100 --model random:qwen2.5-14b --prompt-tokens 10000 \
       --max-new 200 --warmup 1 --repeats 2

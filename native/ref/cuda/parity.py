@@ -12,7 +12,8 @@ Checks, each printed as one line and stored in REPORT.json:
   spec    random:<preset> weights generated on the GPU equal the checkpoint's
           (identical logits).
   path    other code paths give the same tokens: the greedy choice on the
-          host instead of the GPU (and the same logprobs), the cuBLAS decode.
+          host instead of the GPU (and the same logprobs), and every other
+          switch of options.h (SWITCHES; LMDREF_CUDA_AR=nccl under tp).
   tp      greedy tokens with tp=2 equal tp=1 (tiny: 32 steps; qwen2.5-1.5b
           random weights: 64 steps).
   quant   weight-only int8 (and fp8 on sm_90): the engine quantizing the
@@ -42,6 +43,9 @@ sys.path.insert(0, os.path.dirname(HERE))  # quant_ref.py
 
 TOL = 2e-2
 STEPS = 32
+# The switches (native/ref/cuda/options.h) whose other value runs another
+# code path on one GPU; each must give the default path's greedy tokens.
+SWITCHES = ["LMDREF_CUDA_GRAPH=0", "LMDREF_CUDA_DECODE=cublas", "LMDREF_CUDA_PDL=0"]
 
 
 def prompt_ids(n, vocab, seed):
@@ -266,16 +270,19 @@ def main():
                di == hi and lp < 1e-4 and wl < 1e-4, same_tokens=di == hi, logprob_diff=lp,
                watch_logprob_diff=wl)
 
-    # The cuBLAS decode path (LMDREF_CUDA_DECODE=cublas) must agree as well.
-    os.environ["LMDREF_CUDA_DECODE"] = "cublas"
-    for c in cases[:2]:
-        e = lib.engine({"model": c["dir"], "device": "cuda", "dtype": c["dtype"]})
-        ids, _, _ = e.greedy(c["prompt"], c["steps"])
-        e.close()
-        ref_ids = ours_tp1[(c["preset"], c["dtype"], len(c["prompt"]), "", False)][0]
-        record("path", f"cublas decode {c['preset']} {c['dtype']} {len(c['prompt'])}",
-               ids == ref_ids, same_tokens=ids == ref_ids)
-    del os.environ["LMDREF_CUDA_DECODE"]
+    # Every other switch of the CUDA backend (options.h; CHOICE is checked
+    # above, AR with tp=2 below) gives the default path's tokens.
+    for switch in SWITCHES:
+        name, value = switch.split("=")
+        os.environ[name] = value
+        for c in [cases[1], cases[5]]:
+            e = lib.engine({"model": c["dir"], "device": "cuda", "dtype": c["dtype"]})
+            ids, _, _ = e.greedy(c["prompt"], c["steps"])
+            e.close()
+            ref_ids = ours_tp1[(c["preset"], c["dtype"], len(c["prompt"]), "", False)][0]
+            record("path", f"{switch} {c['preset']} {c['dtype']} {len(c['prompt'])}",
+                   ids == ref_ids, same_tokens=ids == ref_ids)
+        del os.environ[name]
 
     # Tensor parallelism: tp=2 greedy = tp=1 greedy.
     ngpu = int(os.environ.get("LMDREF_CHECK_GPUS", "2"))
@@ -288,6 +295,13 @@ def main():
             ref_ids = ours_tp1[(c["preset"], c["dtype"], len(c["prompt"]), "", False)][0]
             record("tp", f"tp2=tp1 {c['preset']} {c['dtype']} {len(c['prompt'])} x{c['steps']}",
                    ids == ref_ids, same_tokens=ids == ref_ids, tp_size=info["tp_size"])
+            os.environ["LMDREF_CUDA_AR"] = "nccl"
+            e = lib.engine({"model": c["dir"], "device": "cuda", "dtype": c["dtype"], "tp": 2})
+            ids, _, _ = e.greedy(c["prompt"], c["steps"])
+            e.close()
+            del os.environ["LMDREF_CUDA_AR"]
+            record("tp", f"LMDREF_CUDA_AR=nccl tp2=tp1 {c['preset']} {c['dtype']} "
+                   f"{len(c['prompt'])}", ids == ref_ids, same_tokens=ids == ref_ids)
         for dt in ["fp16", "bf16"]:
             prompt = prompt_ids(300, 151936, 7)
             out = {}

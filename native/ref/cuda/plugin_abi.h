@@ -16,7 +16,7 @@
 extern "C" {
 #endif
 
-#define LMDREF_CUDA_PLUGIN_VERSION 3
+#define LMDREF_CUDA_PLUGIN_VERSION 4
 #define LMDREF_CUDA_PLUGIN_FILE "liblmdrive_ref_cuda.so"
 #define LMDREF_CUDA_PLUGIN_ENTRY "lmdref_cuda_get_api"
 
@@ -87,6 +87,9 @@ typedef struct lmdref_cuda_api {
                             const int32_t* watch, int32_t n_watch, float* watch_logits,
                             lmdref_cuda_choice* choice, const void* cancel, int32_t* cancelled,
                             char* err, size_t cap);
+  /* 1 when greedy decoding should use forward_greedy (the choice made on the
+   * GPUs), 0 when the plugin's switches ask for the logits row instead. */
+  int32_t (*chooses_greedy)(void* h);
 } lmdref_cuda_api;
 
 typedef const lmdref_cuda_api* (*lmdref_cuda_get_api_fn)(void);

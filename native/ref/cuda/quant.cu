@@ -2,18 +2,13 @@
 
 #include <cuda_fp8.h>
 
-#include "epilogue.cuh"
+#include "kernel_math.cuh"
+#include "linear.h"
 
 namespace lmdcu {
 namespace {
 
-constexpr unsigned kFull = 0xffffffffu;
-
-__device__ __forceinline__ float warp_sum(float v) {
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(kFull, v, o);
-  return v;
-}
+using namespace math;
 
 __device__ __forceinline__ float warp_max(float v) {
 #pragma unroll
@@ -93,17 +88,6 @@ __global__ void quantize_kernel(const float* src, uint64_t src_cols, uint64_t co
     out[c] = s == 0.f ? uint8_t(0) : Q<F>::encode(__fdiv_rn(row[col0 + c], s));
 }
 
-// Eight 16-bit activations of one 16-byte load, as floats.
-template <typename T>
-__device__ __forceinline__ void unpack8x(const uint4& v, float* f) {
-  const typename Types<T>::T2* p = reinterpret_cast<const typename Types<T>::T2*>(&v);
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    f[2 * i] = to_f(p[i].x);
-    f[2 * i + 1] = to_f(p[i].y);
-  }
-}
-
 template <typename T, QFormat F>
 __global__ void dequantize_kernel(const uint8_t* q, const float* scale, int rows, int cols, T* w) {
   grid_wait();
@@ -127,7 +111,7 @@ __global__ void dequantize_kernel(const uint8_t* q, const float* scale, int rows
   dst[1] = out[1];
 }
 
-// A streamed 16-byte weight load (as kernels.cu's).
+// A streamed 16-byte weight load (as linear_gemv.cu's).
 __device__ __forceinline__ uint4 ld_stream(const uint4* p) {
   uint4 v;
   asm volatile("ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%0,%1,%2,%3}, [%4];\n"
@@ -140,8 +124,8 @@ __device__ __forceinline__ uint4 ld_stream(const uint4* p) {
 template <typename T, QFormat F>
 __device__ __forceinline__ float dot16(const uint4& w, const uint4& x0, const uint4& x1) {
   float xf[16], wf[16];
-  unpack8x<T>(x0, xf);
-  unpack8x<T>(x1, xf + 8);
+  unpack8<T>(x0, *reinterpret_cast<float(*)[8]>(xf));
+  unpack8<T>(x1, *reinterpret_cast<float(*)[8]>(xf + 8));
   Q<F>::decode4(w.x, wf);
   Q<F>::decode4(w.y, wf + 4);
   Q<F>::decode4(w.z, wf + 8);
@@ -222,20 +206,18 @@ __global__ void __launch_bounds__(kWarps * 32)
 template <typename T, QFormat F>
 __global__ void __launch_bounds__(kWarps * 32)
     qgemv_qkv_rope_kernel(const uint8_t* __restrict__ q, const float* __restrict__ scale,
-                          const T* __restrict__ bias, const T* __restrict__ x, int k,
-                          const int32_t* state, const float* inv_freq, int qh, int kvh, int hd,
-                          T* q_out, T* k_cache, T* v_cache, int cap) {
-  const int half = hd / 2;
-  const int pairs = (qh + 2 * kvh) * half;
+                          const T* __restrict__ x, int k, const QkvTarget<T> t) {
+  const int half = t.head_dim / 2;
+  const int pairs = (t.q_heads + 2 * t.kv_heads) * half;
   const int p = blockIdx.x * kWarps + threadIdx.x / 32;
   if (p >= pairs) return;
   const int hh = p / half, d = p % half;
-  const int r0 = hh * hd + d, r1 = r0 + half;
+  const int r0 = hh * t.head_dim + d, r1 = r0 + half;
   float a, b;
   warp_qdot2<T, F>(q + int64_t(r0) * k, q + int64_t(r1) * k, x, k, a, b);
   if (threadIdx.x % 32 == 0)
-    store_pair<T>(a * scale[r0] + to_f(bias[r0]), b * scale[r1] + to_f(bias[r1]), hh, d,
-                  state[0], 0, inv_freq, qh, kvh, hd, q_out, k_cache, v_cache, cap);
+    store_pair<T>(a * scale[r0] + to_f(t.bias[r0]), b * scale[r1] + to_f(t.bias[r1]), hh, d,
+                  t.state[0], 0, t);
 }
 
 template <typename T, QFormat F>
@@ -266,58 +248,56 @@ void launch_quantize(QFormat f, const float* src, uint64_t rows, uint64_t src_co
 }
 
 template <typename T>
-void launch_dequantize(QFormat f, const QMatrix& m, int rows, int cols, T* w, const Launch& l) {
+void launch_dequantize(QFormat f, const uint8_t* q, const float* scale, int rows, int cols, T* w,
+                       const Launch& l) {
   const int n = blocks(int64_t(rows) * (cols / 16), 256);
   if (f == QFormat::Int8)
-    launch(l, dequantize_kernel<T, QFormat::Int8>, n, 256, 0, m.q, m.scale, rows, cols, w);
+    launch(l, dequantize_kernel<T, QFormat::Int8>, n, 256, 0, q, scale, rows, cols, w);
   else
-    launch(l, dequantize_kernel<T, QFormat::Fp8>, n, 256, 0, m.q, m.scale, rows, cols, w);
+    launch(l, dequantize_kernel<T, QFormat::Fp8>, n, 256, 0, q, scale, rows, cols, w);
 }
 
 template <typename T>
-void launch_qgemv(QFormat f, const QMatrix& w, const T* x, float* y, int rows, int k,
-                  const Launch& l) {
+void launch_qgemv(QFormat f, const uint8_t* q, const float* scale, const T* x, float* y, int rows,
+                  int k, const Launch& l) {
   const int n = blocks((rows + 1) / 2, kWarps);
   if (f == QFormat::Int8)
-    launch(l, qgemv_kernel<T, QFormat::Int8>, n, kWarps * 32, 0, w.q, w.scale, x, y, rows, k);
+    launch(l, qgemv_kernel<T, QFormat::Int8>, n, kWarps * 32, 0, q, scale, x, y, rows, k);
   else
-    launch(l, qgemv_kernel<T, QFormat::Fp8>, n, kWarps * 32, 0, w.q, w.scale, x, y, rows, k);
+    launch(l, qgemv_kernel<T, QFormat::Fp8>, n, kWarps * 32, 0, q, scale, x, y, rows, k);
 }
 
 template <typename T>
-void launch_qgemv_qkv_rope(QFormat f, const QMatrix& w, const T* bias, const T* x, int k,
-                           const int32_t* state, const float* inv_freq, int qh, int kvh, int hd,
-                           T* q_out, T* k_cache, T* v_cache, int cap, const Launch& l) {
-  const int n = blocks((qh + 2 * kvh) * (hd / 2), kWarps);
+void launch_qgemv_qkv_rope(QFormat f, const uint8_t* q, const float* scale, const T* x, int k,
+                           const QkvTarget<T>& t, const Launch& l) {
+  const int n = blocks((t.q_heads + 2 * t.kv_heads) * (t.head_dim / 2), kWarps);
   if (f == QFormat::Int8)
-    launch(l, qgemv_qkv_rope_kernel<T, QFormat::Int8>, n, kWarps * 32, 0, w.q, w.scale, bias, x,
-           k, state, inv_freq, qh, kvh, hd, q_out, k_cache, v_cache, cap);
+    launch(l, qgemv_qkv_rope_kernel<T, QFormat::Int8>, n, kWarps * 32, 0, q, scale, x, k, t);
   else
-    launch(l, qgemv_qkv_rope_kernel<T, QFormat::Fp8>, n, kWarps * 32, 0, w.q, w.scale, bias, x,
-           k, state, inv_freq, qh, kvh, hd, q_out, k_cache, v_cache, cap);
+    launch(l, qgemv_qkv_rope_kernel<T, QFormat::Fp8>, n, kWarps * 32, 0, q, scale, x, k, t);
 }
 
 template <typename T>
-void launch_qgemv_gate_up(QFormat f, const QMatrix& w, const T* x, int inter, int k, T* act,
-                          const Launch& l) {
+void launch_qgemv_gate_up(QFormat f, const uint8_t* q, const float* scale, const T* x, int inter,
+                          int k, T* act, const Launch& l) {
   const int n = blocks(inter, kWarps);
   if (f == QFormat::Int8)
-    launch(l, qgemv_gate_up_kernel<T, QFormat::Int8>, n, kWarps * 32, 0, w.q, w.scale, x, inter,
-           k, act);
+    launch(l, qgemv_gate_up_kernel<T, QFormat::Int8>, n, kWarps * 32, 0, q, scale, x, inter, k,
+           act);
   else
-    launch(l, qgemv_gate_up_kernel<T, QFormat::Fp8>, n, kWarps * 32, 0, w.q, w.scale, x, inter, k,
+    launch(l, qgemv_gate_up_kernel<T, QFormat::Fp8>, n, kWarps * 32, 0, q, scale, x, inter, k,
            act);
 }
 
-#define LMDCU_QUANT_INSTANTIATE(T)                                                             \
-  template void launch_dequantize<T>(QFormat, const QMatrix&, int, int, T*, const Launch&);    \
-  template void launch_qgemv<T>(QFormat, const QMatrix&, const T*, float*, int, int,           \
-                                const Launch&);                                                \
-  template void launch_qgemv_qkv_rope<T>(QFormat, const QMatrix&, const T*, const T*, int,     \
-                                         const int32_t*, const float*, int, int, int, T*, T*,  \
-                                         T*, int, const Launch&);                              \
-  template void launch_qgemv_gate_up<T>(QFormat, const QMatrix&, const T*, int, int, T*,       \
-                                        const Launch&);
+#define LMDCU_QUANT_INSTANTIATE(T)                                                              \
+  template void launch_dequantize<T>(QFormat, const uint8_t*, const float*, int, int, T*,       \
+                                     const Launch&);                                            \
+  template void launch_qgemv<T>(QFormat, const uint8_t*, const float*, const T*, float*, int,   \
+                                int, const Launch&);                                            \
+  template void launch_qgemv_qkv_rope<T>(QFormat, const uint8_t*, const float*, const T*, int,  \
+                                         const QkvTarget<T>&, const Launch&);                   \
+  template void launch_qgemv_gate_up<T>(QFormat, const uint8_t*, const float*, const T*, int,   \
+                                        int, T*, const Launch&);
 LMDCU_QUANT_INSTANTIATE(__half)
 LMDCU_QUANT_INSTANTIATE(__nv_bfloat16)
 
