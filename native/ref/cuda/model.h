@@ -116,6 +116,11 @@ class CudaModel : public Model {
     Acts pre, dec;
     cudaGraph_t graph = nullptr;
     cudaGraphExec_t graph_exec = nullptr;
+    // Quantized weights: the prefill dequantizes the next layer on `side`
+    // while this one computes (model_step.cu); ready: a scratch half holds a
+    // layer, free: the GEMMs that read it are done.
+    cudaStream_t side = nullptr;
+    cudaEvent_t deq_ready[2] = {nullptr, nullptr}, deq_free[2] = {nullptr, nullptr};
   };
 
   // model_setup.cu

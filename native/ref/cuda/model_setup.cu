@@ -159,6 +159,10 @@ CudaModel<T>::~CudaModel() {
       if (R.blas) cublasDestroy(R.blas);
       if (R.ev0) cudaEventDestroy(R.ev0);
       if (R.ev1) cudaEventDestroy(R.ev1);
+      if (R.side) cudaStreamSynchronize(R.side);
+      for (cudaEvent_t e : {R.deq_ready[0], R.deq_ready[1], R.deq_free[0], R.deq_free[1]})
+        if (e) cudaEventDestroy(e);
+      if (R.side) cudaStreamDestroy(R.side);
       cudaStream_t st = R.stream;
       // Buffers go with the Rank, on this thread, with its device current.
       ranks_[r].reset();
@@ -189,6 +193,11 @@ void CudaModel<T>::init_rank(Rank& R, WeightFeed& feed) {
                                          std::to_string(prop.major * 10 + prop.minor) +
                                          "; use --precision int8");
   R.kernels = Launch{R.stream, opt_.early_start && prop.major >= 9};
+  if (s.quant) {
+    CU_CHECK(cudaStreamCreateWithFlags(&R.side, cudaStreamNonBlocking));
+    for (cudaEvent_t* e : {&R.deq_ready[0], &R.deq_ready[1], &R.deq_free[0], &R.deq_free[1]})
+      CU_CHECK(cudaEventCreateWithFlags(e, cudaEventDisableTiming));
+  }
 
   const int per = int(ceil_div(s.V, s.tp));
   R.v0 = std::min(s.V, r * per);

@@ -123,7 +123,7 @@ void load_rank_weights(const Shape& s, int r, int v0, int v1, WeightFeed& feed,
     if (s.q_head) quant_bytes += qbytes(vloc, H);
     deq_n = std::max({lin_qkv, lin_o, lin_gu + lin_down});
   }
-  const uint64_t weight_bytes = total * sizeof(T) + quant_bytes + deq_n * sizeof(T);
+  const uint64_t weight_bytes = total * sizeof(T) + quant_bytes + 2 * deq_n * sizeof(T);
   size_t free_b = 0, total_b = 0;
   CU_CHECK(cudaMemGetInfo(&free_b, &total_b));
   if (weight_bytes + (1ull << 30) > free_b)
@@ -132,7 +132,8 @@ void load_rank_weights(const Shape& s, int r, int v0, int v1, WeightFeed& feed,
                                    fmt_gb(double(free_b)) + " free; use more GPUs (--tp)");
   out.storage.alloc(total * sizeof(T));
   out.quantized.alloc(quant_bytes + (s.quant ? 256 : 0));
-  out.deq.alloc(deq_n * sizeof(T));
+  out.deq.alloc(2 * deq_n * sizeof(T));
+  out.deq_stride = deq_n;
   out.bytes = weight_bytes;
   T* p = ptr<T>(out.storage);
   uint8_t* qp = ptr<uint8_t>(out.quantized);

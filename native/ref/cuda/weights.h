@@ -29,7 +29,11 @@ template <typename T>
 struct RankWeights {
   DevBuf storage;  // one allocation, every tensor 256-byte aligned
   DevBuf quantized;  // int8/fp8 projections and their scales (Shape::quant)
-  DevBuf deq;        // the prefill's dequantization scratch, shared by every layer
+  DevBuf deq;        // the prefill's dequantization scratch, shared by every layer:
+                     // two halves, deq_stride elements apart (Linear::deq points
+                     // into the first), so that one layer's matrices can be
+                     // dequantized while the layer before computes
+  size_t deq_stride = 0;
   std::vector<LayerWeights<T>> layers;
   const T* embed = nullptr;  // replicated: one row is read per token
   Linear<T> lm_head;         // vocabulary rows [v0, v1) (tied: rows of embed)
