@@ -176,7 +176,11 @@ if want quant; then  # weight-only int8 (and fp8 on sm_90), one GPU, with its fp
   timeout 60 python3 $HERE/bench_torch.py copybw | tee "$OUTD/quant-torch.jsonl"
   CAP=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -1)
   FORMATS="fp16 int8"
-  [ "${CAP%%.*}" -ge 9 ] 2>/dev/null && FORMATS="$FORMATS fp8"
+  if [ "${CAP%%.*}" -ge 9 ] 2>/dev/null; then
+    FORMATS="$FORMATS fp8"
+    # What FP8 tensor-core GEMMs (W8A8) would give the prefill: the measured note.
+    timeout 120 python3 $HERE/bench_torch.py gemm8 qwen2.5-14b 10000 | tee -a "$OUTD/quant-torch.jsonl"
+  fi
   for f in $FORMATS; do
     run_ref "q14-$f" 150 --model random:qwen2.5-14b --prompt-tokens 10000 --max-new 800 \
       --warmup 1 --repeats 1 --precision "$f"

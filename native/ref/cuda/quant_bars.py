@@ -64,12 +64,17 @@ def load(path):
 
 def main():
     d = sys.argv[1]
-    bw = None
+    bw, g8 = None, None
     tj = os.path.join(d, "quant-torch.jsonl")
     if os.path.exists(tj):
         for line in open(tj):
-            if line.startswith("{") and json.loads(line)["measure"] == "copybw":
-                bw = json.loads(line)["bytes_per_s"]
+            if not line.startswith("{"):
+                continue
+            j = json.loads(line)
+            if j["measure"] == "copybw":
+                bw = j["bytes_per_s"]
+            elif j["measure"] == "gemm8":
+                g8 = j
     print(f"copy bandwidth (read + write) in this run: {bw / 1e12:.3f} TB/s" if bw else
           "copy bandwidth: not measured (bench_torch.py copybw failed)")
     print("| run | dtype | TTFT s (device) | decode tok/s (device) |")
@@ -117,6 +122,11 @@ def main():
                 bar(f"{preset} int8 prefill", pre <= 1.0, text)
             else:
                 print(f"       {preset} fp8 prefill: {text}")
+    if g8:
+        print(f"       FP8 tensor-core GEMMs, {g8['preset']} {g8['tokens']} tokens, all layers: "
+              f"{g8['fp8_s'] * 1e3:.0f} ms ({g8['fp8_with_casts_s'] * 1e3:.0f} ms with the "
+              f"activation casts of W8A8) vs fp16 {g8['fp16_s'] * 1e3:.0f} ms: "
+              f"{g8['fp16_s'] / g8['fp8_with_casts_s']:.2f}x (not used: W8A16 keeps 16-bit activations)")
     print(f"quant bars: {'all met' if missed == 0 else f'{missed} missed'}")
     sys.exit(1 if missed else 0)
 
