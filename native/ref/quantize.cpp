@@ -3,7 +3,7 @@
 #include <cmath>
 #include <cstring>
 
-#include "errors.h"
+#include "kit.h"
 
 namespace lmdref {
 

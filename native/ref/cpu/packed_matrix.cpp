@@ -6,7 +6,7 @@
 #include <new>
 
 #include "cpu/parallel.h"
-#include "errors.h"
+#include "kit.h"
 #include "quantize.h"
 #include "weight_source.h"
 

@@ -16,7 +16,7 @@ using namespace lmdref;
 
 static float rnd(uint64_t i) { return float(splitmix64(i) >> 40) / 16777216.0f * 2.0f - 1.0f; }
 
-static void exp_accuracy() {
+TEST_CASE(exp_accuracy) {
   double worst = 0;
   for (int i = 0; i < 200000; ++i) {
     f32x16 x;
@@ -96,9 +96,7 @@ static void gemm_shapes(bool int8) {
       }
 }
 
-int main() {
-  exp_accuracy();
-  gemm_shapes(false);
-  gemm_shapes(true);
-  return check::summary("test_kernels");
-}
+TEST_CASE(gemm_shapes_fp32) { gemm_shapes(false); }
+TEST_CASE(gemm_shapes_int8) { gemm_shapes(true); }
+
+TEST_MAIN("test_kernels")

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "check.h"
-#include "errors.h"
+#include "kit.h"
 #include "quantize.h"
 #include "random_weights.h"
 
@@ -100,7 +100,7 @@ std::vector<float> test_rows(uint64_t rows, uint64_t cols) {
   return w;
 }
 
-void int8_matches() {
+TEST_CASE(int8_matches) {
   const uint64_t rows = 64, cols = 301;
   const std::vector<float> w = test_rows(rows, cols);
   std::vector<int8_t> q(rows * cols), want_q;
@@ -128,7 +128,7 @@ void int8_matches() {
               (unsigned long long)cols);
 }
 
-void fp8_codes() {
+TEST_CASE(fp8_codes) {
   // Every code decodes to its value and encodes back to itself.
   for (int code = 0; code < 256; ++code) {
     if ((code & 0x7f) == 0x7f) continue;  // NaN
@@ -154,7 +154,7 @@ void fp8_codes() {
   CHECK(ties == 0x7e);
 }
 
-void fp8_matches() {
+TEST_CASE(fp8_matches) {
   const uint64_t rows = 64, cols = 301;
   const std::vector<float> w = test_rows(rows, cols);
   std::vector<uint8_t> q(rows * cols);
@@ -181,7 +181,7 @@ void fp8_matches() {
               (unsigned long long)cols);
 }
 
-void refuses_non_finite() {
+TEST_CASE(refuses_non_finite) {
   std::vector<float> w = {1.0f, std::numeric_limits<float>::infinity(), 2.0f};
   std::vector<int8_t> q(3);
   float s;
@@ -194,7 +194,7 @@ void refuses_non_finite() {
   }
 }
 
-void names_and_formats() {
+TEST_CASE(names_and_formats) {
   CHECK(is_linear_weight("model.layers.3.self_attn.q_proj.weight"));
   CHECK(is_linear_weight("model.layers.0.mlp.down_proj.weight"));
   CHECK(!is_linear_weight("model.layers.0.self_attn.q_proj.bias"));
@@ -213,11 +213,4 @@ void names_and_formats() {
 
 }  // namespace
 
-int main() {
-  int8_matches();
-  fp8_codes();
-  fp8_matches();
-  refuses_non_finite();
-  names_and_formats();
-  return check::summary("test_quantize");
-}
+TEST_MAIN("test_quantize")
