@@ -25,6 +25,8 @@ func engineFlags() []cli.Flag {
 		&cli.StringFlag{Name: "device", Value: "cpu", Usage: "where the ref engine runs: cpu or cuda"},
 		&cli.IntFlag{Name: "tp", Value: 1, Usage: "tensor-parallel size"},
 		&cli.IntFlag{Name: "threads", Usage: "CPU threads of the ref engine (default: sized to the work)"},
+		&cli.StringFlag{Name: "precision", Usage: "ref engine: " + strings.Join(driver.Precisions, ", ") +
+			"; fp32/fp16/bf16 for weights and activations, int8/fp8 for weight-only quantization (per output channel) with activations in the device's default (fp32 on cpu, fp16 on cuda); fp8 needs an sm_90 GPU"},
 		&cli.StringFlag{Name: "engine-config", Usage: "extra engine config keys as a JSON object, merged over the flags"},
 	}, loadFlags()...)
 }
@@ -126,7 +128,7 @@ func libPathFlag() cli.Flag {
 func openOptions(c *cli.Context) (driver.OpenOptions, error) {
 	engine := c.String("engine")
 	cfg, err := driver.EngineSettings{Engine: engine, Model: c.String("model"), Seed: c.Uint64("seed"), Device: c.String("device"),
-		Threads: c.Int("threads"), TP: c.Int("tp"), Extra: c.String("engine-config")}.Config()
+		Threads: c.Int("threads"), TP: c.Int("tp"), Precision: c.String("precision"), Extra: c.String("engine-config")}.Config()
 	if err != nil {
 		return driver.OpenOptions{}, err
 	}
