@@ -117,8 +117,9 @@ func (c Cell) key(p Plan) string {
 }
 
 // config renders the engine config of one model, precision and TP size:
-// the settings lmdrive's flags would give, the precision's keys, then the
-// engine entry's own config over them.
+// the settings lmdrive's flags would give (--precision for the ref engine),
+// a plan's precision keys for other engines, then the engine entry's own
+// config over them.
 func (e Engine) config(model, precision string, tp int, seed uint64) (json.RawMessage, error) {
 	extra := map[string]any{}
 	pc, err := e.precisionConfig(precision)
@@ -143,7 +144,11 @@ func (e Engine) config(model, precision string, tp int, seed uint64) (json.RawMe
 	if device == "" {
 		device = "cpu"
 	}
-	return driver.EngineSettings{Engine: e.Engine, Model: model, Seed: seed, Device: device, Threads: e.Threads, TP: tp, Extra: extraJSON}.Config()
+	settings := driver.EngineSettings{Engine: e.Engine, Model: model, Seed: seed, Device: device, Threads: e.Threads, TP: tp, Extra: extraJSON}
+	if _, planned := e.Precisions[precision]; e.Engine == "ref" && !planned {
+		settings.Precision = precision
+	}
+	return settings.Config()
 }
 
 // Shard returns shard i of n (0 ≤ i < n): a contiguous run of cells in

@@ -15,6 +15,7 @@ import (
 	"github.com/goccy/go-yaml"
 
 	"github.com/lmdrive/lmdrive/bench"
+	"github.com/lmdrive/lmdrive/driver"
 	"github.com/lmdrive/lmdrive/tokenize/prompt"
 )
 
@@ -76,9 +77,6 @@ type Workload struct {
 	Prompt int `yaml:"prompt"`
 	Gen    int `yaml:"gen"`
 }
-
-// Precisions the plan accepts.
-var Precisions = []string{"fp32", "fp16", "bf16", "int8", "fp8"}
 
 // ReadPlan reads and checks a plan file.
 func ReadPlan(path string) (Plan, error) {
@@ -222,26 +220,21 @@ func (p Plan) PromptOptions() bench.PromptOptions {
 		Tokenizer: p.Prompt.Tokenizer, Backend: p.Prompt.TokenizerBackend}
 }
 
-// precisionConfig is the engine config that selects a precision: the
-// plan's own mapping for the engine, else what the reference engine
-// understands (dtype for fp32/fp16/bf16, weights for int8/fp8). "" is the
-// engine's default and sets nothing.
+// precisionConfig is the engine config that selects a precision for an
+// engine other than ref: the plan's own mapping (the ref engine's comes from
+// driver.EngineSettings, as --precision's does). "" is the engine's default.
 func (e Engine) precisionConfig(p string) (map[string]any, error) {
 	if p == "" {
 		return nil, nil
 	}
-	if !slices.Contains(Precisions, p) {
-		return nil, fmt.Errorf("precision %q: want one of %s", p, strings.Join(Precisions, ", "))
+	if !slices.Contains(driver.Precisions, p) {
+		return nil, fmt.Errorf("precision %q: want one of %s", p, strings.Join(driver.Precisions, ", "))
 	}
 	if cfg, ok := e.Precisions[p]; ok {
 		return cfg, nil
 	}
-	if e.Engine != "ref" {
-		return nil, fmt.Errorf("precision %s: say which config keys select it for %s (precisions: {%s: {key: value}})", p, e.Engine, p)
+	if e.Engine == "ref" {
+		return nil, nil // driver.EngineSettings.Precision sets it
 	}
-	switch p {
-	case "int8", "fp8":
-		return map[string]any{"weights": p}, nil
-	}
-	return map[string]any{"dtype": p}, nil
+	return nil, fmt.Errorf("precision %s: say which config keys select it for %s (precisions: {%s: {key: value}})", p, e.Engine, p)
 }
