@@ -28,12 +28,12 @@ func engineFlags() []cli.Flag {
 		&cli.StringFlag{Name: "precision", Usage: "ref engine: " + strings.Join(driver.Precisions, ", ") +
 			"; fp32/fp16/bf16 for weights and activations, int8/fp8 for weight-only quantization (per output channel) with activations in the device's default (fp32 on cpu, fp16 on cuda); fp8 needs an sm_90 GPU"},
 		&cli.StringFlag{Name: "engine-config", Usage: "extra engine config keys as a JSON object, merged over the flags"},
-	}, loadFlags()...)
+	}, libraryFlags()...)
 }
 
-// loadFlags say how an engine is loaded and watched, whichever it is (a
+// libraryFlags say how an engine library is loaded and watched, whichever it is (a
 // sweep plan names its engines itself).
-func loadFlags() []cli.Flag {
+func libraryFlags() []cli.Flag {
 	return []cli.Flag{
 		libPathFlag(),
 		&cli.BoolFlag{Name: "in-process", Usage: "load the engine into this process instead of a runner child (no crash isolation, no timeouts)"},
@@ -132,14 +132,14 @@ func openOptions(c *cli.Context) (driver.OpenOptions, error) {
 	if err != nil {
 		return driver.OpenOptions{}, err
 	}
-	o := loadOptions(c)
+	o := libraryOptions(c)
 	o.Engine, o.Config = engine, cfg
 	return o, o.Validate()
 }
 
-// loadOptions reads the load flags: everything of OpenOptions but the
+// libraryOptions reads the library flags: everything of OpenOptions but the
 // engine and its config.
-func loadOptions(c *cli.Context) driver.OpenOptions {
+func libraryOptions(c *cli.Context) driver.OpenOptions {
 	return driver.OpenOptions{Search: driver.DefaultSearch(c.String("lib-path")), InProcess: c.Bool("in-process"),
 		LoadTimeout: c.Duration("load-timeout"), PrefillTimeout: c.Duration("prefill-timeout"),
 		StallTimeout: c.Duration("stall-timeout"), Log: engineLog(c)}

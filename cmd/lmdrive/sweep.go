@@ -14,7 +14,7 @@ import (
 )
 
 func sweepCommand() *cli.Command {
-	flags := append(append(loadFlags(), telemetryFlags()...), progressFlags()...)
+	flags := append(append(libraryFlags(), telemetryFlags()...), progressFlags()...)
 	flags = append(flags,
 		&cli.StringFlag{Name: "out", Usage: "results file (default: the plan's out, with .shard-I-of-N before .jsonl when sharded)"},
 		&cli.StringFlag{Name: "shard", Usage: "run share `I/N` of the cells (0 ≤ I < N), the same share on every host"},
@@ -99,7 +99,7 @@ func sweepAction(c *cli.Context) error {
 	}
 	runner := &sweep.Runner{
 		Plan: plan, Sink: w.Write, Display: display,
-		Base: bench.Setup{Open: withDisplay(loadOptions(c), display), GPUs: c.String("gpus"), SampleInterval: c.Duration("sample-interval"),
+		Base: bench.Setup{Open: withDisplay(libraryOptions(c), display), GPUs: c.String("gpus"), SampleInterval: c.Duration("sample-interval"),
 			Telemetry: nvml.Open, Overhead: true, Tool: bench.Tool{Version: Version, Commit: Commit}},
 		Open: func(ctx context.Context, s bench.Setup) (sweep.Session, error) {
 			ses, err := bench.OpenSession(ctx, s)
