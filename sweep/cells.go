@@ -90,7 +90,7 @@ func (p Plan) Cells() ([]Cell, error) {
 					}
 					session := hashOf(e.Engine, string(cfg), strconv.FormatBool(e.Reload))
 					for _, batch := range p.Batch {
-						for _, w := range p.Workloads {
+						for _, w := range e.Workloads {
 							c := Cell{Index: len(out), Engine: e, Model: model, Precision: prec, TP: tp, Batch: batch, Workload: w,
 								Repeats: p.Repeats, Warmup: *p.Warmup, IgnoreEOS: *p.IgnoreEOS, Config: cfg, Session: session}
 							if e.Reload {

@@ -38,7 +38,8 @@ type Plan struct {
 	Precision []string   `yaml:"precision"`
 	TP        []int      `yaml:"tp"`
 	Batch     []int      `yaml:"batch"`
-	// Workloads are prompt → generation pairs, as the digest lists them.
+	// Workloads are prompt → generation pairs, as the digest lists them
+	// (an engine entry may give its own).
 	Workloads []Workload `yaml:"workloads"`
 }
 
@@ -52,7 +53,8 @@ type PromptSpec struct {
 	TokenizerBackend string `yaml:"tokenizer_backend"`
 }
 
-// Engine is one engine entry; its lists, when given, replace the plan's.
+// Engine is one engine entry; its lists (models, precision, tp, workloads),
+// when given, replace the plan's.
 type Engine struct {
 	Engine string `yaml:"engine"`
 	// Label is the Engine / Config text of its rows ("" builds one).
@@ -66,6 +68,7 @@ type Engine struct {
 	Models     []string                  `yaml:"models"`
 	Precision  []string                  `yaml:"precision"`
 	TP         []int                     `yaml:"tp"`
+	Workloads  []Workload                `yaml:"workloads"`
 	// Reload opens the engine afresh for every cell instead of once per
 	// model, precision and TP size (for engines that keep state between
 	// requests, or to measure load every time).
@@ -167,13 +170,8 @@ func (p *Plan) fill() error {
 	if len(p.Batch) == 0 {
 		p.Batch = []int{1}
 	}
-	if len(p.Workloads) == 0 {
-		return fmt.Errorf("workloads: give at least one prompt/gen pair (- {prompt: 10000, gen: 800})")
-	}
-	for i, w := range p.Workloads {
-		if w.Prompt < 1 || w.Gen < 1 {
-			return fmt.Errorf("workloads[%d]: prompt and gen must both be at least 1 (got %d, %d)", i, w.Prompt, w.Gen)
-		}
+	if err := checkWorkloads("workloads", p.Workloads); err != nil {
+		return err
 	}
 	for _, b := range p.Batch {
 		if b != 1 {
@@ -194,6 +192,11 @@ func (p *Plan) fill() error {
 		if len(e.TP) == 0 {
 			e.TP = p.TP
 		}
+		if len(e.Workloads) == 0 {
+			e.Workloads = p.Workloads
+		} else if err := checkWorkloads(fmt.Sprintf("engines[%d] (%s): workloads", i, e.Engine), e.Workloads); err != nil {
+			return err
+		}
 		if len(e.Models) == 0 {
 			return fmt.Errorf("engines[%d] (%s): no models: set models for the plan or the engine", i, e.Engine)
 		}
@@ -209,6 +212,18 @@ func (p *Plan) fill() error {
 			if tp < 1 {
 				return fmt.Errorf("engines[%d] (%s): tp %d: at least 1", i, e.Engine, tp)
 			}
+		}
+	}
+	return nil
+}
+
+func checkWorkloads(where string, ws []Workload) error {
+	if len(ws) == 0 {
+		return fmt.Errorf("%s: give at least one prompt/gen pair (- {prompt: 10000, gen: 800})", where)
+	}
+	for i, w := range ws {
+		if w.Prompt < 1 || w.Gen < 1 {
+			return fmt.Errorf("%s[%d]: prompt and gen must both be at least 1 (got %d, %d)", where, i, w.Prompt, w.Gen)
 		}
 	}
 	return nil

@@ -29,6 +29,7 @@ engines:
     tp: [2]
     precision: [fp16]
     precisions: {fp16: {}}
+    workloads: [{prompt: 64, gen: 8}, {prompt: 128, gen: 16}]
 workloads:
   - {prompt: 64, gen: 8}
   - {prompt: 128, gen: 16}
@@ -55,6 +56,7 @@ func TestParsePlan(t *testing.T) {
 		{"name: x\nengines: [{engine: ref}]\nmodels: [m]\nbatch: [8]\nworkloads: [{prompt: 1, gen: 1}]\n", "batch 8: this build measures one request at a time"},
 		{"name: x\nengines: [{engine: ref}]\nworkloads: [{prompt: 1, gen: 1}]\n", "no models"},
 		{"name: x\nengines: [{engine: ref}]\nmodels: [m]\nworkloads: [{prompt: 0, gen: 1}]\n", "workloads[0]: prompt and gen must both be at least 1"},
+		{"name: x\nengines: [{engine: ref, workloads: [{prompt: 5, gen: -1}]}]\nmodels: [m]\nworkloads: [{prompt: 1, gen: 1}]\n", "engines[0] (ref): workloads[0]: prompt and gen"},
 		{"name: x\nprompt: {source: words}\nengines: [{engine: ref}]\nmodels: [m]\nworkloads: [{prompt: 1, gen: 1}]\n", `--prompt-source "words"`},
 	}
 	for _, b := range bad {

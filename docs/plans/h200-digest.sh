@@ -2,7 +2,8 @@
 # Renders docs/digest-example.md, its plots (docs/digest-example/*.svg) and its
 # HTML page (docs/digest-example.html) from a sweep of docs/plans/h200-digest.yaml
 # on one GPU: the reference engine's CUDA backend, fp16, 14B and 32B shapes,
-# 10k->0.8k and 20k->1k, 2 repeats after 1 warmup (about 3 minutes on an H200).
+# 10k->0.8k and 20k->1k, int8 weights at 10k->0.8k, 2 repeats after 1 warmup
+# (about 4 minutes on an H200).
 # Everything it writes is generated; a test checks that the markdown is what
 # `lmdrive report` makes of docs/digest-example/results.jsonl.
 #
@@ -11,7 +12,7 @@
 #   bash docs/plans/h200-digest.sh [path/to/lmdrive] [lmdrive sweep flags...]
 #   bash docs/plans/h200-digest.sh build/bin/lmdrive --lib-path build/gpu/lib
 # Environment: LMDRIVE_DIGEST_MORE=1  also sweep docs/plans/h200-digest-more.yaml
-#              (int8 weights on the ref engine, transformers fp16 at 10k->0.8k;
+#              (transformers fp16 at 10k->0.8k, engine hf;
 #              about 3 more minutes; cells an engine cannot run become failed rows)
 #              LMDRIVE_DIGEST_COPY_TO=DIR  also copy what was made into DIR
 set -uo pipefail

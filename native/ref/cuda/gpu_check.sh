@@ -193,7 +193,7 @@ if want quant; then  # weight-only int8 (and fp8 on sm_90), one GPU, with its fp
   python3 $HERE/quant_bars.py "$OUTD" || step_failed quant-bars $?
 fi
 
-if want digest; then  # the example digest (docs/digest-example.md, plots, HTML), about 3 minutes
+if want digest; then  # the example digest (docs/digest-example.md, plots, HTML), about 4 minutes
   phase "digest"
   LMDRIVE_DIGEST_COPY_TO="$OUTD/digest-example" bash docs/plans/h200-digest.sh "$BIN" --lib-path "$LIB" 2>&1 | tail -60
   rc=${PIPESTATUS[0]}
