@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -250,5 +251,35 @@ func TestReadRecordsSkipsDamagedLines(t *testing.T) {
 	}
 	if _, err := ReadRecords(filepath.Join(t.TempDir(), "none.jsonl")); err == nil || errors.As(err, &d) {
 		t.Fatalf("a missing file: %v", err)
+	}
+}
+
+// recordingProgress is a test double of Progress that notes every call.
+type recordingProgress struct{ calls []string }
+
+func (r *recordingProgress) Begin(what string, measured bool, prompt, maxNew int) {
+	r.calls = append(r.calls, fmt.Sprintf("begin %s %v %d %d", what, measured, prompt, maxNew))
+}
+func (r *recordingProgress) Tokens(n int) { r.calls = append(r.calls, fmt.Sprintf("tokens %d", n)) }
+func (r *recordingProgress) End(m *Metrics, err error) {
+	if m != nil {
+		r.calls = append(r.calls, fmt.Sprintf("end %d", m.OutputTokens))
+	} else {
+		r.calls = append(r.calls, "end failed")
+	}
+}
+
+// The progress hook hears every repeat, warmups included, with the tokens
+// as the engine hands them over, and the failure that ends a run.
+func TestRunReportsProgress(t *testing.T) {
+	prompt, _ := RandomPrompt(16, 1000, 1)
+	p := &recordingProgress{}
+	plan := Plan{Label: "fake", Prompt: prompt, Workload: Workload{MaxNew: 4, Warmup: 1, Repeats: 2}, Progress: p}
+	if _, err := Run(context.Background(), &fakeEngine{failAt: 3}, plan, func(Record) error { return nil }, nil); err == nil {
+		t.Fatal("the third generation should fail")
+	}
+	want := "begin warmup 1/1 false 16 4|tokens 4|end 4|begin repeat 1/2 true 16 4|tokens 4|end 4|begin repeat 2/2 true 16 4|end failed"
+	if got := strings.Join(p.calls, "|"); got != want {
+		t.Fatalf("progress calls\n%s\nwant\n%s", got, want)
 	}
 }
