@@ -38,7 +38,8 @@ if [ "${LMDRIVE_DIGEST_MORE:-0}" = 1 ]; then
 fi
 
 echo "== $(date -u +%H:%M:%S) report"
-cp "$RESULTS" "$DEST/results.jsonl"
+# The committed records name no path of this machine and not its host name.
+sed -e "s|$PWD/||g" -e "s|\"hostname\":\"$(hostname)\"|\"hostname\":\"h200-host\"|g" "$RESULTS" >"$DEST/results.jsonl"
 rm -f "$DEST"/*.svg
 "$BIN" report --title "$TITLE" "$DEST/results.jsonl" >docs/digest-example.md &&
   "$BIN" report --title "$TITLE" --html docs/digest-example.html --plots "$DEST" "$DEST/results.jsonl" >/dev/null || {
