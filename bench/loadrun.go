@@ -38,10 +38,14 @@ func runLoad(ctx context.Context, eng driver.Engine, plan Plan, sink func(Record
 	var recs []Record
 	for i := range w.Warmup {
 		n := min(l.Total(), seqs, warmupBatch(l))
-		if _, err := submitBatch(ctx, eng, reqs[:n], nil); err != nil {
-			return recs, fmt.Errorf("warmup %d/%d: %w", i+1, w.Warmup, err)
+		what := fmt.Sprintf("warmup %d/%d", i+1, w.Warmup)
+		count := plan.begin(what, false, n)
+		_, err := submitBatch(ctx, eng, reqs[:n], func(_ int, ts []driver.Token) { count(len(ts)) })
+		plan.end(err)
+		if err != nil {
+			return recs, fmt.Errorf("%s: %w", what, err)
 		}
-		logf(progress, "warmup %d/%d: a batch of %s", i+1, w.Warmup, plural(n, "request"))
+		logf(progress, "%s: a batch of %s", what, plural(n, "request"))
 	}
 	for rep := range w.Repeats {
 		what := fmt.Sprintf("repeat %d/%d", rep+1, w.Repeats)
@@ -50,7 +54,9 @@ func runLoad(ctx context.Context, eng driver.Engine, plan Plan, sink func(Record
 				return recs, fmt.Errorf("%s: start telemetry: %w", what, err)
 			}
 		}
-		outs, runErr := executeLoad(ctx, eng, l, reqs)
+		count := plan.begin(what, true, len(reqs))
+		outs, runErr := executeLoad(ctx, eng, l, reqs, count)
+		plan.end(runErr)
 		var telemetry *cuda.RunTelemetry
 		if plan.Observer != nil {
 			var terr error
@@ -80,6 +86,23 @@ func runLoad(ctx context.Context, eng driver.Engine, plan Plan, sink func(Record
 	return recs, nil
 }
 
+// begin tells the plan's progress that a run of n requests starts, and
+// returns what counts their tokens as they arrive (from any goroutine).
+func (p Plan) begin(what string, measured bool, n int) func(int) {
+	if p.Progress == nil {
+		return func(int) {}
+	}
+	p.Progress.Begin(what, measured, len(p.Prompt.IDs), n*p.Workload.MaxNew)
+	var received atomic.Int64
+	return func(k int) { p.Progress.Tokens(int(received.Add(int64(k)))) }
+}
+
+func (p Plan) end(err error) {
+	if p.Progress != nil {
+		p.Progress.End(nil, err)
+	}
+}
+
 // warmupBatch bounds a warmup batch: the load's own level, and a few
 // requests for the rate mode (whose level is not a count).
 func warmupBatch(l Load) int {
@@ -95,13 +118,16 @@ func warmupBatch(l Load) int {
 
 // executeLoad sends the requests as the load says and waits for them all.
 // It returns nil outcomes only when nothing could start.
-func executeLoad(ctx context.Context, eng driver.Engine, l Load, reqs []driver.Request) ([]loadOutcome, error) {
+func executeLoad(ctx context.Context, eng driver.Engine, l Load, reqs []driver.Request, count func(int)) ([]loadOutcome, error) {
 	outs := make([]loadOutcome, len(reqs))
 	for i := range outs {
 		outs[i].index = i
 	}
 	collect := func(i int) func([]driver.Token) {
-		return func(ts []driver.Token) { outs[i].toks = append(outs[i].toks, ts...) }
+		return func(ts []driver.Token) {
+			outs[i].toks = append(outs[i].toks, ts...)
+			count(len(ts))
+		}
 	}
 	run := func(i int) {
 		outs[i].res, outs[i].err = eng.Generate(ctx, reqs[i], collect(i))

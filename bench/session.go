@@ -33,6 +33,8 @@ type Setup struct {
 	Tool     Tool
 	// Log receives progress lines for a person; nil is quiet.
 	Log io.Writer
+	// Progress, if set, follows every repeat's tokens (a progress bar).
+	Progress Progress
 }
 
 // Session is one opened engine with everything around it: the prompt maker,
@@ -202,7 +204,8 @@ func (s *Session) plan(label string, w Workload, p Prompt) Plan {
 		w.EngineConfig = s.setup.Open.Config
 	}
 	repro := s.repro
-	return Plan{Label: label, Workload: w, Prompt: p, Tool: s.setup.Tool, Repro: &repro, Overhead: s.overhead, Observer: s.observer}
+	return Plan{Label: label, Workload: w, Prompt: p, Tool: s.setup.Tool, Repro: &repro, Overhead: s.overhead, Observer: s.observer,
+		Progress: s.setup.Progress}
 }
 
 // Run measures one workload on the session's engine (see Run), handing each

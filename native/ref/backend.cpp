@@ -247,6 +247,10 @@ void check_backend_options(const BackendOptions& opt) {
   if (opt.dtype != "fp32")
     fail(LMD_ERR_UNSUPPORTED,
          "dtype \"" + opt.dtype + "\" is not supported on the CPU backend; it computes in fp32");
+  if (opt.weights == WeightFormat::Fp8)
+    fail(LMD_ERR_UNSUPPORTED,
+         "fp8 weights need the CUDA backend on an sm_90 GPU (H100/H200); the CPU backend runs "
+         "fp32 or int8 weights");
 }
 
 std::unique_ptr<Backend> make_cuda_backend(const ModelConfig& m, const WeightSource& src,
@@ -281,6 +285,8 @@ std::unique_ptr<Backend> make_cuda_backend(const ModelConfig& m, const WeightSou
   o.n_devices = static_cast<uint32_t>(devices.size());
   o.max_sequences = static_cast<uint32_t>(std::max(1, opt.max_sequences));
   o.devices = devices.data();
+  o.weights = weight_format_name(opt.weights);
+  o.quantize_lm_head = opt.quantize_lm_head ? 1 : 0;
 
   char err[1024] = {0};
   int32_t code = 0;
@@ -293,7 +299,10 @@ std::unique_ptr<Backend> make_backend(const ModelConfig& m, const WeightSource& 
                                       const BackendOptions& opt) {
   if (is_cuda_device(opt.device)) return make_cuda_backend(m, src, opt, CudaWeightOrigin{});
   check_backend_options(opt);
-  return make_cpu_backend(m, src, opt.threads, opt.max_seq_len, opt.max_sequences);
+  CpuWeightOptions w;
+  w.int8 = opt.weights == WeightFormat::Int8;
+  w.int8_lm_head = w.int8 && opt.quantize_lm_head;
+  return make_cpu_backend(m, src, opt.threads, opt.max_seq_len, w, opt.max_sequences);
 }
 
 }  // namespace lmdref

@@ -5,12 +5,13 @@
 #include <thread>
 
 #include "kit.h"
+#include "quantize.h"
 
 namespace lmdref {
 
 const char* engine_config_keys() {
-  return "model, seed, device, threads, max_seq_len, eos_ids, calibrate, dtype, tp, devices, "
-         "max_batch, step_tokens";
+  return "model, seed, device, threads, max_seq_len, eos_ids, calibrate, dtype, weights, quantize_lm_head, tp, "
+         "devices, max_batch, step_tokens";
 }
 
 namespace {
@@ -69,6 +70,12 @@ EngineConfig parse_engine_config(const char* json_text) {
     } else if (key == "dtype") {
       c.dtype = as_string(v, key);
       have_dtype = true;
+    } else if (key == "weights") {
+      c.weights = as_string(v, key);
+      parse_weight_format(c.weights);
+    } else if (key == "quantize_lm_head") {
+      if (!v.is_bool()) invalid(where(key) + " must be true or false");
+      c.quantize_lm_head = v.as_bool();
     } else if (key == "tp") {
       uint64_t n = as_u64(v, key);
       if (n < 1 || n > 16) invalid(where(key) + " must be an integer in [1, 16]");
@@ -129,6 +136,8 @@ EngineConfig parse_engine_config(const char* json_text) {
     fail(LMD_ERR_UNSUPPORTED, "config keys \"tp\" and \"devices\" need device \"cuda\"; device \"" +
                                   c.device + "\" runs on one host without tensor parallelism");
   }
+  if (c.quantize_lm_head && c.weights.empty())
+    invalid("config key \"quantize_lm_head\" needs \"weights\": \"int8\" or \"fp8\"");
   // A step's prompt tokens while others decode: a GPU step of 2048 costs
   // about what a CPU step of 256 does next to a decode step.
   if (c.step_tokens == 0) c.step_tokens = cuda ? 2048 : 256;

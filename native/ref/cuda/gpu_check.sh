@@ -13,8 +13,12 @@
 #                                  batch14 tp14 abtp14 run32; run72: 72B at TP=2, run where each GPU
 #                                  has 100 GB or more; doctor: lmdrive doctor on this host, for
 #                                  docs/doctor.md; omp, not in the default list: the CPU backend
-#                                  with OpenMP and with std::thread, for docs/dist.md. batch14 needs
-#                                  torch in the same run)
+#                                  with OpenMP and with std::thread, for docs/dist.md;
+#                                  quant: int8/fp8 weights, see below, not in the default list;
+#                                  cpuparity: the CPU engine (fp32 and int8) against transformers
+#                                  on the CPU, native/ref/tests/hf_parity.py;
+#                                  digest: the example digest, docs/plans/h200-digest.sh, only when
+#                                  named; batch14 needs torch in the same run)
 #              LMDREF_CHECK_ARCHS  CUDA architectures (default "80;90a")
 #              LMDREF_CHECK_GEMM_TOKENS  prompt lengths of the GEMM baseline (default "10000 20000")
 set -uo pipefail
@@ -127,7 +131,7 @@ run_ref() {  # name, timeout, lmdrive run args...  (A/B runs: name ab:<label>)
 
 if want parity; then
   phase "parity"
-  timeout 300 python3 $HERE/parity.py "$LIB" "$BIN" "$PWD/$BUILD/parity" "$OUTD/parity.json" ||
+  timeout 480 python3 $HERE/parity.py "$LIB" "$BIN" "$PWD/$BUILD/parity" "$OUTD/parity.json" ||
     step_failed parity $?
 fi
 
@@ -215,6 +219,41 @@ fi
 if want run72 && [ "$NGPU" -ge 2 ] && [ "${GPU_MIB:-0}" -ge 100000 ]; then
   run_ref 72b-tp2 400 --tp 2 --model random:qwen2.5-72b --prompt-tokens 20000 --max-new 1000 \
     --warmup 1 --repeats 1
+fi
+
+if want cpuparity; then  # the CPU backend against transformers (fp32, int8): needs no GPU
+  phase "cpuparity: CPU engine vs transformers on the CPU"
+  timeout 400 python3 native/ref/tests/hf_parity.py "$LIB/liblmdrive_ref.so" "$OUTD/hf_parity_cpu.json" ||
+    step_failed cpuparity $?
+fi
+
+if want quant; then  # weight-only int8 (and fp8 on sm_90), one GPU, with its fp16 baseline
+  phase "quant: quantizer check, copy bandwidth, fp16 / int8 / fp8 on 14B and 32B"
+  python3 native/ref/quant_ref.py check "$LIB/liblmdrive_ref.so" || step_failed quant-ref $?
+  timeout 60 python3 $HERE/bench_torch.py copybw | tee "$OUTD/quant-torch.jsonl"
+  CAP=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -1)
+  FORMATS="fp16 int8"
+  if [ "${CAP%%.*}" -ge 9 ] 2>/dev/null; then
+    FORMATS="$FORMATS fp8"
+    # What FP8 tensor-core GEMMs (W8A8) would give the prefill: the measured note.
+    timeout 120 python3 $HERE/bench_torch.py gemm8 qwen2.5-14b 10000 | tee -a "$OUTD/quant-torch.jsonl"
+  fi
+  for f in $FORMATS; do
+    run_ref "q14-$f" 150 --model random:qwen2.5-14b --prompt-tokens 10000 --max-new 800 \
+      --warmup 1 --repeats 1 --precision "$f"
+  done
+  for f in $FORMATS; do
+    run_ref "q32-$f" 240 --model random:qwen2.5-32b --prompt-tokens 20000 --max-new 1000 \
+      --warmup 1 --repeats 1 --precision "$f"
+  done
+  python3 $HERE/quant_bars.py "$OUTD" || step_failed quant-bars $?
+fi
+
+if want digest; then  # the example digest (docs/digest-example.md, plots, HTML), about 4 minutes
+  phase "digest"
+  LMDRIVE_DIGEST_COPY_TO="$OUTD/digest-example" bash docs/plans/h200-digest.sh "$BIN" --lib-path "$LIB" 2>&1 | tail -60
+  rc=${PIPESTATUS[0]}
+  [ "$rc" -eq 0 ] || step_failed digest "$rc"
 fi
 
 phase "summary"

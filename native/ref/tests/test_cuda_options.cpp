@@ -29,7 +29,7 @@ std::string error_of(std::vector<const char*> env) {
 
 }  // namespace
 
-TEST_CASE(switches) {
+TEST_CASE(options) {
   {
     const Options o = parse({"PATH=/bin", "HOME=/root", "LMDREF_CHECK_STEPS=parity"});
     const Options d;
