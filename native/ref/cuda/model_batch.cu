@@ -91,6 +91,9 @@ void CudaModel<T>::rank_batch(Rank& R, const BatchPlan& p, const lmdref_cuda_seq
   dsplit.part_o = ptr<float>(R.part_ob);
   dsplit.part_ml = ptr<float>(R.part_mlb);
 
+  // Quantized weights: each matrix is dequantized in line into the scratch
+  // (half 0) before its GEMM, as the one-sequence prefill does without overlap.
+  auto prepare = [&](const Linear<T>& W) { linear_prepare<T>(W, st); };
   launch_embed<T>(meta, n, R.w.embed, s.H, x, st);
   for (int l = 0; l < s.layers; ++l) {
     const LayerWeights<T>& L = R.w.layers[l];
@@ -108,6 +111,7 @@ void CudaModel<T>::rank_batch(Rank& R, const BatchPlan& p, const lmdref_cuda_seq
     qkv.cap = R.cap;
 
     norm(x, l > 0, L.in_norm, h, n);
+    prepare(L.qkv);
     linear_gemm<T>(R.blas, L.qkv, h, n, a.qkv.p, CUDA_R_32F);
     launch_rope_qkv<T>(ptr<float>(a.qkv), n, qkv, st);
     AttentionArgs<T> att;
@@ -134,9 +138,12 @@ void CudaModel<T>::rank_batch(Rank& R, const BatchPlan& p, const lmdref_cuda_seq
       b.rows = meta + p.o_dec_rows;
       launch_decode_attention_batch<T>(att, b, dsplit, st);
     }
+    prepare(L.o);
     linear_gemm<T>(R.blas, L.o, ptr<T>(a.attn), n, out, delta_type);
     if (!t_delta) all_reduce(R, out, size_t(n) * s.H);
     norm(x, true, L.post_norm, h, n);
+    prepare(L.gate_up);
+    prepare(L.down);
     for (int r0 = 0; r0 < n; r0 += a.mlp_rows) {
       const int rows = std::min(a.mlp_rows, n - r0);
       linear_gemm<T>(R.blas, L.gate_up, h + int64_t(r0) * s.H, rows, a.gu.p, Types<T>::cuda);
@@ -152,7 +159,12 @@ void CudaModel<T>::rank_batch(Rank& R, const BatchPlan& p, const lmdref_cuda_seq
   norm(x, true, R.w.final_norm, h, n);
   if (k > 0) {
     launch_gather_rows<T>(h, meta + p.o_emit, k, s.H, ptr<T>(a.hl), st);
-    linear_gemm<T>(R.blas, R.w.lm_head, ptr<T>(a.hl), k, a.logits.p, CUDA_R_32F);
+    if (R.w.lm_head.quantized())  // no vocabulary-sized scratch: a row at a time
+      for (int i = 0; i < k; ++i)
+        linear_gemv<T>(R.w.lm_head, ptr<T>(a.hl) + int64_t(i) * s.H,
+                       ptr<float>(a.logits) + int64_t(i) * vloc, st);
+    else
+      linear_gemm<T>(R.blas, R.w.lm_head, ptr<T>(a.hl), k, a.logits.p, CUDA_R_32F);
     launch_round_rows<T>(ptr<float>(a.logits), k, vloc,
                          p.any_choice ? ptr<PickScratch>(R.picks) : nullptr, st);
   }

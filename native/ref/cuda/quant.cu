@@ -217,7 +217,7 @@ __global__ void __launch_bounds__(kWarps * 32)
   warp_qdot2<T, F>(q + int64_t(r0) * k, q + int64_t(r1) * k, x, k, a, b);
   if (threadIdx.x % 32 == 0)
     store_pair<T>(a * scale[r0] + to_f(t.bias[r0]), b * scale[r1] + to_f(t.bias[r1]), hh, d,
-                  t.state[0], 0, t);
+                  t.state[0], t.state[2], 0, t);
 }
 
 template <typename T, QFormat F>
