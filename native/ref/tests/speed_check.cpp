@@ -1,5 +1,6 @@
 // Prints (does not assert) CPU speed of random:tiny: prefill of a 2048-token
 // prompt and greedy decode, through the ABI as a benchmark would run it.
+// usage: ref_speed_check [prompt tokens] [new tokens] [model] [threads]
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -13,7 +14,9 @@ int main(int argc, char** argv) {
   const int n_prompt = argc > 1 ? std::atoi(argv[1]) : 2048;
   const int n_new = argc > 2 ? std::atoi(argv[2]) : 64;
   const std::string model = argc > 3 ? argv[3] : "random:tiny";
-  const std::string cfg = "{\"model\": \"" + model + "\", \"seed\": 1}";
+  const int threads = argc > 4 ? std::atoi(argv[4]) : 0;  // 0: the engine's default
+  const std::string cfg = "{\"model\": \"" + model + "\", \"seed\": 1, \"threads\": " +
+                          std::to_string(threads) + "}";
   lmd_error err{};
   err.struct_size = sizeof err;
   lmd_engine* e = nullptr;
