@@ -64,7 +64,7 @@ def take_config(config, known, engine):
     bad = sorted(set(config) - set(known))
     if bad:
         raise EngineError("engine %s: unknown config key %s; valid keys: %s" % (
-            engine, ", ".join(repr(k) for k in bad), ", ".join(sorted(known))))
+            engine, ", ".join('"%s"' % k for k in bad), ", ".join(sorted(known))))
     return dict(config)
 
 
