@@ -27,7 +27,7 @@ engine config files), runs the request with EOS log-probabilities watched at eve
 step, names the cause with a decision tree and lists the evidence. Exits 3 when a
 sample stopped early. With --compare A.json B.json it aligns two saved reports.`,
 		Flags: append([]cli.Flag{
-			&cli.StringFlag{Name: "engine", Value: "ref", Usage: "engine library to load"},
+			&cli.StringFlag{Name: "engine", Value: "ref", Usage: "engine library to load, or a Python engine (hf, vllm, lmdeploy, trtllm-py)"},
 			&cli.StringFlag{Name: "model", Value: "random:tiny", Usage: "checkpoint folder or random:<preset>"},
 			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed of random weights and prompts"},
 			&cli.IntFlag{Name: "prompt-tokens", Value: 512, Usage: "prompt length in tokens"},
@@ -47,6 +47,7 @@ sample stopped early. With --compare A.json B.json it aligns two saved reports.`
 			&cli.IntFlag{Name: "threads", Usage: "CPU threads of the ref engine"},
 			&cli.StringFlag{Name: "engine-config", Usage: "extra engine config keys as a JSON object"},
 			libPathFlag(),
+			pythonFlag(),
 			&cli.StringSliceFlag{Name: "compare", Usage: "compare two saved reports: --compare A.json --compare B.json"},
 			&cli.StringFlag{Name: "record", Usage: "explain the runs saved in a results file (lmdrive run --out) instead of running anything"},
 		}, workloadPromptFlags()...),
@@ -70,12 +71,17 @@ func eosAction(c *cli.Context) error {
 		return err
 	}
 	name := c.String("engine")
-	lib, err := driver.DefaultSearch(c.String("lib-path")).Find(name, driver.FileExists)
-	if err != nil {
-		return err
-	}
 	var log lockedBuffer
-	eng, err := driver.StartRunner(c.Context, driver.RunnerOptions{Engine: name, Library: lib, Config: cfg, Log: &log})
+	var eng driver.Engine
+	if driver.IsPythonEngine(name) {
+		eng, err = startPython(c, name, cfg, &log)
+	} else {
+		lib, ferr := driver.DefaultSearch(c.String("lib-path")).Find(name, driver.FileExists)
+		if ferr != nil {
+			return ferr
+		}
+		eng, err = driver.StartRunner(c.Context, driver.RunnerOptions{Engine: name, Library: lib, Config: cfg, Log: &log})
+	}
 	if err != nil {
 		return err
 	}

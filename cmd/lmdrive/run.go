@@ -23,7 +23,7 @@ runs --warmup unrecorded and --repeats measured generations, prints a row shaped
 like the benchmark digest and appends one JSON Lines record per measured repeat
 to --out (see docs/results.md).`,
 		Flags: append([]cli.Flag{
-			&cli.StringFlag{Name: "engine", Value: "ref", Usage: "engine library to load (ref, trtllm, turbomind)"},
+			&cli.StringFlag{Name: "engine", Value: "ref", Usage: "engine library to load (ref, trtllm, turbomind), or a Python engine (hf, vllm, lmdeploy, trtllm-py)"},
 			&cli.StringFlag{Name: "model", Value: "random:tiny", Usage: "checkpoint folder, or random:<preset> for the ref engine (lmdrive model presets)"},
 			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed of random weights and of the prompt"},
 			&cli.IntFlag{Name: "prompt-tokens", Value: 2048, Usage: "prompt length in tokens"},
@@ -33,11 +33,12 @@ to --out (see docs/results.md).`,
 			&cli.IntFlag{Name: "repeats", Value: 3, Usage: "measured runs"},
 			&cli.StringFlag{Name: "out", Value: "results/lmdrive.jsonl", Usage: "JSON Lines file to append records to"},
 			&cli.StringFlag{Name: "label", Usage: "Engine / Config text of the report row (default: engine, backend, model)"},
-			&cli.StringFlag{Name: "device", Value: "cpu", Usage: "where the ref engine runs: cpu or cuda"},
+			&cli.StringFlag{Name: "device", Value: "cpu", Usage: "where the ref or hf engine runs: cpu or cuda (hf also auto: device_map=\"auto\")"},
 			&cli.IntFlag{Name: "tp", Value: 1, Usage: "tensor-parallel size"},
 			&cli.IntFlag{Name: "threads", Usage: "CPU threads of the ref engine (default: all cores)"},
 			&cli.StringFlag{Name: "engine-config", Usage: "extra engine config keys as a JSON object, merged over the flags"},
 			libPathFlag(),
+			pythonFlag(),
 			&cli.StringFlag{Name: "gpus", Usage: "NVML indices of the GPUs to sample during each repeat (default: the engine's devices)"},
 			&cli.DurationFlag{Name: "sample-interval", Value: cuda.DefaultSampleInterval, Usage: "GPU telemetry sampling interval"},
 			&cli.BoolFlag{Name: "in-process", Usage: "load the engine into this process instead of a runner child (no crash isolation)"},
@@ -70,9 +71,11 @@ func runAction(c *cli.Context) error {
 		return err
 	}
 	engineName := c.String("engine")
-	lib, err := driver.DefaultSearch(c.String("lib-path")).Find(engineName, driver.FileExists)
-	if err != nil {
-		return err
+	lib := "a Python worker"
+	if !driver.IsPythonEngine(engineName) {
+		if lib, err = driver.DefaultSearch(c.String("lib-path")).Find(engineName, driver.FileExists); err != nil {
+			return err
+		}
 	}
 	out, err := bench.OpenWriter(c.String("out"))
 	if err != nil {
@@ -129,7 +132,7 @@ func runAction(c *cli.Context) error {
 	}
 	defer closeTelemetry()
 	plan.Observer = observer
-	if oh, err := measureOverhead(c); err != nil {
+	if oh, err := measureOverhead(c, engineName); err != nil {
 		fmt.Fprintf(stderr, "harness overhead not measured: %v\n", err)
 	} else {
 		plan.Overhead = &oh
@@ -151,8 +154,17 @@ func runAction(c *cli.Context) error {
 
 // measureOverhead runs the ref engine's zero-compute calibration mode through
 // the same path (runner or in-process) as the benchmark, so every result
-// carries what lmdrive itself costs per token.
-func measureOverhead(c *cli.Context) (bench.Overhead, error) {
+// carries what lmdrive itself costs per token. A Python engine measures its
+// own adapter's zero-compute mode in its worker instead.
+func measureOverhead(c *cli.Context, engineName string) (bench.Overhead, error) {
+	if driver.IsPythonEngine(engineName) {
+		eng, err := openEngine(c, engineName, "", json.RawMessage(`{"calibrate":true}`))
+		if err != nil {
+			return bench.Overhead{}, err
+		}
+		defer eng.Close()
+		return bench.MeasureOverhead(c.Context, eng, 20000, "python worker ("+engineName+" adapter)")
+	}
 	lib, err := driver.DefaultSearch(c.String("lib-path")).Find("ref", driver.FileExists)
 	if err != nil {
 		return bench.Overhead{}, err
@@ -174,7 +186,9 @@ func measureOverhead(c *cli.Context) (bench.Overhead, error) {
 // --engine-config over it.
 func engineConfig(c *cli.Context) (json.RawMessage, error) {
 	cfg := map[string]any{"model": c.String("model")}
-	if c.String("engine") == "ref" {
+	if name := c.String("engine"); driver.IsPythonEngine(name) {
+		pythonEngineConfig(c, name, cfg)
+	} else if name == "ref" {
 		cfg["seed"] = c.Uint64("seed")
 		cfg["device"] = c.String("device")
 		if c.Int("threads") > 0 {
@@ -199,6 +213,9 @@ func engineConfig(c *cli.Context) (json.RawMessage, error) {
 }
 
 func openEngine(c *cli.Context, name, lib string, cfg json.RawMessage) (driver.Engine, error) {
+	if driver.IsPythonEngine(name) {
+		return startPython(c, name, cfg, engineLog(c))
+	}
 	if c.Bool("in-process") {
 		l, err := driver.OpenLibrary(lib)
 		if err != nil {

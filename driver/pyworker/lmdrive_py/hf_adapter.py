@@ -113,7 +113,7 @@ class HFAdapter:
             "threads": torch.get_num_threads(),
         }
         return {
-            "backend": "transformers", "version": "transformers %s" % transformers.__version__,
+            "backend": "transformers", "version": transformers.__version__,
             "model": self.model_name, "dtype": self.precision, "vocab_size": self.vocab, "tp_size": 1,
             "device_ids": devices, "eos_ids": self.eos_ids, "max_seq_len": 0, "max_input_len": 0,
             "caps": ["logprobs", "sampling", "watch"], "versions": _versions(torch, transformers),
