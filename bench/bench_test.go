@@ -184,3 +184,32 @@ func TestWriteGoBench(t *testing.T) {
 		t.Fatalf("output:\n%s", out)
 	}
 }
+
+// A writer that never got a record leaves no file behind; a bad path is
+// refused when the writer is opened, before any engine runs.
+func TestWriterCreatesTheFileWithTheFirstRecord(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sub", "r.jsonl")
+	w, err := OpenWriter(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	if _, err := os.Stat(filepath.Dir(path)); !os.IsNotExist(err) {
+		t.Fatalf("an unused writer created %s: %v", filepath.Dir(path), err)
+	}
+	w, _ = OpenWriter(path)
+	if err := w.Write(Record{Schema: Schema}); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	if recs, err := ReadRecords(path); err != nil || len(recs) != 1 {
+		t.Fatalf("%d records, %v", len(recs), err)
+	}
+	ro := filepath.Join(t.TempDir(), "ro")
+	os.Mkdir(ro, 0o555)
+	if os.Getuid() != 0 {
+		if _, err := OpenWriter(filepath.Join(ro, "x", "r.jsonl")); err == nil || !strings.Contains(err.Error(), "not writable") {
+			t.Fatalf("read-only folder: %v", err)
+		}
+	}
+}

@@ -8,6 +8,9 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/lmdrive/lmdrive/cuda"
 	"github.com/lmdrive/lmdrive/driver"
 )
 
@@ -34,8 +37,8 @@ type Record struct {
 	Output   *Output   `json:"output,omitempty"`
 	Repro    *Repro    `json:"repro,omitempty"`
 	Overhead *Overhead `json:"overhead,omitempty"`
-	// Telemetry is per-GPU power, energy, memory and clocks during the repeat.
-	Telemetry any `json:"telemetry,omitempty"`
+	// Telemetry is per-GPU energy by phase and peak memory during the repeat.
+	Telemetry *cuda.RunTelemetry `json:"telemetry,omitempty"`
 }
 
 // Tool identifies the lmdrive build that measured.
@@ -72,23 +75,63 @@ type Output struct {
 
 // Writer appends records to a JSON Lines file, one line per record, flushed
 // and synced before Write returns, so a crash loses nothing already written.
+// The file (and its folder) is created by the first record: a run that
+// fails before measuring anything leaves no empty file behind.
 type Writer struct {
-	mu sync.Mutex
-	f  *os.File
+	mu   sync.Mutex
+	path string
+	f    *os.File
 }
 
-// OpenWriter opens (creating if needed) path for appending.
+// OpenWriter checks that path can be appended to, without creating it yet.
 func OpenWriter(path string) (*Writer, error) {
-	if dir := filepath.Dir(path); dir != "" {
+	w := &Writer{path: path}
+	if _, err := os.Stat(path); err == nil {
+		if err := w.open(); err != nil {
+			return nil, err
+		}
+		return w, nil
+	}
+	if err := writableAncestor(filepath.Dir(path)); err != nil {
+		return nil, fmt.Errorf("results file %s: %w", path, err)
+	}
+	return w, nil
+}
+
+// writableAncestor checks that the nearest existing folder on the way to dir
+// is a folder this process may write into, so that dir can be created.
+func writableAncestor(dir string) error {
+	for {
+		st, err := os.Stat(dir)
+		if err == nil {
+			if !st.IsDir() {
+				return fmt.Errorf("%s is not a folder", dir)
+			}
+			if unix.Access(dir, unix.W_OK) != nil {
+				return fmt.Errorf("folder %s is not writable", dir)
+			}
+			return nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return err
+		}
+		dir = parent
+	}
+}
+
+func (w *Writer) open() error {
+	if dir := filepath.Dir(w.path); dir != "" {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, fmt.Errorf("results file: %w", err)
+			return fmt.Errorf("results file: %w", err)
 		}
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(w.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 	if err != nil {
-		return nil, fmt.Errorf("results file: %w", err)
+		return fmt.Errorf("results file: %w", err)
 	}
-	return &Writer{f: f}, nil
+	w.f = f
+	return nil
 }
 
 // Write appends one record durably.
@@ -99,17 +142,31 @@ func (w *Writer) Write(r Record) error {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.f == nil {
+		if err := w.open(); err != nil {
+			return err
+		}
+	}
 	if _, err := w.f.Write(append(b, '\n')); err != nil {
-		return fmt.Errorf("write %s: %w", w.f.Name(), err)
+		return fmt.Errorf("write %s: %w", w.path, err)
 	}
 	if err := w.f.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", w.f.Name(), err)
+		return fmt.Errorf("sync %s: %w", w.path, err)
 	}
 	return nil
 }
 
-// Close closes the file.
-func (w *Writer) Close() error { return w.f.Close() }
+// Close closes the file, if a record created it.
+func (w *Writer) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.f == nil {
+		return nil
+	}
+	err := w.f.Close()
+	w.f = nil
+	return err
+}
 
 // ReadRecords reads every record of a results file.
 func ReadRecords(path string) ([]Record, error) {

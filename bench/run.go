@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/lmdrive/lmdrive/cuda"
 	"github.com/lmdrive/lmdrive/driver"
 )
 
@@ -26,10 +27,11 @@ type Plan struct {
 }
 
 // Observer watches one measured repeat: Start right before the request is
-// submitted, Stop right after the result; what Stop returns is recorded.
+// submitted, Stop right after the result with the generation's phases; what
+// Stop returns is recorded (cuda.Observer is the GPU one).
 type Observer interface {
 	Start(ctx context.Context) error
-	Stop(res driver.Result) (any, error)
+	Stop(phases cuda.Phases) (*cuda.RunTelemetry, error)
 }
 
 // Run executes plan.Workload.Warmup unrecorded runs, then Repeats measured
@@ -57,10 +59,11 @@ func Run(ctx context.Context, eng driver.Engine, plan Plan, sink func(Record) er
 			}
 		}
 		res, err := eng.Generate(ctx, req, func(ts []driver.Token) { toks = append(toks, ts...) })
-		var telemetry any
+		var telemetry *cuda.RunTelemetry
 		if observe {
 			var terr error
-			if telemetry, terr = plan.Observer.Stop(res); terr != nil && err == nil {
+			phases := cuda.Phases{SubmitNs: res.SubmitNs, FirstTokenNs: res.FirstNs, LastTokenNs: res.LastNs}
+			if telemetry, terr = plan.Observer.Stop(phases); terr != nil && err == nil {
 				return recs, fmt.Errorf("%s: stop telemetry: %w", what, terr)
 			}
 		}

@@ -173,6 +173,28 @@ func StartPython(ctx context.Context, opts PythonOptions) (Engine, error) {
 	return &pythonEngine{RemoteEngine: eng, cleanup: cleanup}, nil
 }
 
+// openPython is Open for the Python engines: the worker is their runner.
+func openPython(ctx context.Context, o OpenOptions) (Engine, error) {
+	if o.InProcess {
+		return nil, fmt.Errorf("--in-process loads engine libraries; engine %s runs in a Python worker process", o.Engine)
+	}
+	return StartPython(ctx, PythonOptions{Interpreter: o.Python, Engine: o.Engine, Config: o.Config, Env: o.Env,
+		Runner: RunnerOptions{Log: o.Log, LoadTimeout: o.LoadTimeout, PrefillTimeout: o.PrefillTimeout, StallTimeout: o.StallTimeout}})
+}
+
+// pythonSettings adds the settings engine hf shares with the ref engine:
+// the seed of random:<preset> weights, the device and CPU threads.
+func pythonSettings(s EngineSettings, cfg map[string]any) {
+	if s.Engine != "hf" {
+		return
+	}
+	cfg["seed"] = s.Seed
+	cfg["device"] = s.Device
+	if s.Threads > 0 {
+		cfg["threads"] = s.Threads
+	}
+}
+
 // pythonEngine is a worker whose folder may have to be removed at Close.
 type pythonEngine struct {
 	*RemoteEngine

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/lmdrive/lmdrive/driver/checkpoint"
+	"github.com/lmdrive/lmdrive/driver/splitmix"
 )
 
 // These tests run Hugging Face transformers for real on the CPU through the
@@ -54,7 +55,7 @@ func generateAll(t *testing.T, eng Engine, req Request) (Result, []Token) {
 func randomPrompt(n int, seed uint64, vocab int) []int32 {
 	out := make([]int32, n)
 	for i := range out {
-		out[i] = int32(checkpoint.SplitMix64(seed+uint64(i)) % uint64(vocab))
+		out[i] = int32(splitmix.Mix(seed+uint64(i)) % uint64(vocab))
 	}
 	return out
 }

@@ -213,6 +213,14 @@ func TestPythonWorkerCancel(t *testing.T) {
 	if res.Finish != FinishCancelled || res.OutputTokens == 0 {
 		t.Fatalf("result %+v; want cancelled after some tokens", res)
 	}
+	// A cancel right behind the request (the context is done before it is
+	// sent) is never lost, however fast it follows.
+	done, stop := context.WithCancel(context.Background())
+	stop()
+	res, err = eng.Generate(done, Request{Prompt: []int32{5}, MaxNewTokens: 1000000, IgnoreEOS: true}, nil)
+	if err != nil || res.Finish != FinishCancelled || res.OutputTokens > 1000 {
+		t.Fatalf("cancel at once: %+v, %v", res, err)
+	}
 	// The engine still works after a cancel.
 	res, err = eng.Generate(context.Background(), Request{Prompt: []int32{5}, MaxNewTokens: 10, IgnoreEOS: true}, nil)
 	if err != nil || res.Finish != FinishLength {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/lmdrive/lmdrive/bench"
 	"github.com/urfave/cli/v2"
@@ -30,22 +31,10 @@ measured repeat for benchstat (--format gobench).`,
 				}
 				recs = append(recs, rs...)
 			}
-			switch c.String("format") {
-			case "markdown":
-				groups := bench.GroupRecords(recs)
-				if len(groups) == 0 {
-					return fmt.Errorf("no successful records in %v", c.Args().Slice())
-				}
-				fmt.Fprint(c.App.Writer, bench.DigestHeader)
-				for _, g := range groups {
-					fmt.Fprint(c.App.Writer, bench.DigestRow(g))
-				}
-				return nil
-			case "gobench":
-				return bench.WriteGoBench(c.App.Writer, recs)
-			default:
-				return fmt.Errorf("--format %q: want markdown or gobench", c.String("format"))
+			if err := (bench.Reporter{W: c.App.Writer}).Write(c.String("format"), recs); err != nil {
+				return fmt.Errorf("%w (in %s)", err, strings.Join(c.Args().Slice(), ", "))
 			}
+			return nil
 		},
 	}
 }

@@ -25,7 +25,7 @@ func TestTokenizeCommands(t *testing.T) {
 	if _, _, err := lmdrive(t, "tokenize", "decode", "12", "x"); err == nil {
 		t.Fatal("decode accepted a word")
 	}
-	if _, _, err := lmdrive(t, "tokenize", "encode", "--backend", "nope", "hi"); err == nil || !strings.Contains(err.Error(), "nope") {
+	if _, _, err := lmdrive(t, "tokenize", "encode", "--tokenizer-backend", "nope", "hi"); err == nil || !strings.Contains(err.Error(), "nope") {
 		t.Fatalf("bad backend: %v", err)
 	}
 }

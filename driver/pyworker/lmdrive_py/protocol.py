@@ -139,6 +139,12 @@ def serve(stdin, channel, extra_engines=None):
                     if state["cancel"] is not None:
                         state["cancel"].set()
                 continue
+            if cmd.get("op") == "generate":
+                # The generation's cancel flag exists from the moment its
+                # command is read, so a cancel right behind it is never lost.
+                cmd["_cancel"] = threading.Event()
+                with lock:
+                    state["cancel"] = cmd["_cancel"]
             cmds.put(cmd)
         cmds.put(None)
 
@@ -173,9 +179,7 @@ def serve(stdin, channel, extra_engines=None):
                     channel.send({"ev": "error", "phase": "prefill", "error": "worker: generate before open"})
                     return 1
                 sink = TokenSink(channel)
-                cancel = threading.Event()
-                with lock:
-                    state["cancel"] = cancel
+                cancel = cmd["_cancel"]
                 try:
                     req = Request(cmd.get("request") or {})
                     res = adapter.generate(req, sink, cancel)
@@ -188,7 +192,8 @@ def serve(stdin, channel, extra_engines=None):
                     continue
                 finally:
                     with lock:
-                        state["cancel"] = None
+                        if state["cancel"] is cancel:
+                            state["cancel"] = None
                 channel.send({"ev": "result", "result": res})
             else:
                 channel.send({"ev": "error", "error": "worker: unknown command %r" % op})
