@@ -75,3 +75,20 @@ func TestEosOnEngineHF(t *testing.T) {
 	rep, out, err = eosReport(t, append(args, "--ignore-eos")...)
 	wantVerdict(t, rep, out, err, eos.CauseOK)
 }
+
+// lmdrive eos through the lmdeploy adapter, on the test fake of LMDeploy's
+// pipeline (driver/pyworker/tests/fakes): the KV cache lowers session_len
+// to 128, LMDeploy calls the cut end "length", and the report names the
+// limit with the engine's own log line as evidence.
+func TestEosNamesLMDeploySessionLenClamp(t *testing.T) {
+	py := testPython(t)
+	fakes, _ := filepath.Abs(filepath.Join("..", "..", "driver", "pyworker", "tests", "fakes"))
+	t.Setenv("PYTHONPATH", fakes)
+	model := t.TempDir()
+	os.WriteFile(filepath.Join(model, "config.json"), []byte(`{"model_type": "qwen2", "vocab_size": 151936,
+		"max_position_embeddings": 32768, "eos_token_id": 151645, "lmdrive_fake": {"kv_session_len": 128}}`), 0o644)
+	rep, out, err := eosReport(t, "--engine", "lmdeploy", "--python", py, "--model", model, "--prompt-source", "ids",
+		"--prompt-tokens", "64", "--max-new", "200", "--ignore-eos")
+	wantVerdict(t, rep, out, err, eos.CauseContextClamp, "session_len=128 (effective, read back after loading)",
+		"max_new_tokens is truncated to 64", "(prompt 64 + generated 64)")
+}

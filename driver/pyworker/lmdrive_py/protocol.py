@@ -8,13 +8,17 @@
 
 Tokens travel column by column: {"i0", "ids", "t", "b", "lp"?, "w"?}.
 """
+import fcntl
 import importlib
 import json
 import math
 import os
 import queue
+import stat
 import sys
+import termios
 import threading
+import time
 import traceback
 
 from . import PROTOCOL, WORKER_VERSION
@@ -48,6 +52,27 @@ class Channel:
 
     def send(self, ev):
         self.write_line(json.dumps(ev, separators=(",", ":"), allow_nan=False) + "\n")
+
+
+def drain_stderr(limit_s=0.2):
+    """Waits (briefly) until lmdrive has read everything written to stderr.
+    Logs and events travel on two pipes, read by two goroutines: without
+    this, a result could overtake the log lines that explain it (lmdrive eos
+    reads them right after the result). On Linux FIONREAD on either end of a
+    pipe says how many bytes are still unread."""
+    sys.stderr.flush()
+    try:
+        if not stat.S_ISFIFO(os.fstat(2).st_mode):
+            return
+        buf = bytearray(4)
+        deadline = time.monotonic() + limit_s
+        while True:
+            fcntl.ioctl(2, termios.FIONREAD, buf)
+            if int.from_bytes(buf, sys.byteorder) == 0 or time.monotonic() > deadline:
+                return
+            time.sleep(0.0005)
+    except OSError:
+        return
 
 
 def _ints(xs):
@@ -173,7 +198,9 @@ def serve(stdin, channel, extra_engines=None):
                 except Exception as e:  # noqa: BLE001 - reported, never swallowed
                     channel.send({"ev": "error", "phase": "load", "error": _unexpected("engine %s failed to load" % name, e)})
                     return 1
-                channel.send({"ev": "ready", "info": _info(name, info, now_ns() - t0)})
+                load_ns = now_ns() - t0
+                drain_stderr()
+                channel.send({"ev": "ready", "info": _info(name, info, load_ns)})
             elif op == "generate":
                 if adapter is None:
                     channel.send({"ev": "error", "phase": "prefill", "error": "worker: generate before open"})
@@ -194,6 +221,7 @@ def serve(stdin, channel, extra_engines=None):
                     with lock:
                         if state["cancel"] is cancel:
                             state["cancel"] = None
+                drain_stderr()
                 channel.send({"ev": "result", "result": res})
             else:
                 channel.send({"ev": "error", "error": "worker: unknown command %r" % op})
