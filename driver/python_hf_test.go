@@ -213,6 +213,7 @@ func TestHFLoadErrors(t *testing.T) {
 		{map[string]any{"model": "random:tiny", "bogus": 1}, "unknown config key \"bogus\"; valid keys:"},
 		{map[string]any{"model": "random:tiny", "precision": "int8"}, "int8"},
 		{map[string]any{"model": remote}, "ships its own model code, which lmdrive runs only with --trust-remote-code"},
+		{map[string]any{"model": remote, "precision": "int8", "device": "cpu"}, "needs bitsandbytes, which is not installed for"},
 	}
 	for _, tc := range cases {
 		_, err := startHFErr(py, tc.cfg)
