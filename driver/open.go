@@ -104,6 +104,9 @@ type EngineSettings struct {
 	Threads int
 	TP      int
 	Extra   string
+	// TrustRemoteCode lets a Python engine's library run code shipped in the
+	// model folder (--trust-remote-code); off by default.
+	TrustRemoteCode bool
 }
 
 // Config renders the settings as the engine's JSON config.
@@ -113,6 +116,9 @@ func (s EngineSettings) Config() (json.RawMessage, error) {
 	}
 	if s.Threads < 0 {
 		return nil, fmt.Errorf("--threads %d is negative (0: the engine's default)", s.Threads)
+	}
+	if s.TrustRemoteCode && !IsPythonEngine(s.Engine) {
+		return nil, fmt.Errorf("--trust-remote-code lets a Python engine's library run code from the model folder; engine %s runs none", s.Engine)
 	}
 	cfg := map[string]any{"model": s.Model}
 	if s.Engine == "ref" {

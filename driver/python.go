@@ -182,9 +182,13 @@ func openPython(ctx context.Context, o OpenOptions) (Engine, error) {
 		Runner: RunnerOptions{Log: o.Log, LoadTimeout: o.LoadTimeout, PrefillTimeout: o.PrefillTimeout, StallTimeout: o.StallTimeout}})
 }
 
-// pythonSettings adds the settings engine hf shares with the ref engine:
-// the seed of random:<preset> weights, the device and CPU threads.
+// pythonSettings adds --trust-remote-code, and the settings engine hf
+// shares with the ref engine: the seed of random:<preset> weights, the
+// device and CPU threads.
 func pythonSettings(s EngineSettings, cfg map[string]any) {
+	if s.TrustRemoteCode {
+		cfg["trust_remote_code"] = true
+	}
 	if s.Engine != "hf" {
 		return
 	}

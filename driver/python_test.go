@@ -341,3 +341,30 @@ func TestPythonPresetsMatchGo(t *testing.T) {
 		}
 	}
 }
+
+// The flags reach a Python engine's config: hf gets the settings it shares
+// with ref, the others model and tp; --trust-remote-code reaches only them.
+func TestPythonEngineSettings(t *testing.T) {
+	for _, tc := range []struct {
+		s    EngineSettings
+		want string
+	}{
+		{EngineSettings{Engine: "hf", Model: "random:tiny", Seed: 3, Device: "cuda", Threads: 2, TP: 1},
+			`{"device":"cuda","model":"random:tiny","seed":3,"threads":2,"tp":1}`},
+		{EngineSettings{Engine: "vllm", Model: "/m", Seed: 3, Device: "cpu", TP: 2, TrustRemoteCode: true},
+			`{"model":"/m","tp":2,"trust_remote_code":true}`},
+	} {
+		got, err := tc.s.Config()
+		if err != nil || string(got) != tc.want {
+			t.Errorf("%+v: %s, %v; want %s", tc.s, got, err, tc.want)
+		}
+	}
+	if _, err := (EngineSettings{Engine: "ref", Model: "random:tiny", TP: 1, TrustRemoteCode: true}).Config(); err == nil ||
+		!strings.Contains(err.Error(), "engine ref runs none") {
+		t.Fatalf("ref with --trust-remote-code: %v", err)
+	}
+	if _, err := Open(context.Background(), OpenOptions{Engine: "hf", InProcess: true}); err == nil ||
+		!strings.Contains(err.Error(), "runs in a Python worker process") {
+		t.Fatalf("hf in process: %v", err)
+	}
+}

@@ -22,6 +22,7 @@ func engineFlags() []cli.Flag {
 		libPathFlag(),
 		&cli.StringFlag{Name: "python", EnvVars: []string{"LMDRIVE_PYTHON"},
 			Usage: "Python interpreter of the Python engines (default: python3 on PATH)"},
+		&cli.BoolFlag{Name: "trust-remote-code", Usage: "let a Python engine's library run code shipped in the model folder (off: such a folder is refused)"},
 		&cli.StringFlag{Name: "device", Value: "cpu", Usage: "where the ref or hf engine runs: cpu or cuda (hf also auto: device_map=\"auto\")"},
 		&cli.IntFlag{Name: "tp", Value: 1, Usage: "tensor-parallel size"},
 		&cli.IntFlag{Name: "threads", Usage: "CPU threads of the ref engine (default: sized to the work)"},
@@ -70,7 +71,7 @@ func libPathFlag() cli.Flag {
 func openOptions(c *cli.Context) (driver.OpenOptions, error) {
 	engine := c.String("engine")
 	cfg, err := driver.EngineSettings{Engine: engine, Model: c.String("model"), Seed: c.Uint64("seed"), Device: c.String("device"),
-		Threads: c.Int("threads"), TP: c.Int("tp"), Extra: c.String("engine-config")}.Config()
+		Threads: c.Int("threads"), TP: c.Int("tp"), Extra: c.String("engine-config"), TrustRemoteCode: c.Bool("trust-remote-code")}.Config()
 	if err != nil {
 		return driver.OpenOptions{}, err
 	}

@@ -9,9 +9,11 @@ import types
 from .common import EngineError, StopRules, now_ns, result
 
 
-def model_folder(path, engine):
+def model_folder(path, engine, trust=False):
     """A local checkpoint (or engine) folder: these libraries load files,
-    never random:<preset>."""
+    never random:<preset>. A folder that ships its own model code (auto_map
+    in config.json) is refused unless the user allowed it: some libraries
+    run such code without asking."""
     if not path:
         raise EngineError("engine %s: no model; give --model with a local model folder" % engine)
     if path.startswith("random:"):
@@ -19,6 +21,9 @@ def model_folder(path, engine):
                           "lmdrive model init --preset %s --dtype fp16 --out DIR" % (engine, path[len("random:"):] or "tiny"))
     if not os.path.isdir(path):
         raise EngineError("engine %s: --model %s is not a folder" % (engine, path))
+    if not trust and read_json(os.path.join(path, "config.json")).get("auto_map"):
+        raise EngineError("engine %s: %s ships its own model code (auto_map in config.json), which lmdrive lets the "
+                          "library run only with --trust-remote-code (read it first)" % (engine, path))
     return path
 
 
@@ -43,6 +48,15 @@ def folder_facts(path):
                 eos.append(int(i))
     return {"eos_ids": eos, "max_position_embeddings": cfg.get("max_position_embeddings"),
             "vocab_size": cfg.get("vocab_size", 0), "generation_config": gen}
+
+
+def check_prompt(req, vocab):
+    """Refuses ids outside the vocabulary before they reach the library
+    (some index out of range on the GPU instead of answering)."""
+    if vocab > 0:
+        for t in req.prompt:
+            if not 0 <= t < vocab:
+                raise EngineError("request: token id %d is outside the vocabulary (0..%d)" % (t, vocab - 1))
 
 
 def stop_sequence_hit(generated, req):

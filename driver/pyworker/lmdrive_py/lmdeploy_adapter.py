@@ -20,10 +20,10 @@ import asyncio
 import inspect
 
 from .common import EngineError, check_version, now_ns, require, result, take_config
-from .library_common import calibrate, folder_facts, model_folder, ns, stop_sequence_hit, versions
+from .library_common import calibrate, check_prompt, folder_facts, model_folder, ns, stop_sequence_hit, versions
 
 KEYS = ("model", "tp", "backend", "session_len", "cache_max_entry_count", "enable_prefix_caching", "dtype",
-        "log_level", "calibrate")
+        "log_level", "trust_remote_code", "calibrate")
 LOWEST = "0.7.0"
 CALIBRATE_VOCAB = 151936
 
@@ -45,7 +45,7 @@ class LMDeployAdapter:
                     "effective_config": {"calibrate": True, "what": "the adapter's response handling fed "
                                          "library-shaped responses, one token each, without LMDeploy"}}
         cfg = self.cfg
-        path = model_folder(str(cfg.get("model") or ""), "lmdeploy")
+        path = model_folder(str(cfg.get("model") or ""), "lmdeploy", bool(cfg.get("trust_remote_code")))
         facts = folder_facts(path)
         backend = str(cfg.get("backend") or "turbomind")
         if backend not in ("turbomind", "pytorch"):
@@ -76,7 +76,7 @@ class LMDeployAdapter:
         self.vocab = int(facts["vocab_size"] or 0)
         self.eos_ids = facts["eos_ids"]
         self.generate_params = _params(self.pipe.generate)
-        effective = dict(bkw, backend=backend, log_level=log_level, session_len_requested=session_len,
+        effective = dict(bkw, backend=backend, log_level=log_level, trust_remote_code=bool(cfg.get("trust_remote_code")), session_len_requested=session_len,
                          session_len_effective=self.session_len, lmdeploy_max_new_tokens_default=512,
                          generate_keywords=sorted(self.generate_params) if self.generate_params else "any")
         return {"backend": "lmdeploy-" + backend, "version": lmdeploy.__version__, "model": path,
@@ -102,6 +102,7 @@ class LMDeployAdapter:
         if self.calibrate:
             return calibrate(req, sink, cancel, lambda out: self._consume(out, req, sink, now_ns()), self.vocab,
                              self.eos_ids, _calibration_output)
+        check_prompt(req, self.vocab)
         gc = self.gen_config(req)
         self.n_sessions += 1
         sid = self.n_sessions

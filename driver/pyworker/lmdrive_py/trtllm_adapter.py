@@ -19,7 +19,7 @@ token times (steady clock: CLOCK_MONOTONIC) next to ours.
 import asyncio
 
 from .common import EngineError, check_version, now_ns, require, result, take_config
-from .library_common import calibrate, folder_facts, model_folder, ns, stop_sequence_hit, versions
+from .library_common import calibrate, check_prompt, folder_facts, model_folder, ns, stop_sequence_hit, versions
 
 KEYS = ("model", "tp", "max_seq_len", "free_gpu_memory_fraction", "enable_block_reuse", "dtype", "backend",
         "trust_remote_code", "calibrate")
@@ -42,7 +42,7 @@ class TRTLLMAdapter:
                     "effective_config": {"calibrate": True, "what": "the adapter's output handling fed "
                                          "library-shaped outputs, one token a step, without TensorRT-LLM"}}
         cfg = self.cfg
-        path = model_folder(str(cfg.get("model") or ""), "trtllm-py")
+        path = model_folder(str(cfg.get("model") or ""), "trtllm-py", bool(cfg.get("trust_remote_code")))
         facts = folder_facts(path)
         trt = require("tensorrt_llm", "tensorrt_llm (from NVIDIA's package index: pip install tensorrt_llm "
                       "--extra-index-url https://pypi.nvidia.com)", "TensorRT-LLM")
@@ -109,6 +109,7 @@ class TRTLLMAdapter:
         if self.calibrate:
             return calibrate(req, sink, cancel, lambda out: self._consume(out, req, sink, now_ns()), self.vocab,
                              [self.end_id], _calibration_output)
+        check_prompt(req, self.vocab)
         sp = self.sampling_params(req)
         state = {"last": None, "ours": None, "stop_sequence": -1}
         submit = now_ns()

@@ -16,7 +16,7 @@ stop_token_ids still stop under ignore_eos.
 import os
 
 from .common import EngineError, check_version, now_ns, require, result, take_config
-from .library_common import calibrate, folder_facts, model_folder, ns, stop_sequence_hit, versions
+from .library_common import calibrate, check_prompt, folder_facts, model_folder, ns, stop_sequence_hit, versions
 
 KEYS = ("model", "tp", "seed", "dtype", "max_model_len", "enable_prefix_caching", "gpu_memory_utilization",
         "enforce_eager", "trust_remote_code", "skip_tokenizer_init", "engine_core_process", "calibrate")
@@ -40,7 +40,7 @@ class VLLMAdapter:
                     "effective_config": {"calibrate": True, "what": "the adapter's output handling fed "
                                          "library-shaped outputs, one token a step, without vLLM"}}
         cfg = self.cfg
-        path = model_folder(str(cfg.get("model") or ""), "vllm")
+        path = model_folder(str(cfg.get("model") or ""), "vllm", bool(cfg.get("trust_remote_code")))
         facts = folder_facts(path)
         tp = int(cfg.get("tp") or 1)
         # EngineCore in this process (no IPC between the step and our stamp)
@@ -103,6 +103,7 @@ class VLLMAdapter:
         if self.calibrate:
             return calibrate(req, sink, cancel, lambda out: self._consume(out, req, sink, now_ns()), self.vocab,
                              self.eos_ids, _calibration_output)
+        check_prompt(req, self.vocab)
         sp = self.sampling_params(req)
         self.n_requests += 1
         rid = "lmdrive-%d" % self.n_requests

@@ -198,3 +198,17 @@ def test_vllm_refused_prompt_is_one_line(model_dir, channel):
     a, _ = opened("vllm", model_dir, None, max_model_len=8)
     with pytest.raises(EngineError, match="engine vllm refused the request: The decoder prompt"):
         run(a, channel, max_new_tokens=4)
+
+
+@pytest.mark.parametrize("name", sorted(ADAPTERS))
+def test_model_code_needs_trust(name, model_dir):
+    import json
+    import os
+    path = model_dir()
+    cfg = json.load(open(os.path.join(path, "config.json")))
+    cfg["auto_map"] = {"AutoModelForCausalLM": "modeling.MyModel"}
+    json.dump(cfg, open(os.path.join(path, "config.json"), "w"))
+    with pytest.raises(EngineError, match="ships its own model code .* only with --trust-remote-code"):
+        ADAPTERS[name]({"model": path}).open()
+    a = ADAPTERS[name]({"model": path, "trust_remote_code": True})
+    a.open()  # allowed: the (fake) library loads it
