@@ -210,3 +210,40 @@ func (p *pythonEngine) Close() error {
 	p.cleanup()
 	return err
 }
+
+// pythonPackage names the distribution each Python engine needs.
+func pythonPackage(engine string) string {
+	switch engine {
+	case "hf":
+		return "transformers"
+	case "trtllm-py":
+		return "tensorrt_llm"
+	}
+	return engine
+}
+
+// InspectPython says whether a Python engine's library is installed for the
+// interpreter (from its package metadata, without importing it: importing
+// torch takes seconds), for `lmdrive engines`.
+func InspectPython(engine, interpreter string) LibraryReport {
+	r := LibraryReport{Engine: engine, ABI: "python worker"}
+	py, err := FindPython(interpreter, os.Getenv("LMDRIVE_PYTHON"), exec.LookPath)
+	if err != nil {
+		r.Error = err.Error()
+		return r
+	}
+	r.Library = py
+	pkg := pythonPackage(engine)
+	out, err := exec.Command(py, "-c", "import sys, importlib.metadata as m\ntry:\n print(m.version(sys.argv[1]))\nexcept Exception:\n print('')", pkg).Output()
+	if err != nil {
+		r.Error = fmt.Sprintf("%s does not run: %v", py, err)
+		return r
+	}
+	r.Backend, r.Version = pkg, strings.TrimSpace(string(out))
+	if r.Version == "" {
+		r.Error = fmt.Sprintf("%s is not installed for %s (pip install %s, or --python)", pkg, py, pkg)
+	} else {
+		r.Backend += " " + r.Version
+	}
+	return r
+}

@@ -92,3 +92,18 @@ func TestEosNamesLMDeploySessionLenClamp(t *testing.T) {
 	wantVerdict(t, rep, out, err, eos.CauseContextClamp, "session_len=128 (effective, read back after loading)",
 		"max_new_tokens is truncated to 64", "(prompt 64 + generated 64)")
 }
+
+// lmdrive engines lists the Python engines, with the library version found
+// for the interpreter or the pip command.
+func TestEnginesListsPythonEngines(t *testing.T) {
+	py := testPython(t)
+	stdout, _, err := lmdrive(t, "engines", "--python", py)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"hf ", "transformers 5.", "vllm is not installed for " + py + " (pip install vllm, or --python)", "trtllm-py"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("engines lacks %q:\n%s", want, stdout)
+		}
+	}
+}
