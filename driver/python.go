@@ -165,6 +165,8 @@ func StartPython(ctx context.Context, opts PythonOptions) (Engine, error) {
 	ro.Command = []string{py, "-u", "-B", script}
 	ro.Env = append(append([]string{"PYTHONDONTWRITEBYTECODE=1", "PYTHONIOENCODING=utf-8", "LMDRIVE_PYWORKER_DIR=" + dir}, opts.Env...), ro.Env...)
 	ro.Engine, ro.Library, ro.Config = opts.Engine, script, opts.Config
+	// vLLM and TensorRT-LLM start worker processes of their own.
+	ro.ProcessGroup = true
 	eng, err := StartRunner(ctx, ro)
 	if err != nil {
 		cleanup()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -367,4 +368,60 @@ func TestPythonEngineSettings(t *testing.T) {
 		!strings.Contains(err.Error(), "runs in a Python worker process") {
 		t.Fatalf("hf in process: %v", err)
 	}
+}
+
+// A library's worker processes die with the worker: a hung worker whose
+// child still runs is killed with its whole process group, and lmdrive does
+// not wait on the log pipe the child holds.
+func TestPythonWorkerLeavesNoOrphans(t *testing.T) {
+	py := testPython(t, false)
+	start := time.Now()
+	var log strings.Builder
+	cfg, _ := json.Marshal(map[string]any{"mode": "child_hang_load"})
+	script, _ := filepath.Abs(filepath.Join("pyworker", "tests", "fault_worker.py"))
+	_, err := StartPython(context.Background(), PythonOptions{Interpreter: py, WorkerDir: "pyworker", Script: script,
+		Engine: "fault", Config: cfg, Runner: RunnerOptions{LoadTimeout: 3 * time.Second, Log: &syncWriter{w: &log}}})
+	var f *EngineFailure
+	if !errors.As(err, &f) || f.Kind != "hung" {
+		t.Fatalf("error %v", err)
+	}
+	if time.Since(start) > 15*time.Second {
+		t.Fatalf("took %s", time.Since(start))
+	}
+	var pid int
+	for _, line := range strings.Split(f.LogTail, "\n") {
+		if _, err := fmt.Sscanf(strings.TrimSpace(line), "started child %d", &pid); err == nil {
+			break
+		}
+	}
+	if pid == 0 {
+		t.Fatalf("no child pid in the log:\n%s", f.LogTail)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if alive(pid) {
+		unix.Kill(pid, unix.SIGKILL)
+		t.Fatalf("child %d outlived its worker", pid)
+	}
+}
+
+// alive: the process exists and is not a zombie waiting for its reaper.
+func alive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i > 0 && len(s) > i+2 && s[i+2] != 'Z'
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	w  *strings.Builder
+}
+
+func (s *syncWriter) Write(b []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(b)
 }

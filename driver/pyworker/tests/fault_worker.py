@@ -39,6 +39,11 @@ class FaultAdapter:
             crash("load")
         if self.mode == "hang_load":
             hang("load")
+        if self.mode == "child_hang_load":
+            import subprocess
+            child = subprocess.Popen(["sleep", "3600"])
+            print("started child %d" % child.pid, file=sys.stderr, flush=True)
+            hang("load")
         if self.mode == "fail_load":
             raise EngineError("fault: load failed on purpose")
         if self.mode == "bug_load":
