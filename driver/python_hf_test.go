@@ -172,6 +172,7 @@ func TestHFStopsLikeRef(t *testing.T) {
 // bit, in fp32, fp16 and bf16.
 func TestHFRandomWeightsMatchModelInit(t *testing.T) {
 	py := testPython(t, true)
+	args := []string{filepath.Join("pyworker", "tests", "compare_random.py")}
 	for _, tc := range []struct {
 		preset, dtype string
 		seed          uint64
@@ -181,13 +182,13 @@ func TestHFRandomWeightsMatchModelInit(t *testing.T) {
 		if err := checkpoint.Write(dir, p, checkpoint.Options{Seed: tc.seed, Dtype: tc.dtype}); err != nil {
 			t.Fatal(err)
 		}
-		out, err := exec.Command(py, filepath.Join("pyworker", "tests", "compare_random.py"), dir, tc.preset,
-			strings.TrimSpace(jsonString(tc.seed)), tc.dtype).CombinedOutput()
-		if err != nil || !strings.HasPrefix(string(out), "identical:") {
-			t.Fatalf("%s %s: %v\n%s", tc.preset, tc.dtype, err, out)
-		}
-		t.Log(strings.TrimSpace(string(out)))
+		args = append(args, dir, tc.preset, jsonString(tc.seed), tc.dtype)
 	}
+	out, err := exec.Command(py, args...).CombinedOutput()
+	if err != nil || strings.Count(string(out), "identical:") != 3 {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	t.Log(strings.TrimSpace(string(out)))
 }
 
 func jsonString(v any) string {
@@ -201,6 +202,8 @@ func TestHFLoadErrors(t *testing.T) {
 	noConfig := t.TempDir()
 	remote := t.TempDir()
 	os.WriteFile(filepath.Join(remote, "config.json"), []byte(`{"model_type":"lmdrive-custom","auto_map":{"AutoConfig":"cfg.MyConfig","AutoModelForCausalLM":"model.MyModel"}}`), 0o644)
+	plain := t.TempDir()
+	os.WriteFile(filepath.Join(plain, "config.json"), []byte(`{"model_type":"qwen2"}`), 0o644)
 	cases := []struct {
 		cfg  map[string]any
 		want string
@@ -213,7 +216,7 @@ func TestHFLoadErrors(t *testing.T) {
 		{map[string]any{"model": "random:tiny", "bogus": 1}, "unknown config key \"bogus\"; valid keys:"},
 		{map[string]any{"model": "random:tiny", "precision": "int8"}, "int8"},
 		{map[string]any{"model": remote}, "ships its own model code, which lmdrive runs only with --trust-remote-code"},
-		{map[string]any{"model": remote, "precision": "int8", "device": "cpu"}, "needs bitsandbytes, which is not installed for"},
+		{map[string]any{"model": plain, "precision": "int8", "device": "cpu"}, "needs bitsandbytes, which is not installed for"},
 	}
 	for _, tc := range cases {
 		_, err := startHFErr(py, tc.cfg)

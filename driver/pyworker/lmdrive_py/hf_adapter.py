@@ -12,6 +12,8 @@
   transformers' own length default (max_length=20 when nothing is passed).
 """
 import copy
+import importlib.util
+import json
 import math
 import os
 import sys
@@ -56,6 +58,12 @@ class HFAdapter:
             raise EngineError("engine hf: no model; give --model with a checkpoint folder or random:<preset>")
         if model_arg.startswith("random:") and presets.lookup(model_arg[len("random:"):]) is None:
             raise EngineError('engine hf: unknown preset "%s"; choose one of: %s' % (model_arg[len("random:"):], ", ".join(presets.names())))
+        trust = bool(cfg.get("trust_remote_code"))
+        if model_arg and not model_arg.startswith("random:") and not self.calibrate:
+            _check_folder(model_arg, trust)
+        if precision == "int8" and importlib.util.find_spec("bitsandbytes") is None:
+            raise EngineError("--precision int8 with engine hf needs bitsandbytes, which is not installed for %s: "
+                              "pip install bitsandbytes (it needs a CUDA GPU)" % python_name())
         torch = require("torch", "torch", "PyTorch")
         self.torch = torch
         if cfg.get("threads"):
@@ -73,7 +81,6 @@ class HFAdapter:
         self.dtype = getattr(torch, DTYPES[dtype_name])
         self.device = device
         self.precision = precision or dtype_name
-        trust = bool(cfg.get("trust_remote_code"))
         self.streamer_cls = _streamer_class(transformers)
         self.stops_cls = _stops_class(transformers)
 
@@ -144,9 +151,6 @@ class HFAdapter:
 
     def _checkpoint_model(self, path, trust):
         tf, torch = self.tf, self.torch
-        if not os.path.isfile(os.path.join(path, "config.json")):
-            raise EngineError("engine hf: --model %s is not a checkpoint folder with config.json "
-                              "(give a Hugging Face folder, or random:<preset>)" % path)
         self.model_name = path
         kw = {_dtype_kwarg(tf): self.dtype, "trust_remote_code": trust, "local_files_only": True}
         if self.cfg.get("attn_implementation"):
@@ -378,6 +382,23 @@ def _stops_class(tf):
                             break
             return self.torch.full((input_ids.shape[0],), stop, dtype=self.torch.bool, device=input_ids.device)
     return Stops
+
+
+def _check_folder(path, trust):
+    """A checkpoint folder, and no code shipped in it unless allowed: both
+    known before transformers is imported."""
+    cfg_path = os.path.join(path, "config.json")
+    if not os.path.isfile(cfg_path):
+        raise EngineError("engine hf: --model %s is not a checkpoint folder with config.json "
+                          "(give a Hugging Face folder, or random:<preset>)" % path)
+    try:
+        with open(cfg_path) as f:
+            auto_map = json.load(f).get("auto_map")
+    except (OSError, ValueError) as e:
+        raise EngineError("engine hf: %s is not readable JSON: %s" % (cfg_path, e))
+    if auto_map and not trust:
+        raise EngineError("engine hf: %s ships its own model code, which lmdrive runs only with "
+                          "--trust-remote-code (read it first)" % path)
 
 
 def _eos_union(*vals):

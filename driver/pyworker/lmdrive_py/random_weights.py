@@ -63,33 +63,65 @@ def _lsr(torch, z, k):
 
 
 def _splitmix64_t(torch, x):
+    """splitmix64 of each element (int64 tensors, wrapping like uint64)."""
     x = x + GOLDEN
     z = (x ^ _lsr(torch, x, 30)) * MIX1
     z = (z ^ _lsr(torch, z, 27)) * MIX2
     return z ^ _lsr(torch, z, 31)
 
 
+def _mix_(torch, z, tmp, k):
+    """z ^= z >>> k, in place (tmp: scratch of z's size)."""
+    torch.bitwise_right_shift(z, k, out=tmp)
+    tmp.bitwise_and_((1 << (64 - k)) - 1)
+    z.bitwise_xor_(tmp)
+
+
 def values(torch, name, shape, seed, start, count, device):
     """Elements [start, start+count) of the flattened tensor, float32."""
+    out = torch.empty(count, dtype=torch.float32, device=device)
+    _values_into(torch, out, name, shape, seed, start)
+    return out
+
+
+def _values_into(torch, out, name, shape, seed, start):
+    # In-place integer steps on two scratch tensors: the same operations as
+    # _splitmix64_t, without a new tensor per step.
     scale, plus_one = rule(name, shape[-1])
     key = _signed(fnv1a64(name) ^ splitmix64(seed))
-    idx = torch.arange(start, start + count, dtype=torch.int64, device=device)
-    h = _splitmix64_t(torch, idx + key)
-    u = _lsr(torch, h, 40).to(torch.float32) * float32(1.0 / 16777216.0)
-    v = (u * 2.0 - 1.0) * scale
-    return 1.0 + v if plus_one else v
+    count = out.numel()
+    z = torch.arange(start, start + count, dtype=torch.int64, device=out.device)
+    tmp = torch.empty_like(z)
+    z.add_(_signed(key + GOLDEN))
+    _mix_(torch, z, tmp, 30)
+    z.mul_(MIX1)
+    _mix_(torch, z, tmp, 27)
+    z.mul_(MIX2)
+    _mix_(torch, z, tmp, 31)
+    torch.bitwise_right_shift(z, 40, out=tmp)
+    tmp.bitwise_and_((1 << 24) - 1)
+    out.copy_(tmp)                        # exact: 24-bit integers
+    out.mul_(float32(1.0 / 16777216.0))   # u
+    out.mul_(2.0).sub_(1.0).mul_(scale)   # (u * 2 - 1) * scale, each step rounded
+    if plus_one:
+        out.add_(1.0)
 
 
-def fill_(torch, tensor, name, seed, chunk=1 << 24):
+def fill_(torch, tensor, name, seed, chunk=1 << 20):
     """Writes the spec's values into tensor (any dtype, any device), chunk by
     chunk; float16 and bfloat16 round to nearest even, as the ref engine and
     `lmdrive model init` do."""
     flat = tensor.view(-1)
     n = flat.numel()
     shape = list(tensor.shape)
+    if tensor.device.type == "cuda":
+        chunk = max(chunk, 1 << 26)  # GPUs want big launches
+    buf = torch.empty(min(chunk, n), dtype=torch.float32, device=tensor.device)
     for start in range(0, n, chunk):
         count = min(chunk, n - start)
-        flat[start:start + count].copy_(values(torch, name, shape, seed, start, count, tensor.device))
+        part = buf[:count]
+        _values_into(torch, part, name, shape, seed, start)
+        flat[start:start + count].copy_(part)
     return tensor
 
 

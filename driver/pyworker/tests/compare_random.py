@@ -1,8 +1,9 @@
 """Checks the worker's random weights against a checkpoint written by
 `lmdrive model init` (driver/checkpoint): every tensor, bit for bit.
 
-usage: compare_random.py CHECKPOINT_DIR PRESET SEED DTYPE   (dtype fp32|fp16|bf16)
-Prints "identical: N tensors, M values" or the first differing tensor and exits 1.
+usage: compare_random.py CHECKPOINT_DIR PRESET SEED DTYPE [CHECKPOINT_DIR PRESET SEED DTYPE ...]
+(dtype fp32|fp16|bf16). Prints "identical: N tensors, M values" per
+checkpoint, or the first differing tensor and exits 1.
 """
 import os
 import sys
@@ -18,7 +19,15 @@ DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
 def main():
-    folder, preset, seed, dtype = sys.argv[1], sys.argv[2], int(sys.argv[3]), DTYPES[sys.argv[4]]
+    args = sys.argv[1:]
+    for i in range(0, len(args), 4):
+        if check(args[i], args[i + 1], int(args[i + 2]), args[i + 3]):
+            return 1
+    return 0
+
+
+def check(folder, preset, seed, dtype_name):
+    dtype = DTYPES[dtype_name]
     tensors = load_file(os.path.join(folder, "model.safetensors"))
     values = 0
     for name, want in sorted(tensors.items()):
@@ -29,7 +38,7 @@ def main():
             print("differs: %s (%s vs %s) at %s" % (name, got.dtype, want.dtype, bad))
             return 1
         values += want.numel()
-    print("identical: %d tensors, %d values (preset %s, seed %d, %s)" % (len(tensors), values, preset, seed, sys.argv[4]))
+    print("identical: %d tensors, %d values (preset %s, seed %d, %s)" % (len(tensors), values, preset, seed, dtype_name))
     return 0
 
 
