@@ -20,6 +20,7 @@ func Serve(in io.Reader, out io.Writer) error {
 	var (
 		mu     sync.Mutex
 		cancel context.CancelFunc // of the generation in flight, if any
+		genCtx context.Context    // its context, made when its command was read
 	)
 	readErr := make(chan error, 1)
 	go func() {
@@ -40,6 +41,13 @@ func Serve(in io.Reader, out io.Writer) error {
 				}
 				mu.Unlock()
 				continue
+			}
+			if c.Op == "generate" {
+				// The generation is cancellable from the moment its command
+				// is read: a cancel right behind it must not be lost.
+				mu.Lock()
+				genCtx, cancel = context.WithCancel(context.Background())
+				mu.Unlock()
 			}
 			cmds <- c
 		}
@@ -78,9 +86,8 @@ func Serve(in io.Reader, out io.Writer) error {
 			if eng == nil || c.Request == nil {
 				return w.send(event{Ev: "error", Phase: PhasePrefill, Error: "runner: generate before open, or without a request"})
 			}
-			ctx, cf := context.WithCancel(context.Background())
 			mu.Lock()
-			cancel = cf
+			ctx, cf := genCtx, cancel
 			mu.Unlock()
 			var sendErr error
 			res, err := eng.Generate(ctx, *c.Request, func(ts []Token) {
