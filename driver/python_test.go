@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lmdrive/lmdrive/driver/checkpoint"
 	"golang.org/x/sys/unix"
 )
 
@@ -305,42 +304,6 @@ func mustAbs(t *testing.T, p string) string {
 		t.Fatal(err)
 	}
 	return a
-}
-
-// The worker's preset table (random:<preset> for engine hf) is the Go one.
-func TestPythonPresetsMatchGo(t *testing.T) {
-	py := testPython(t, false)
-	cmd := exec.Command(py, "-B", "-m", "lmdrive_py.presets")
-	cmd.Dir = "pyworker"
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []struct {
-		Name                                       string
-		Vocab, Hidden, Intermediate, Layers, Heads int
-		KVHeads                                    int `json:"kv_heads"`
-		Tied                                       bool
-		MaxPositions                               int     `json:"max_positions"`
-		RopeTheta                                  float64 `json:"rope_theta"`
-		RMSNormEps                                 float64 `json:"rms_norm_eps"`
-	}
-	if err := json.Unmarshal(out, &got); err != nil {
-		t.Fatal(err)
-	}
-	names := checkpoint.Presets()
-	if len(got) != len(names) {
-		t.Fatalf("python has %d presets, Go %d", len(got), len(names))
-	}
-	for i, name := range names {
-		p, _ := checkpoint.LookupPreset(name)
-		g := got[i]
-		if g.Name != p.Name || g.Vocab != p.Vocab || g.Hidden != p.Hidden || g.Intermediate != p.Intermediate ||
-			g.Layers != p.Layers || g.Heads != p.Heads || g.KVHeads != p.KVHeads || g.Tied != p.Tied ||
-			g.MaxPositions != p.MaxPositions || g.RopeTheta != p.RopeTheta || g.RMSNormEps != p.RMSNormEps {
-			t.Errorf("preset %s: python %+v, Go %+v", name, g, p)
-		}
-	}
 }
 
 // The flags reach a Python engine's config: hf gets the settings it shares

@@ -10,7 +10,10 @@
 #   bash native/ref/cuda/gpu_check.sh path/to/lmdrive [out-dir]
 # Environment: LMDREF_CHECK_STEPS  which steps to run (default: all of
 #                                  build parity torch run14 ab14 pre14 profile hf14 tp14 abtp14 run32;
-#                                  run72: 72B at TP=2, run where each GPU has 100 GB or more)
+#                                  run72: 72B at TP=2, run where each GPU has 100 GB or more;
+#                                  doctor: lmdrive doctor on this host, for docs/doctor.md;
+#                                  omp, not in the default list: the CPU backend with OpenMP
+#                                  and with std::thread, for docs/dist.md)
 #              LMDREF_CUDA_ARCHS   CUDA architectures (default "80;90")
 #              LMDREF_CHECK_GEMM_TOKENS  prompt lengths of the GEMM baseline (default "10000 20000")
 set -uo pipefail
@@ -32,7 +35,7 @@ fi
 HERE=native/ref/cuda
 BUILD=build/gpu
 LIB=$PWD/$BUILD/lib
-STEPS=${LMDREF_CHECK_STEPS:-build parity torch run14 ab14 pre14 profile hf14 tp14 abtp14 run32 run72}
+STEPS=${LMDREF_CHECK_STEPS:-build doctor parity torch run14 ab14 pre14 profile hf14 tp14 abtp14 run32 run72}
 # The GPUs are shared: never NVLink multicast (NCCL NVLS) from this script.
 export NCCL_NVLS_ENABLE=0
 NGPU=$(nvidia-smi -L 2>/dev/null | wc -l)
@@ -67,6 +70,39 @@ if want build; then
     exit 1
   fi
   ls -l "$LIB"
+fi
+
+if want doctor; then  # what lmdrive doctor says on a GPU host (docs/doctor.md), and what the plugin links
+  phase "doctor"
+  tp=1
+  [ "$NGPU" -ge 2 ] && tp=2
+  "$BIN" doctor --lib-path "$LIB" --engines ref,hf --device cuda --tp $tp --json >"$OUTD/doctor-gpu.json"
+  echo "doctor --json exit $?"
+  "$BIN" doctor --lib-path "$LIB" --engines ref,hf --device cuda --tp $tp | tee "$OUTD/doctor-gpu.txt"
+  echo "doctor exit ${PIPESTATUS[0]}"
+  { readelf -d "$LIB/liblmdrive_ref_cuda.so" | grep -E "NEEDED|RUNPATH"; ldd "$LIB/liblmdrive_ref_cuda.so"; } |
+    tee "$OUTD/ref-cuda-deps.txt"
+fi
+
+if want omp; then  # the CPU backend's threads: OpenMP (the default build) against std::thread
+  phase "omp: CPU backend, OpenMP vs std::thread, $(nproc) CPUs"
+  if cmake -S . -B build/gpu-noomp -DCMAKE_BUILD_TYPE=Release -DLMDRIVE_REF_OPENMP=OFF -DLMDRIVE_REF_CUDA=OFF \
+    -DLMDRIVE_LIB_DIR="$PWD/build/gpu-noomp/lib" >/dev/null &&
+    cmake --build build/gpu-noomp -j"$(nproc)" --target lmdrive_ref >/dev/null; then
+    for round in 1 2; do
+      for v in "openmp:$LIB" "threads:$PWD/build/gpu-noomp/lib"; do
+        timeout 120 "$BIN" run --engine ref --device cpu --lib-path "${v#*:}" --model random:qwen2.5-0.5b \
+          --prompt-tokens 512 --max-new 64 --ignore-eos --warmup 1 --repeats 3 --label "0.5b ${v%%:*}" \
+          --out "$OUTD/cpu-omp.jsonl" >/dev/null 2>&1 || step_failed omp $?
+        timeout 60 "$BIN" run --engine ref --device cpu --lib-path "${v#*:}" --model random:tiny \
+          --prompt-tokens 2048 --max-new 256 --ignore-eos --warmup 1 --repeats 3 --label "tiny ${v%%:*}" \
+          --out "$OUTD/cpu-omp.jsonl" >/dev/null 2>&1 || step_failed omp $?
+      done
+    done
+    "$BIN" report "$OUTD/cpu-omp.jsonl"
+  else
+    step_failed omp $?
+  fi
 fi
 
 run_ref() {  # name, timeout, lmdrive run args...  (A/B runs: name ab:<label>)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Creates the Python test environment of `make test`: a virtual environment
-# with the pinned packages of requirements-test.txt (CPU PyTorch and
+# with the pinned packages of requirements.txt (CPU PyTorch and
 # transformers), installed without dependency resolution.
 #
 # usage: pyenv.sh VENV_DIR [PYTHON]
@@ -8,7 +8,7 @@
 set -euo pipefail
 venv=$1
 py=${2:-python3}
-lock=$(dirname "$0")/requirements-test.txt
+lock=$(dirname "$0")/requirements.txt
 fail() {
   echo "pyenv: $*" >&2
   echo "pyenv: the Python worker's tests need this environment; set LMDRIVE_SKIP_PY=1 to skip them" >&2

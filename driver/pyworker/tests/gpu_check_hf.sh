@@ -7,12 +7,12 @@
 #
 # usage (from the repository root, on a machine with PyTorch and
 # transformers in python3, after gpu_check.sh's build step):
-#   bash driver/pyworker/gpu_check_hf.sh path/to/lmdrive [out-dir] [ref-lib-dir]
+#   bash driver/pyworker/tests/gpu_check_hf.sh path/to/lmdrive [out-dir] [ref-lib-dir]
 # Environment: LMDRIVE_HF_STEPS  steps to run (default: weights hf14)
 #              LMDRIVE_HF_NEW    tokens to generate (default 64)
 set -uo pipefail
 if [ $# -lt 1 ]; then
-  echo "usage: bash driver/pyworker/gpu_check_hf.sh path/to/lmdrive [out-dir] [ref-lib-dir]" >&2
+  echo "usage: bash driver/pyworker/tests/gpu_check_hf.sh path/to/lmdrive [out-dir] [ref-lib-dir]" >&2
   exit 2
 fi
 BIN=$(readlink -f "$1")
