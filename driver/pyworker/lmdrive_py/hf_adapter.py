@@ -40,30 +40,7 @@ class HFAdapter:
     # ---- loading -------------------------------------------------------
     def open(self):
         cfg = self.cfg
-        # Everything that needs no library is checked before the slow imports.
-        if int(cfg.get("tp", 1) or 1) > 1:
-            raise EngineError("engine hf has no tensor parallelism of its own here; use --tp 1 with --device auto "
-                              "to spread the layers over every GPU (device_map=\"auto\")")
-        device = str(cfg.get("device") or "cpu")
-        if device != "cpu" and not (device in ("cuda", "auto") or device.startswith("cuda:")):
-            raise EngineError('engine hf: device "%s" is not cpu, cuda, cuda:N or auto' % device)
-        dtype_name = str(cfg.get("dtype") or ("fp32" if device == "cpu" else "fp16"))
-        if dtype_name not in DTYPES:
-            raise EngineError('engine hf: dtype "%s" is not one of fp32, fp16, bf16' % dtype_name)
-        precision = str(cfg.get("precision") or "")
-        if precision not in ("", dtype_name, "int8"):
-            raise EngineError('engine hf: precision "%s" is not supported; use int8 (bitsandbytes) or leave it out' % precision)
-        model_arg = str(cfg.get("model") or "")
-        if not model_arg and not self.calibrate:
-            raise EngineError("engine hf: no model; give --model with a checkpoint folder or random:<preset>")
-        if model_arg.startswith("random:") and presets.lookup(model_arg[len("random:"):]) is None:
-            raise EngineError('engine hf: unknown preset "%s"; choose one of: %s' % (model_arg[len("random:"):], ", ".join(presets.names())))
-        trust = bool(cfg.get("trust_remote_code"))
-        if model_arg and not model_arg.startswith("random:") and not self.calibrate:
-            _check_folder(model_arg, trust)
-        if precision == "int8" and importlib.util.find_spec("bitsandbytes") is None:
-            raise EngineError("--precision int8 with engine hf needs bitsandbytes, which is not installed for %s: "
-                              "pip install bitsandbytes (it needs a CUDA GPU)" % python_name())
+        device, dtype_name, precision, model_arg, trust = _check_config(cfg, self.calibrate)
         torch = require("torch", "torch", "PyTorch")
         self.torch = torch
         if cfg.get("threads"):
@@ -77,9 +54,7 @@ class HFAdapter:
         if device != "cpu" and not torch.cuda.is_available():
             raise EngineError("engine hf: device %s needs a GPU, but torch %s sees none (torch.cuda.is_available() is False); "
                               "use --device cpu, or a CUDA build of torch on a host with an NVIDIA driver" % (device, torch.__version__))
-        self.dtype_name = dtype_name
-        self.dtype = getattr(torch, DTYPES[dtype_name])
-        self.device = device
+        self.dtype_name, self.dtype, self.device = dtype_name, getattr(torch, DTYPES[dtype_name]), device
         self.precision = precision or dtype_name
         self.streamer_cls = _streamer_class(transformers)
         self.stops_cls = _stops_class(transformers)
@@ -106,11 +81,17 @@ class HFAdapter:
         self.model_gen = model_gen
         model.generation_config = transformers.GenerationConfig()
         self.input_device = _input_device(torch, model)
+        return self._describe(trust, load_weights_ns)
+
+    def _describe(self, trust, load_weights_ns):
+        """The engine's info: what it loaded and its effective configuration."""
+        torch, transformers, model = self.torch, self.tf, self.model
+        mcfg = model.config
         devices = sorted({p.device.index for p in model.parameters() if p.device.type == "cuda"})
-        self.attn = getattr(mcfg, "_attn_implementation", None) or cfg.get("attn_implementation") or ""
+        attn = getattr(mcfg, "_attn_implementation", None) or self.cfg.get("attn_implementation") or ""
         effective = {
-            "device": device, "dtype": dtype_name, "precision": self.precision, "attn_implementation": self.attn,
-            "trust_remote_code": trust, "model_generation_config": _diff(model_gen),
+            "device": self.device, "dtype": self.dtype_name, "precision": self.precision, "attn_implementation": attn,
+            "trust_remote_code": trust, "model_generation_config": _diff(self.model_gen),
             "model_generation_config_applied": "eos/pad/bos ids only; sampling comes from the request",
             "transformers_default_max_length": _default_max_length(transformers),
             "max_position_embeddings": getattr(mcfg, "max_position_embeddings", None),
@@ -382,6 +363,38 @@ def _stops_class(tf):
                             break
             return self.torch.full((input_ids.shape[0],), stop, dtype=self.torch.bool, device=input_ids.device)
     return Stops
+
+
+def _check_config(cfg, calibrate):
+    """Everything about the config that needs no library, checked before the
+    slow imports: (device, dtype, precision, model, trust_remote_code)."""
+    if int(cfg.get("tp", 1) or 1) > 1:
+        raise EngineError("engine hf has no tensor parallelism of its own here; use --tp 1 with --device auto "
+                          "to spread the layers over every GPU (device_map=\"auto\")")
+    device = str(cfg.get("device") or "cpu")
+    if device != "cpu" and not (device in ("cuda", "auto") or device.startswith("cuda:")):
+        raise EngineError('engine hf: device "%s" is not cpu, cuda, cuda:N or auto' % device)
+    dtype_name = str(cfg.get("dtype") or ("fp32" if device == "cpu" else "fp16"))
+    if dtype_name not in DTYPES:
+        raise EngineError('engine hf: dtype "%s" is not one of fp32, fp16, bf16' % dtype_name)
+    precision = str(cfg.get("precision") or "")
+    if precision not in ("", dtype_name, "int8"):
+        raise EngineError('engine hf: precision "%s" is not supported; use int8 (bitsandbytes) or leave it out' % precision)
+    model = str(cfg.get("model") or "")
+    trust = bool(cfg.get("trust_remote_code"))
+    if calibrate:
+        return device, dtype_name, precision, model, trust
+    if not model:
+        raise EngineError("engine hf: no model; give --model with a checkpoint folder or random:<preset>")
+    if model.startswith("random:"):
+        if presets.lookup(model[len("random:"):]) is None:
+            raise EngineError('engine hf: unknown preset "%s"; choose one of: %s' % (model[len("random:"):], ", ".join(presets.names())))
+    else:
+        _check_folder(model, trust)
+    if precision == "int8" and importlib.util.find_spec("bitsandbytes") is None:
+        raise EngineError("--precision int8 with engine hf needs bitsandbytes, which is not installed for %s: "
+                          "pip install bitsandbytes (it needs a CUDA GPU)" % python_name())
+    return device, dtype_name, precision, model, trust
 
 
 def _check_folder(path, trust):
