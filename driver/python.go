@@ -201,6 +201,20 @@ func pythonSettings(s EngineSettings, cfg map[string]any) {
 	}
 }
 
+// hfPrecision maps --precision for engine hf: fp32, fp16 and bf16 are its
+// dtype; int8 loads the checkpoint through bitsandbytes (LLM.int8()).
+func hfPrecision(p string, cfg map[string]any) error {
+	switch p {
+	case "fp32", "fp16", "bf16":
+		cfg["dtype"] = p
+	case "int8":
+		cfg["precision"] = p
+	default:
+		return fmt.Errorf("--precision %q: engine hf runs fp32, fp16, bf16, or int8 through bitsandbytes", p)
+	}
+	return nil
+}
+
 // pythonEngine is a worker whose folder may have to be removed at Close.
 type pythonEngine struct {
 	*RemoteEngine

@@ -317,6 +317,10 @@ func TestPythonEngineSettings(t *testing.T) {
 			`{"device":"cuda","model":"random:tiny","seed":3,"threads":2,"tp":1}`},
 		{EngineSettings{Engine: "vllm", Model: "/m", Seed: 3, Device: "cpu", TP: 2, TrustRemoteCode: true},
 			`{"model":"/m","tp":2,"trust_remote_code":true}`},
+		{EngineSettings{Engine: "hf", Model: "/m", Device: "cuda", TP: 1, Precision: "int8"},
+			`{"device":"cuda","model":"/m","precision":"int8","seed":0,"tp":1}`},
+		{EngineSettings{Engine: "hf", Model: "/m", Device: "cuda", TP: 1, Precision: "bf16"},
+			`{"device":"cuda","dtype":"bf16","model":"/m","seed":0,"tp":1}`},
 	} {
 		got, err := tc.s.Config()
 		if err != nil || string(got) != tc.want {
@@ -326,6 +330,10 @@ func TestPythonEngineSettings(t *testing.T) {
 	if _, err := (EngineSettings{Engine: "ref", Model: "random:tiny", TP: 1, TrustRemoteCode: true}).Config(); err == nil ||
 		!strings.Contains(err.Error(), "engine ref runs none") {
 		t.Fatalf("ref with --trust-remote-code: %v", err)
+	}
+	if _, err := (EngineSettings{Engine: "hf", Model: "/m", TP: 1, Precision: "fp8"}).Config(); err == nil ||
+		!strings.Contains(err.Error(), "engine hf runs fp32, fp16, bf16, or int8 through bitsandbytes") {
+		t.Fatalf("hf with fp8: %v", err)
 	}
 	if _, err := Open(context.Background(), OpenOptions{Engine: "hf", InProcess: true}); err == nil ||
 		!strings.Contains(err.Error(), "runs in a Python worker process") {

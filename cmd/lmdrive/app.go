@@ -49,11 +49,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Commands: []*cli.Command{
 			// One line per command; each lives in its own file of this package.
 			runCommand(),
+			sweepCommand(),
 			enginesCommand(),
 			modelCommand(),
 			runnerCommand(),
 			eosCommand(),
 			reportCommand(),
+			compareCommand(),
+			importCommand(),
 			doctorCommand(),
 			gpusCommand(),
 			tokenizeCommand(),
