@@ -76,6 +76,12 @@ type Info struct {
 	// MaxStepTokens is how many tokens one engine step processes across
 	// sequences (the prefill chunk budget); 0 when not known.
 	MaxStepTokens int `json:"max_step_tokens,omitempty"`
+	// Versions names the libraries behind the engine and their versions
+	// (library, torch, CUDA, ...), where the engine reports them.
+	Versions map[string]string `json:"versions,omitempty"`
+	// Config is the engine's effective configuration as it reported it,
+	// read back from its own objects after creation (JSON object).
+	Config json.RawMessage `json:"effective_config,omitempty"`
 	// LoadNs is engine creation time (create → ready), in nanoseconds.
 	LoadNs int64 `json:"load_ns"`
 }
@@ -245,4 +251,7 @@ type Result struct {
 	// engine steps that gave this request a token; 0 when not reported.
 	MeanBatch float64 `json:"mean_batch,omitempty"`
 	MaxBatch  int     `json:"max_batch,omitempty"`
+	// Config is the request's effective configuration as the engine saw it
+	// (its generation or sampling parameters after defaults), where reported.
+	Config json.RawMessage `json:"effective_config,omitempty"`
 }

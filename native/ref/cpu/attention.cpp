@@ -172,7 +172,11 @@ void attention(Parallel& par, const AttentionShape& s, int layer, const Attentio
     blocks[i] = (rows_per_head + kRows - 1) / kRows;
     first[i + 1] = first[i] + s.kv_heads * blocks[i];
   }
-  par.for_range(first[n_seqs], [&](int64_t begin, int64_t end) {
+  // Scores and weighted values: 2·hd multiply-adds per (query head, key).
+  double work = 0;
+  for (int i = 0; i < n_seqs; ++i)
+    work += 2.0 * hd * s.heads * double(seqs[i].n) * (double(seqs[i].start_pos) + (seqs[i].n + 1) / 2.0);
+  par.for_range(first[n_seqs], work, [&](int64_t begin, int64_t end) {
     std::vector<float> scratch;
     int i = 0;
     for (int64_t t = begin; t < end; ++t) {

@@ -33,8 +33,8 @@ struct Span {
 class CpuBackend : public Backend {
  public:
   CpuBackend(const ModelConfig& m, const WeightSource& src, int threads, uint32_t max_seq_len,
-             const CpuWeightOptions& w, int max_sequences)
-      : m_(m), par_(threads), rope_(int(m.head_dim), m.rope_theta),
+             double min_work, const CpuWeightOptions& w, int max_sequences)
+      : m_(m), par_(threads, min_work), rope_(int(m.head_dim), m.rope_theta),
         limit_(max_seq_len), slots_(size_t(std::max(1, max_sequences))),
         used_(slots_.size(), false) {
     const bool q8 = w.int8;
@@ -116,7 +116,7 @@ class CpuBackend : public Backend {
 
   void embed(const int32_t* tokens, int n, float* x) {
     const int64_t H = m_.hidden;
-    par_.for_range(n, [&](int64_t b, int64_t e) {
+    par_.for_range(n, double(n) * H, [&](int64_t b, int64_t e) {
       for (int64_t i = b; i < e; ++i) {
         if (embed_.size() == 0) {
           lm_head_.get_row(uint64_t(tokens[i]), x + i * H);
@@ -141,7 +141,8 @@ void CpuBackend::attention_block(Layer& L, int l, const Span* spans, int n_spans
   const float* x = x_.data();
   float* h = h_.data();
   float* qkv = qkv_.data();
-  par_.for_range(n, [&](int64_t b, int64_t e) {
+  // Element-wise passes: a few units per element (rotations, exp: more).
+  par_.for_range(n, 3.0 * n * H, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i)
       rms_norm(x + i * H, L.input_norm.data(), h + i * H, H, m_.rms_eps);
   });
@@ -151,7 +152,7 @@ void CpuBackend::attention_block(Layer& L, int l, const Span* spans, int n_spans
   constexpr int64_t B = KvCache::kBlock;
   for (int sp = 0; sp < n_spans; ++sp) {
     const Span& span = spans[sp];
-    par_.for_range(span.n, [&](int64_t b, int64_t e) {
+    par_.for_range(span.n, 8.0 * span.n * QKV, [&](int64_t b, int64_t e) {
       std::vector<float> cs(hd);
       for (int64_t i = b; i < e; ++i) {
         const int64_t pos = span.pos + i;
@@ -191,12 +192,12 @@ void CpuBackend::mlp_block(Layer& L, int n) {
     float* h = h_.data();
     float* gu = gate_up_.data();
     float* act = act_.data();
-    par_.for_range(rows, [&](int64_t b, int64_t e) {
+    par_.for_range(rows, 3.0 * rows * H, [&](int64_t b, int64_t e) {
       for (int64_t i = b; i < e; ++i)
         rms_norm(x + i * H, L.post_norm.data(), h + i * H, H, m_.rms_eps);
     });
     gemm(par_, h, rows, H, L.gate_up, nullptr, gu, 2 * I);
-    par_.for_range(rows, [&](int64_t b, int64_t e) {
+    par_.for_range(rows, 10.0 * rows * I, [&](int64_t b, int64_t e) {
       for (int64_t i = b; i < e; ++i) silu_mul(gu + i * 2 * I, gu + i * 2 * I + I, act + i * I, I);
     });
     gemm(par_, act, rows, I, L.down, nullptr, tmp_.data(), H);
@@ -316,9 +317,9 @@ bool CpuBackend::step(const int32_t* tokens, const SeqStep* seqs, int n_seqs,
 }  // namespace
 
 std::unique_ptr<Backend> make_cpu_backend(const ModelConfig& m, const WeightSource& src,
-                                          int threads, uint32_t max_seq_len,
+                                          int threads, uint32_t max_seq_len, double min_work,
                                           const CpuWeightOptions& w, int max_sequences) {
-  return std::make_unique<CpuBackend>(m, src, threads, max_seq_len, w, max_sequences);
+  return std::make_unique<CpuBackend>(m, src, threads, max_seq_len, min_work, w, max_sequences);
 }
 
 }  // namespace lmdref

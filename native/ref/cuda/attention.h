@@ -35,6 +35,9 @@ struct DecodeSplits {
   int parts = 1;             // parts of the KV length per kv head
   float* part_o = nullptr;   // q_heads * parts * head_dim floats
   float* part_ml = nullptr;  // q_heads * parts * 2 floats
+  // kv_heads zeroed counters: the attention kernel's last block per kv head
+  // combines the parts itself; nullptr: a combine kernel runs after it.
+  unsigned* counters = nullptr;
 };
 
 // Parts for a GPU with `sms` multiprocessors: about two blocks per SM over
@@ -59,7 +62,8 @@ struct DecodeBatch {
 // Parts for `count` sequences at once: about two blocks per SM in all.
 int decode_batch_parts(int sms, int kv_heads, int count);
 
-// s.part_o and s.part_ml hold count × q_heads × s.parts partials.
+// s.part_o and s.part_ml hold count × q_heads × s.parts partials; s.counters,
+// where set, count × kv_heads zeroed counters.
 template <typename T>
 void launch_decode_attention_batch(const AttentionArgs<T>& a, const DecodeBatch& b,
                                    const DecodeSplits& s, const Launch& l);

@@ -62,6 +62,7 @@ void CudaModel<T>::rank_batch(Rank& R, const BatchPlan& p, const lmdref_cuda_seq
   const Launch& st = R.kernels;
   const int n = p.n, k = p.emitting;
   CU_CHECK(cudaStreamSynchronize(R.stream));  // buffers may be reallocated below
+  R.ahead.queued = false;  // a step queued ahead for one sequence: stream order keeps it harmless
   size_acts(R.pre, n, std::max(k, 1));
   Acts& a = R.pre;
   const size_t meta_bytes = p.meta.size() * sizeof(int32_t);
