@@ -377,4 +377,29 @@ def serve_process(extra_engines):
     # model is a local folder or random weights, never a hub download.
     for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_HUB_DISABLE_TELEMETRY", "DO_NOT_TRACK"):
         os.environ.setdefault(k, "1")
-    return serve(sys.stdin.buffer, Channel(proto), extra_engines)
+    return serve(raw_lines(0), Channel(proto), extra_engines)
+
+
+def raw_lines(fd):
+    """The lines of a file descriptor, read with os.read: the command reader
+    is a daemon thread still blocked in a read when the worker exits, and a
+    blocked read of sys.stdin holds its buffer's lock, which aborts the
+    interpreter's shutdown ("could not acquire lock for <stdin> at
+    interpreter shutdown"); a bare os.read holds none."""
+    buf = b""
+    while True:
+        try:
+            chunk = os.read(fd, 1 << 16)
+        except InterruptedError:
+            continue
+        if not chunk:
+            if buf:
+                yield buf
+            return
+        buf += chunk
+        while True:
+            i = buf.find(b"\n")
+            if i < 0:
+                break
+            yield buf[:i + 1]
+            buf = buf[i + 1:]
