@@ -177,6 +177,7 @@ void CudaModel<T>::init_rank(Rank& R, WeightFeed& feed) {
   CU_CHECK(cudaGetDeviceProperties(&prop, R.device));
   R.sms = prop.multiProcessorCount;
   R.kernels = Launch{R.stream, opt_.early_start && prop.major >= 9, R.sms};
+  R.sm90_prefill = opt_.hopper_prefill && prefill_sm90_ready(s.hd);
 
   const int per = int(ceil_div(s.V, s.tp));
   R.v0 = std::min(s.V, r * per);
@@ -246,7 +247,7 @@ void CudaModel<T>::size_acts(Acts& a, int rows, int logit_rows) {
   const int vloc = int(ceil_div(s.V, s.tp));
   if (rows > a.rows) {
     a.rows = rows;
-    a.mlp_rows = std::min(rows, 4096);
+    a.mlp_rows = std::min(rows, kMlpRows);
     a.x.alloc(size_t(rows) * s.H * sizeof(T));
     a.h.alloc(size_t(rows) * s.H * sizeof(T));
     a.qkv.alloc(size_t(rows) * s.QKVl * sizeof(float));

@@ -26,6 +26,7 @@ const Switch kSwitches[] = {
     {"LMDREF_CUDA_GEMV", "stream", "warp", &Options::stream_gemv},
     {"LMDREF_CUDA_COMBINE", "merged", "separate", &Options::merged_combine},
     {"LMDREF_CUDA_AHEAD", "1", "0", &Options::launch_ahead},
+    {"LMDREF_CUDA_PREFILL_ATTN", "wgmma", "mma", &Options::hopper_prefill},
 };
 
 constexpr const char kPrefix[] = "LMDREF_CUDA_";

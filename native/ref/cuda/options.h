@@ -37,6 +37,10 @@ struct Options {
   // the generation loop asks for it, instead of being queued (with the
   // token the GPU chose) before the previous token is handed over.
   bool launch_ahead = true;
+  // LMDREF_CUDA_PREFILL_ATTN=mma: the prefill attention on mma.sync
+  // everywhere, instead of the Hopper kernel (wgmma, TMA, warp
+  // specialisation) on sm_90 GPUs with 128-dim heads.
+  bool hopper_prefill = true;
 };
 
 // Reads the LMDREF_CUDA_* variables of env (a NULL-terminated array of

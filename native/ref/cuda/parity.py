@@ -18,6 +18,8 @@ Checks, each printed as one line and stored in REPORT.json:
   path    other code paths give the same tokens: the greedy choice on the
           host instead of the GPU (and the same logprobs), and every other
           switch of options.h (SWITCHES; LMDREF_CUDA_AR=nccl under tp).
+  attn    the Hopper prefill attention (wgmma) against the mma.sync kernel
+          on qwen2.5-1.5b's shapes (128-dim heads): logits within 2e-2.
   tp      greedy tokens with tp=2 equal tp=1 (tiny: 32 steps; qwen2.5-1.5b
           random weights: 64 steps).
 Transformers runs in a child process so that PyTorch's CUDA libraries and the
@@ -42,7 +44,8 @@ STEPS = 32
 # other kernels or another launch order).
 SWITCHES = [("LMDREF_CUDA_GRAPH=0", True), ("LMDREF_CUDA_DECODE=cublas", False),
             ("LMDREF_CUDA_PDL=0", True), ("LMDREF_CUDA_GEMV=warp", True),
-            ("LMDREF_CUDA_COMBINE=separate", True), ("LMDREF_CUDA_AHEAD=0", True)]
+            ("LMDREF_CUDA_COMBINE=separate", True), ("LMDREF_CUDA_AHEAD=0", True),
+            ("LMDREF_CUDA_PREFILL_ATTN=mma", False)]
 
 
 # Significand bits after the leading one: a value x in [2^e, 2^(e+1)) is
@@ -225,6 +228,21 @@ def main():
             record("path", f"{switch} {c['preset']} {c['dtype']} {len(c['prompt'])}", ok,
                    same_tokens=ids == ref_ids, logprob_diff=lp, exact=exact)
         del os.environ[name]
+
+    # The Hopper prefill attention (128-dim heads only: the tiny presets'
+    # heads are 16 wide) against the mma.sync kernel, on qwen2.5-1.5b's shapes
+    # (12 query heads on 2 kv heads), 1000 tokens (not a multiple of a tile).
+    for dt in ["fp16", "bf16"]:
+        prompt = prompt_ids(1000, vocab, 11)
+        cfg = {"model": "random:qwen2.5-1.5b", "seed": 1, "device": "cuda", "dtype": dt}
+        got = lib.logits(cfg, prompt, 4, vocab)
+        os.environ["LMDREF_CUDA_PREFILL_ATTN"] = "mma"
+        ref = lib.logits(cfg, prompt, 4, vocab)
+        del os.environ["LMDREF_CUDA_PREFILL_ATTN"]
+        rel = float(np.abs(got - ref).max() / np.abs(ref).max())
+        same = bool((got.argmax(-1) == ref.argmax(-1)).all())
+        record("attn", f"wgmma = mma prefill random:qwen2.5-1.5b {dt} 1000", rel < TOL and same,
+               rel_err=rel, same_argmax=same)
 
     # Tensor parallelism: tp=2 greedy = tp=1 greedy.
     ngpu = int(os.environ.get("LMDREF_CHECK_GPUS", "2"))
