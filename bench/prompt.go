@@ -3,7 +3,7 @@ package bench
 import (
 	"fmt"
 
-	"github.com/lmdrive/lmdrive/driver/checkpoint"
+	"github.com/lmdrive/lmdrive/driver/splitmix"
 	"github.com/lmdrive/lmdrive/tokenize"
 )
 
@@ -33,7 +33,7 @@ func RandomPrompt(n, vocab int, seed uint64) (Prompt, error) {
 	ids := make([]int32, n)
 	s := seed ^ 0x6c6d6472697665 // "lmdrive": keep prompt and weight streams apart
 	for i := range ids {
-		ids[i] = int32(checkpoint.SplitMix64(s+uint64(i)*0x9E3779B97F4A7C15) % limit)
+		ids[i] = int32(splitmix.Mix(s+uint64(i)*splitmix.Golden) % limit)
 	}
 	return Prompt{IDs: ids, Tokens: n, Hash: tokenize.HashIDs(ids), Source: fmt.Sprintf("random token IDs, seed %d", seed)}, nil
 }

@@ -10,6 +10,8 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+
+	"github.com/lmdrive/lmdrive/cuda"
 )
 
 // Repro is what it takes to reproduce a measurement besides the workload:
@@ -21,10 +23,10 @@ type Repro struct {
 	CPU       string            `json:"cpu,omitempty"`
 	Env       map[string]string `json:"env,omitempty"`
 	Files     []FileHash        `json:"files,omitempty"`
-	GPU       any               `json:"gpu,omitempty"`
+	GPU       *cuda.Inventory   `json:"gpu,omitempty"`
 	// Libraries are the system libraries engines load (CUDA driver API,
 	// NCCL) with the versions they report, where present.
-	Libraries any `json:"libraries,omitempty"`
+	Libraries []cuda.LibraryProbe `json:"libraries,omitempty"`
 }
 
 // FileHash fingerprints one input file. Files up to 64 MiB are hashed whole;

@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/lmdrive/lmdrive/cuda"
 	"github.com/lmdrive/lmdrive/driver"
 )
 
@@ -23,13 +24,25 @@ type Plan struct {
 	Overhead *Overhead
 	// Observer, if set, watches every measured repeat (GPU telemetry).
 	Observer Observer
+	// Progress, if set, hears every repeat's tokens as they arrive.
+	Progress Progress
+}
+
+// Progress follows one repeat at a time: Begin before the request is
+// submitted, Tokens with the count received so far each time the engine
+// hands tokens over, End when the repeat is over (m is nil on a failure).
+type Progress interface {
+	Begin(what string, measured bool, promptTokens, maxNew int)
+	Tokens(received int)
+	End(m *Metrics, err error)
 }
 
 // Observer watches one measured repeat: Start right before the request is
-// submitted, Stop right after the result; what Stop returns is recorded.
+// submitted, Stop right after the result with the generation's phases; what
+// Stop returns is recorded (cuda.Observer is the GPU one).
 type Observer interface {
 	Start(ctx context.Context) error
-	Stop(res driver.Result) (any, error)
+	Stop(phases cuda.Phases) (*cuda.RunTelemetry, error)
 }
 
 // Run executes plan.Workload.Warmup unrecorded runs, then Repeats measured
@@ -56,17 +69,29 @@ func Run(ctx context.Context, eng driver.Engine, plan Plan, sink func(Record) er
 				return recs, fmt.Errorf("%s: start telemetry: %w", what, err)
 			}
 		}
-		res, err := eng.Generate(ctx, req, func(ts []driver.Token) { toks = append(toks, ts...) })
-		var telemetry any
+		if plan.Progress != nil {
+			plan.Progress.Begin(what, measured, len(req.Prompt), w.MaxNew)
+		}
+		res, err := eng.Generate(ctx, req, func(ts []driver.Token) {
+			toks = append(toks, ts...)
+			if plan.Progress != nil {
+				plan.Progress.Tokens(len(toks))
+			}
+		})
+		var telemetry *cuda.RunTelemetry
 		if observe {
 			var terr error
-			if telemetry, terr = plan.Observer.Stop(res); terr != nil && err == nil {
+			phases := cuda.Phases{SubmitNs: res.SubmitNs, FirstTokenNs: res.FirstNs, LastTokenNs: res.LastNs}
+			if telemetry, terr = plan.Observer.Stop(phases); terr != nil && err == nil {
 				return recs, fmt.Errorf("%s: stop telemetry: %w", what, terr)
 			}
 		}
 		rec := base
 		rec.Repeat = i - w.Warmup
 		rec.Time = time.Now().UTC()
+		if err != nil && plan.Progress != nil {
+			plan.Progress.End(nil, err)
+		}
 		if err != nil {
 			if measured || ctx.Err() == nil {
 				rec.Status, rec.Error = "error", err.Error()
@@ -80,6 +105,9 @@ func Run(ctx context.Context, eng driver.Engine, plan Plan, sink func(Record) er
 			return recs, ctx.Err()
 		}
 		m := Measure(eng.Info().LoadNs, res, toks)
+		if plan.Progress != nil {
+			plan.Progress.End(&m, nil)
+		}
 		if progress != nil {
 			fmt.Fprintf(progress, "%s: %d tokens in %.3f s (TTFT %.3f s, %.1f tok/s decode), finish %s\n",
 				what, m.OutputTokens, m.RuntimeS, m.TTFTS, m.DecodeTokPerS, res.Finish)
@@ -113,6 +141,14 @@ func newRunID() string {
 	var b [8]byte
 	rand.Read(b[:])
 	return time.Now().UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:4])
+}
+
+// ErrorRecord is the record of a workload that failed before any repeat
+// could run (the engine did not load, the prompt could not be built), so
+// that a report shows the failure as a row.
+func ErrorRecord(label string, tool Tool, w Workload, p Prompt, err error) Record {
+	return Record{Schema: Schema, RunID: newRunID(), Time: time.Now().UTC(), Status: "error", Error: err.Error(),
+		Label: label, Tool: tool, Host: thisHost(), Workload: w, Prompt: p}
 }
 
 func thisHost() Host {

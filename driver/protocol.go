@@ -149,3 +149,11 @@ const (
 	PhasePrefill = "prefill"
 	PhaseDecode  = "decode"
 )
+
+// TimeoutFlag names the command-line flag that sets the limit of a phase.
+func TimeoutFlag(phase string) string {
+	if phase == PhaseDecode {
+		return "stall-timeout"
+	}
+	return phase + "-timeout"
+}

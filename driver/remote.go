@@ -184,7 +184,7 @@ func (r *RemoteEngine) next(ctx context.Context, phase string, limit time.Durati
 	case <-timer.C:
 		r.kill()
 		return event{}, r.setDead(&EngineFailure{Engine: r.opts.Engine, Phase: phase, Kind: "hung",
-			Detail:  fmt.Sprintf("no answer for %s; the runner was killed (raise the %s timeout if the engine is just slow)", limit, phase),
+			Detail:  fmt.Sprintf("no answer for %s; the runner was killed (raise --%s if the engine is just slow)", limit, TimeoutFlag(phase)),
 			LogTail: r.log.Tail(20)})
 	case <-ctx.Done():
 		return event{}, ctx.Err()

@@ -32,6 +32,7 @@ type Control struct {
 type Report struct {
 	Engine    string   `json:"engine"`
 	Model     string   `json:"model"`
+	Run       string   `json:"run_id,omitempty"` // the saved run explained (--record)
 	Audit     Audit    `json:"audit"`
 	Effective string   `json:"effective_config"`
 	Log       []LogHit `json:"log_hits,omitempty"`

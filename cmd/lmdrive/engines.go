@@ -45,11 +45,6 @@ func enginesCommand() *cli.Command {
 	}
 }
 
-func libPathFlag() cli.Flag {
-	return &cli.StringFlag{Name: "lib-path",
-		Usage: "engine library file or folder (then LMDRIVE_LIB_PATH, next to the executable, build/lib/lmdrive)"}
-}
-
 func dash(s string) string {
 	if s == "" {
 		return "-"

@@ -133,3 +133,43 @@ func TestEosExplainsSavedRecords(t *testing.T) {
 		t.Fatal("a missing results file was accepted")
 	}
 }
+
+// eos opens engines as run does: in this process too, with the same result.
+func TestEosInProcess(t *testing.T) {
+	lib := refLibDir(t)
+	rep, out, err := eosReport(t, "--lib-path", lib, "--model", "random:tiny", "--prompt-tokens", "32", "--max-new", "40",
+		"--ignore-eos", "--engine-config", `{"max_seq_len": 60}`, "--in-process")
+	wantVerdict(t, rep, out, err, eos.CauseContextClamp)
+	if _, _, err := lmdrive(t, "eos", "--lib-path", lib, "--stall-timeout", "-1s"); err == nil || !strings.Contains(err.Error(), "--stall-timeout -1s is negative") {
+		t.Fatalf("negative timeout: %v", err)
+	}
+}
+
+// Two runs in one results file, each explained with its own settings.
+func TestEosRecordExplainsEachRunWithItsSettings(t *testing.T) {
+	lib := refLibDir(t)
+	out := filepath.Join(t.TempDir(), "r.jsonl")
+	for _, cfg := range []string{`{"max_seq_len": 120}`, `{}`} {
+		if _, stderr, err := lmdrive(t, "run", "--lib-path", lib, "--model", "random:tiny", "--prompt-tokens", "100", "--max-new", "40",
+			"--ignore-eos", "--engine-config", cfg, "--warmup", "0", "--repeats", "1", "--out", out); err != nil {
+			t.Fatalf("%v\n%s", err, stderr)
+		}
+	}
+	js := filepath.Join(t.TempDir(), "reports.json")
+	stdout, _, err := lmdrive(t, "eos", "--record", out, "--json", js)
+	var es exitStatus
+	if !errors.As(err, &es) || es.code != 3 {
+		t.Fatalf("want exit 3: %v\n%s", err, stdout)
+	}
+	var reps []eos.Report
+	b, _ := os.ReadFile(js)
+	if err := json.Unmarshal(b, &reps); err != nil || len(reps) != 2 {
+		t.Fatalf("want two reports: %v\n%s", err, b)
+	}
+	if c := reps[0].Samples[0].Verdict.Cause; c != eos.CauseContextClamp {
+		t.Errorf("clamped run: %s", c)
+	}
+	if c := reps[1].Samples[0].Verdict.Cause; c != eos.CauseOK || reps[1].Audit.PredictedCap != 40 {
+		t.Errorf("full run judged %s with cap %d (the first run's settings leaked?)", c, reps[1].Audit.PredictedCap)
+	}
+}

@@ -11,19 +11,6 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-// tokenizerFlags are shared by the tokenize and prompt commands.
-func tokenizerFlags() []cli.Flag {
-	return []cli.Flag{
-		&cli.StringFlag{Name: "tokenizer", Usage: "Hugging Face tokenizer.json `FILE` (default: the built-in Qwen2.5 tokenizer)"},
-		&cli.StringFlag{Name: "backend", Value: tokenize.BackendAuto,
-			Usage: "tokenizer backend: auto, hf (Hugging Face's Rust library) or go (pure Go); built in: " + strings.Join(tokenize.Backends(), ", ")},
-	}
-}
-
-func openTokenizer(c *cli.Context) (tokenize.Tokenizer, error) {
-	return tokenize.Open(c.String("tokenizer"), c.String("backend"))
-}
-
 // inputText is the single argument, or standard input when there is none.
 func inputText(c *cli.Context) (string, error) {
 	switch c.NArg() {

@@ -1,18 +1,10 @@
 package checkpoint
 
+import "github.com/lmdrive/lmdrive/driver/splitmix"
+
 // The random-weight generator shared with native/ref (docs/ref-engine.md has
 // the specification). Every value is a pure function of (seed, tensor name,
 // flat index), so any part of a tensor can be drawn independently.
-
-// SplitMix64 is one step of the splitmix64 generator: a well-mixed 64-bit
-// value for each input, used for weights here and for random prompts.
-func SplitMix64(x uint64) uint64 {
-	x += 0x9E3779B97F4A7C15
-	z := x
-	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9
-	z = (z ^ (z >> 27)) * 0x94D049BB133111EB
-	return z ^ (z >> 31)
-}
 
 func fnv1a64(s string) uint64 {
 	h := uint64(0xcbf29ce484222325)
@@ -24,11 +16,11 @@ func fnv1a64(s string) uint64 {
 }
 
 // tensorKey mixes the seed into the tensor's name hash.
-func tensorKey(name string, seed uint64) uint64 { return fnv1a64(name) ^ SplitMix64(seed) }
+func tensorKey(name string, seed uint64) uint64 { return fnv1a64(name) ^ splitmix.Mix(seed) }
 
 // value is element i of a tensor with the given key, scale and offset.
 func value(key uint64, i uint64, scale, offset float32) float32 {
-	h := SplitMix64(key + i)
+	h := splitmix.Mix(key + i)
 	u := float32(h>>40) * (1.0 / 16777216.0)
 	v := float32(u*2-1) * scale
 	if offset != 0 {

@@ -4,13 +4,15 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <vector>
 
 #include "cpu/cpu_backend.h"
 #include "cuda/dispatch.h"
 #include "cuda/plugin_abi.h"
-#include "errors.h"
+#include "kit.h"
 #include "random_weights.h"
 
 namespace lmdref {
@@ -46,37 +48,42 @@ std::string own_directory() {
   return ".";
 }
 
-// Loads the plugin once per process; on failure *why says what went wrong.
-const lmdref_cuda_api* cuda_plugin(std::string* why) {
-  static std::mutex mu;
-  static bool tried = false;
-  static const lmdref_cuda_api* api = nullptr;
-  static std::string error;
-  std::lock_guard<std::mutex> lk(mu);
-  if (!tried) {
-    tried = true;
-    const std::string path = own_directory() + "/" LMDREF_CUDA_PLUGIN_FILE;
-    if (access(path.c_str(), F_OK) != 0) {
-      error = "device \"cuda\" is not available: this build has no CUDA backend (" + path +
-              " does not exist), only the CPU backend (device \"cpu\"); build on a machine with "
-              "nvcc (CUDA 12+) to get " LMDREF_CUDA_PLUGIN_FILE;
-    } else if (void* h = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL)) {
-      auto get = reinterpret_cast<lmdref_cuda_get_api_fn>(dlsym(h, LMDREF_CUDA_PLUGIN_ENTRY));
-      const lmdref_cuda_api* a = get ? get() : nullptr;
-      if (!a || a->version != LMDREF_CUDA_PLUGIN_VERSION || a->struct_size < sizeof(lmdref_cuda_api))
-        error = path + " is not a CUDA plugin of this build of liblmdrive_ref.so (version mismatch)";
-      else
-        api = a;  // never unloaded: CUDA and NCCL keep threads of their own
-    } else {
-      const char* e = dlerror();
-      error = "device \"cuda\" is not available: " + path + " could not be loaded (" +
-              std::string(e ? e : "unknown error") +
-              "); the CUDA driver, cuBLAS or NCCL library is missing on this host, which leaves "
-              "only the CPU backend (device \"cpu\")";
-    }
+// What loading the CUDA plugin gave: its table, or why there is none.
+struct PluginLoad {
+  const lmdref_cuda_api* api = nullptr;
+  std::string error;
+};
+
+PluginLoad load_cuda_plugin() {
+  PluginLoad load;
+  const std::string path = own_directory() + "/" LMDREF_CUDA_PLUGIN_FILE;
+  if (access(path.c_str(), F_OK) != 0) {
+    load.error = "device \"cuda\" is not available: this build has no CUDA backend (" + path +
+                 " does not exist), only the CPU backend (device \"cpu\"); build on a machine with "
+                 "nvcc (CUDA 12+) to get " LMDREF_CUDA_PLUGIN_FILE;
+  } else if (void* h = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL)) {
+    auto get = reinterpret_cast<lmdref_cuda_get_api_fn>(dlsym(h, LMDREF_CUDA_PLUGIN_ENTRY));
+    const lmdref_cuda_api* a = get ? get() : nullptr;
+    if (!a || a->version != LMDREF_CUDA_PLUGIN_VERSION || a->struct_size < sizeof(lmdref_cuda_api))
+      load.error = path + " is not a CUDA plugin of this build of liblmdrive_ref.so (version mismatch)";
+    else
+      load.api = a;  // never unloaded: CUDA and NCCL keep threads of their own
+  } else {
+    const char* e = dlerror();
+    load.error = "device \"cuda\" is not available: " + path + " could not be loaded (" +
+                 std::string(e ? e : "unknown error") +
+                 "); the CUDA driver, cuBLAS or NCCL library is missing on this host, which leaves "
+                 "only the CPU backend (device \"cpu\")";
   }
-  if (!api && why) *why = error;
-  return api;
+  return load;
+}
+
+// The plugin, loaded on first use and never again (a constant from then on);
+// on failure *why says what went wrong.
+const lmdref_cuda_api* cuda_plugin(std::string* why) {
+  static const PluginLoad load = load_cuda_plugin();
+  if (!load.api && why) *why = load.error;
+  return load.api;
 }
 
 struct FeedContext {
@@ -175,6 +182,10 @@ void check_backend_options(const BackendOptions& opt) {
   if (opt.dtype != "fp32")
     fail(LMD_ERR_UNSUPPORTED,
          "dtype \"" + opt.dtype + "\" is not supported on the CPU backend; it computes in fp32");
+  if (opt.weights == WeightFormat::Fp8)
+    fail(LMD_ERR_UNSUPPORTED,
+         "fp8 weights need the CUDA backend on an sm_90 GPU (H100/H200); the CPU backend runs "
+         "fp32 or int8 weights");
 }
 
 std::unique_ptr<Backend> make_cuda_backend(const ModelConfig& m, const WeightSource& src,
@@ -208,6 +219,8 @@ std::unique_ptr<Backend> make_cuda_backend(const ModelConfig& m, const WeightSou
   o.dtype = opt.dtype.c_str();
   o.n_devices = static_cast<uint32_t>(devices.size());
   o.devices = devices.data();
+  o.weights = weight_format_name(opt.weights);
+  o.quantize_lm_head = opt.quantize_lm_head ? 1 : 0;
 
   char err[1024] = {0};
   int32_t code = 0;
@@ -220,7 +233,10 @@ std::unique_ptr<Backend> make_backend(const ModelConfig& m, const WeightSource& 
                                       const BackendOptions& opt) {
   if (is_cuda_device(opt.device)) return make_cuda_backend(m, src, opt, CudaWeightOrigin{});
   check_backend_options(opt);
-  return make_cpu_backend(m, src, opt.threads, opt.max_seq_len);
+  CpuWeightOptions w;
+  w.int8 = opt.weights == WeightFormat::Int8;
+  w.int8_lm_head = w.int8 && opt.quantize_lm_head;
+  return make_cpu_backend(m, src, opt.threads, opt.max_seq_len, w);
 }
 
 }  // namespace lmdref

@@ -1,15 +1,13 @@
 #include "engine.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <cstring>
 
 #include "checkpoint.h"
-#include "clock.h"
 #include "cuda/dispatch.h"
-#include "errors.h"
-#include "fileutil.h"
 #include "host_memory.h"
+#include "kit.h"
+#include "lmdrive_shim/api.h"
 #include "presets.h"
 #include "stream.h"
 #include "version.h"
@@ -19,17 +17,30 @@ namespace lmdref {
 
 namespace {
 
-void copy_string(char* dst, size_t cap, const std::string& s) {
-  std::snprintf(dst, cap, "%s", s.c_str());
-}
-
 // Long paths keep their informative tail: "...Qwen2.5-14B-Instruct".
 void copy_tail(char* dst, size_t cap, const std::string& s) {
   if (s.size() < cap) {
-    copy_string(dst, cap, s);
+    copy_cstr(dst, cap, s);
   } else {
-    copy_string(dst, cap, "..." + s.substr(s.size() - (cap - 4)));
+    copy_cstr(dst, cap, "..." + s.substr(s.size() - (cap - 4)));
   }
+}
+
+// Bytes of the CPU backend's weights: fp32, or int8 Linear weights with one
+// fp32 scale per row (a quantized tied lm_head keeps an fp32 embedding too).
+uint64_t host_weight_bytes(const ModelConfig& m, WeightFormat w, bool quantize_lm_head) {
+  const uint64_t all = m.param_count() * sizeof(float);
+  if (w != WeightFormat::Int8) return all;
+  const uint64_t H = m.hidden, QKV = m.q_dim() + 2ull * m.kv_dim(), I = m.intermediate;
+  const uint64_t linear = m.layers * (QKV * H + H * m.q_dim() + 3 * I * H);
+  const uint64_t rows = m.layers * (QKV + H + 3 * I);
+  uint64_t bytes = all - linear * 3 + rows * sizeof(float);
+  if (quantize_lm_head) {
+    const uint64_t head = uint64_t(m.vocab) * H;
+    bytes += head + m.vocab * sizeof(float);
+    if (!m.tied) bytes -= head * sizeof(float);
+  }
+  return bytes;
 }
 
 }  // namespace
@@ -42,6 +53,8 @@ std::shared_ptr<Engine> Engine::create(const char* config_json) {
   BackendOptions opt;
   opt.device = backend_device(c);
   opt.dtype = c.dtype;
+  opt.weights = parse_weight_format(c.weights);
+  opt.quantize_lm_head = c.quantize_lm_head;
   opt.threads = c.threads;
   check_backend_options(opt);
 
@@ -74,11 +87,12 @@ std::shared_ptr<Engine> Engine::create(const char* config_json) {
 
   // The CUDA backend checks GPU memory itself and keeps no host copy.
   const bool cuda = is_cuda_device(opt.device);
-  const uint64_t need = e->model_.param_count() * sizeof(float);
+  const uint64_t need = host_weight_bytes(e->model_, opt.weights, opt.quantize_lm_head);
   const int64_t avail = mem_available_bytes();
   if (!cuda && avail >= 0 && need > uint64_t(avail))
-    fail(LMD_ERR_NOMEM, c.model + " needs " + format_gb(need) +
-                            " of host memory for fp32 weights, " + format_gb(uint64_t(avail)) +
+    fail(LMD_ERR_NOMEM, c.model + " needs " + format_gb(need) + " of host memory for " +
+                            (opt.weights == WeightFormat::Int8 ? "int8" : "fp32") + " weights, " +
+                            format_gb(uint64_t(avail)) +
                             " available; use --device cuda or a smaller " +
                             (c.random ? "preset" : "model"));
 
@@ -106,16 +120,13 @@ void Engine::info(lmd_info* out) const {
   std::memset(out, 0, sizeof *out);
   out->struct_size = sizeof *out;
   out->vocab_size = model_.vocab;
-  copy_string(out->backend, sizeof out->backend, backend_ ? backend_->name() : "ref-cpu");
-  copy_string(out->version, sizeof out->version, "lmdrive-ref " LMDRIVE_REF_VERSION);
+  copy_cstr(out->backend, sizeof out->backend, backend_ ? backend_->name() : "ref-cpu");
+  copy_cstr(out->version, sizeof out->version, "lmdrive-ref " LMDRIVE_REF_VERSION);
   copy_tail(out->model, sizeof out->model, description_);
-  copy_string(out->dtype, sizeof out->dtype, backend_ ? backend_->dtype() : "fp32");
+  copy_cstr(out->dtype, sizeof out->dtype, backend_ ? backend_->dtype() : "fp32");
   out->tp_size = cfg_.devices.empty() ? 1 : cfg_.tp;
-  out->n_devices = backend_ ? backend_->n_devices() : 0;
-  for (int32_t& id : out->device_ids) id = -1;
-  for (size_t i = 0; i < cfg_.devices.size() && i < 16; ++i) out->device_ids[i] = cfg_.devices[i];
-  out->n_eos = static_cast<uint32_t>(eos_.size());
-  std::copy(eos_.begin(), eos_.end(), out->eos_ids);
+  lmdrive::shim::set_info_ids(*out, cfg_.devices, eos_);
+  out->n_devices = backend_ ? backend_->n_devices() : 0;  // 0 on the CPU
   out->max_seq_len = max_seq_len_;
   out->max_input_len = max_seq_len_ ? max_seq_len_ - 1 : 0;
   // Calibration emits fixed ids: no logprobs, no sampling.
@@ -123,29 +134,11 @@ void Engine::info(lmd_info* out) const {
   if (backend_ && std::strcmp(backend_->name(), "ref-cuda") == 0) out->caps |= LMD_CAP_DEVICE_TIMING;
 }
 
-std::shared_ptr<Stream> Engine::start(const lmd_request* req) {
-  const int64_t t_submit = now_ns();
-  GenerationSpec spec = make_generation_spec(req, limits());
-  bool expected = false;
-  if (!busy_.compare_exchange_strong(expected, true))
-    fail(LMD_ERR_BUSY, "a stream is already running on this engine (batch 1)");
-  std::shared_ptr<Stream> s;
-  try {
-    s = std::make_shared<Stream>(shared_from_this(), std::move(spec), t_submit);
-    s->launch();
-  } catch (...) {
-    release();
-    throw;
-  }
-  active_ = s;
+std::unique_ptr<Stream> Engine::start(const RequestSpec& req) {
+  const Clamp clamp = fit_request(req, limits());
+  auto s = std::make_unique<Stream>(shared_from_this(), req, clamp);
+  s->launch();
   return s;
-}
-
-void Engine::stop_active() {
-  if (std::shared_ptr<Stream> s = active_.lock()) {
-    s->cancel();
-    s->join();
-  }
 }
 
 }  // namespace lmdref

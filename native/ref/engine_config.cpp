@@ -6,13 +6,14 @@
 #include <cstring>
 #include <thread>
 
-#include "errors.h"
-#include "json.h"
+#include "kit.h"
+#include "quantize.h"
 
 namespace lmdref {
 
 const char* engine_config_keys() {
-  return "model, seed, device, threads, max_seq_len, eos_ids, calibrate, dtype, tp, devices";
+  return "model, seed, device, threads, max_seq_len, eos_ids, calibrate, dtype, weights, quantize_lm_head, tp, "
+         "devices";
 }
 
 namespace {
@@ -32,33 +33,28 @@ int usable_cpus() {
 
 std::string where(const std::string& key) { return "config key \"" + key + "\""; }
 
-uint64_t as_u64(const json::Value& v, const std::string& key) {
+uint64_t as_u64(const Json& v, const std::string& key) {
   uint64_t u;
   if (!v.to_u64(&u)) invalid(where(key) + " must be a non-negative integer");
   return u;
 }
 
-std::string as_string(const json::Value& v, const std::string& key) {
-  if (!v.is(json::Type::String)) invalid(where(key) + " must be a string");
-  return v.text;
+std::string as_string(const Json& v, const std::string& key) {
+  if (!v.is_string()) invalid(where(key) + " must be a string");
+  return v.as_string();
 }
 
 }  // namespace
 
 EngineConfig parse_engine_config(const char* json_text) {
   if (!json_text) invalid("config is NULL");
-  json::Value root;
-  try {
-    root = json::parse(json_text, std::strlen(json_text));
-  } catch (const json::ParseError& e) {
-    invalid(std::string("config: ") + e.what());
-  }
-  if (!root.is(json::Type::Object)) invalid("config must be a JSON object");
+  const Json root = Json::parse(json_text, "config");
+  if (!root.is_object()) invalid("config must be a JSON object");
 
   EngineConfig c;
   bool have_model = false, have_dtype = false, have_tp = false, have_devices = false;
   int64_t threads = 0;
-  for (const auto& [key, v] : root.members) {
+  for (const auto& [key, v] : root.members()) {
     if (key == "model") {
       c.model = as_string(v, key);
       have_model = true;
@@ -74,30 +70,36 @@ EngineConfig parse_engine_config(const char* json_text) {
       if (n < 2 || n > INT32_MAX) invalid(where(key) + " must be in [2, 2147483647]");
       c.max_seq_len = static_cast<uint32_t>(n);
     } else if (key == "eos_ids") {
-      if (!v.is(json::Type::Array)) invalid(where(key) + " must be an array of token ids");
-      if (v.items.size() > 32) invalid(where(key) + " holds more than 32 ids");
+      if (!v.is_array()) invalid(where(key) + " must be an array of token ids");
+      if (v.items().size() > 32) invalid(where(key) + " holds more than 32 ids");
       c.eos_override = true;
-      for (const auto& item : v.items) {
+      for (const auto& item : v.items()) {
         int64_t id;
         if (!item.to_i64(&id) || id < 0 || id > INT32_MAX)
           invalid(where(key) + " must hold non-negative integer token ids");
         c.eos_ids.push_back(static_cast<int32_t>(id));
       }
     } else if (key == "calibrate") {
-      if (!v.is(json::Type::Bool)) invalid(where(key) + " must be true or false");
-      c.calibrate = v.boolean;
+      if (!v.is_bool()) invalid(where(key) + " must be true or false");
+      c.calibrate = v.as_bool();
     } else if (key == "dtype") {
       c.dtype = as_string(v, key);
       have_dtype = true;
+    } else if (key == "weights") {
+      c.weights = as_string(v, key);
+      parse_weight_format(c.weights);
+    } else if (key == "quantize_lm_head") {
+      if (!v.is_bool()) invalid(where(key) + " must be true or false");
+      c.quantize_lm_head = v.as_bool();
     } else if (key == "tp") {
       uint64_t n = as_u64(v, key);
       if (n < 1 || n > 16) invalid(where(key) + " must be an integer in [1, 16]");
       c.tp = static_cast<uint32_t>(n);
       have_tp = true;
     } else if (key == "devices") {
-      if (!v.is(json::Type::Array) || v.items.empty() || v.items.size() > 16)
+      if (!v.is_array() || v.items().empty() || v.items().size() > 16)
         invalid(where(key) + " must be an array of 1 to 16 CUDA device ordinals");
-      for (const auto& item : v.items) {
+      for (const auto& item : v.items()) {
         int64_t id;
         if (!item.to_i64(&id) || id < 0 || id > 1023)
           invalid(where(key) + " must hold CUDA device ordinals (integers in [0, 1023])");
@@ -140,6 +142,8 @@ EngineConfig parse_engine_config(const char* json_text) {
     fail(LMD_ERR_UNSUPPORTED, "config keys \"tp\" and \"devices\" need device \"cuda\"; device \"" +
                                   c.device + "\" runs on one host without tensor parallelism");
   }
+  if (c.quantize_lm_head && c.weights.empty())
+    invalid("config key \"quantize_lm_head\" needs \"weights\": \"int8\" or \"fp8\"");
   c.threads = static_cast<int>(threads);
   if (c.threads == 0) c.threads = usable_cpus();
   return c;

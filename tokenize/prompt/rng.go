@@ -1,19 +1,14 @@
 package prompt
 
-// rng is SplitMix64: tiny, fast, and fully specified here, so a seed gives
-// the same text on every Go version and platform (math/rand's streams are
-// not promised to stay the same across releases).
-type rng struct{ state uint64 }
+import "github.com/lmdrive/lmdrive/driver/splitmix"
 
-func newRNG(seed uint64) *rng { return &rng{state: seed} }
+// rng draws the text's choices from SplitMix64, so a seed gives the same
+// text on every Go version and platform.
+type rng struct{ s *splitmix.Stream }
 
-func (r *rng) next() uint64 {
-	r.state += 0x9E3779B97F4A7C15
-	z := r.state
-	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9
-	z = (z ^ (z >> 27)) * 0x94D049BB133111EB
-	return z ^ (z >> 31)
-}
+func newRNG(seed uint64) *rng { return &rng{s: splitmix.New(seed)} }
+
+func (r *rng) next() uint64 { return r.s.Next() }
 
 // intn returns a number in [0, n); n must be positive. The modulo bias is
 // below 2^-40 for the small n used here.

@@ -418,5 +418,7 @@ void launch_silu_mul(const T* gu, int n, int inter, T* act, const Launch& l) {
 
 LMDCU_INSTANTIATE(__half)
 LMDCU_INSTANTIATE(__nv_bfloat16)
+template void launch_random_fill<float>(uint64_t, float, bool, uint64_t, uint64_t, uint64_t,
+                                        uint64_t, uint64_t, float*, uint64_t, const Launch&);
 
 }  // namespace lmdcu

@@ -10,7 +10,7 @@ namespace lmdcu {
 
 // Random weights (random_weights.h's spec) for the block [row0, row0 + rows) ×
 // [col0, col0 + cols) of a tensor with full_cols columns, written to dst with
-// row stride ld.
+// row stride ld. T may also be float (weights quantized next).
 template <typename T>
 void launch_random_fill(uint64_t key, float scale, bool plus_one, uint64_t full_cols,
                         uint64_t row0, uint64_t col0, uint64_t rows, uint64_t cols, T* dst,

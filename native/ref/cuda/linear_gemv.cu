@@ -317,6 +317,7 @@ template <typename T, class Job>
 void launch_stream(const Linear<T>& W, const GemvInput<T>& in, const Job& job, int pairs,
                    const Launch& l) {
   if (W.cols % 8) throw Error(LMD_ERR_UNSUPPORTED, "matrix-vector: columns must be a multiple of 8");
+  if (!W.w) throw Error(LMD_ERR_ENGINE, "the streaming matrix-vector kernels take 16-bit weights");
   auto kernel = stream_kernel<T, Job>;
   const size_t smem = size_t(W.cols) * sizeof(T);
   if (smem > (48 << 10))  // the limit without the attribute
@@ -337,12 +338,14 @@ void launch_stream(const Linear<T>& W, const GemvInput<T>& in, const Job& job, i
 
 template <typename T>
 void linear_gemv(const Linear<T>& W, const T* x, float* y, const Launch& l) {
+  if (W.quantized()) return launch_qgemv<T>(W.format, W.q, W.scale, x, y, W.rows, W.cols, l);
   launch(l, gemv_kernel<T>, blocks_for((W.rows + 1) / 2), kGemvWarps * 32, 0, W.w, x, y, W.rows,
          W.cols);
 }
 
 template <typename T>
 void linear_gemv_qkv_rope(const Linear<T>& W, const T* x, const QkvTarget<T>& t, const Launch& l) {
+  if (W.quantized()) return launch_qgemv_qkv_rope<T>(W.format, W.q, W.scale, x, W.cols, t, l);
   const int pairs = (t.q_heads + 2 * t.kv_heads) * t.head_dim / 2;
   launch(l, gemv_qkv_rope_kernel<T>, blocks_for(pairs), kGemvWarps * 32, 0, W.w, x, W.cols, t);
 }
@@ -350,6 +353,8 @@ void linear_gemv_qkv_rope(const Linear<T>& W, const T* x, const QkvTarget<T>& t,
 template <typename T>
 void linear_gemv_gate_up(const Linear<T>& W, const T* x, T* act, const Launch& l) {
   const int inter = W.rows / 2;
+  if (W.quantized())
+    return launch_qgemv_gate_up<T>(W.format, W.q, W.scale, x, inter, W.cols, act, l);
   launch(l, gemv_gate_up_kernel<T>, blocks_for(inter), kGemvWarps * 32, 0, W.w, x, inter, W.cols,
          act);
 }

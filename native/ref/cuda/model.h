@@ -84,7 +84,7 @@ class CudaModel : public Model {
                const Output& out) override;
   int tp() const override { return s_.tp; }
   int64_t last_device_ns() const override { return last_ns_; }
-  const char* dtype() const override { return Types<T>::name(); }
+  const char* dtype() const override { return dtype_.c_str(); }
   const Options& options() const override { return opt_; }
 
  private:
@@ -133,6 +133,11 @@ class CudaModel : public Model {
     Acts pre, dec;
     cudaGraph_t graph = nullptr;
     cudaGraphExec_t graph_exec = nullptr;
+    // Quantized weights: the prefill dequantizes the next layer on `side`
+    // while this one computes (model_step.cu); ready: a scratch half holds a
+    // layer, free: the GEMMs that read it are done.
+    cudaStream_t side = nullptr;
+    cudaEvent_t deq_ready[2] = {nullptr, nullptr}, deq_free[2] = {nullptr, nullptr};
   };
 
   // model_setup.cu
@@ -160,6 +165,7 @@ class CudaModel : public Model {
   std::vector<std::unique_ptr<Rank>> ranks_;
   std::unique_ptr<Workers> workers_;
   bool peer_ar_ = false;  // decode all-reduces through peer access
+  std::string dtype_;     // info().dtype: "fp16", or "int8/fp16" with quantized weights
   int64_t last_ns_ = -1;
 };
 

@@ -8,7 +8,8 @@
 
 namespace lmdcu {
 
-Shape make_shape(const lmdref_cuda_model& m, int tp) {
+Shape make_shape(const lmdref_cuda_model& m, int tp, const std::string& weights,
+                 bool quantize_lm_head) {
   Shape s;
   s.H = int(m.hidden);
   s.I = int(m.intermediate);
@@ -40,6 +41,17 @@ Shape make_shape(const lmdref_cuda_model& m, int tp) {
   s.Il = s.I / tp;
   if (s.H % 8 || s.Il % 8)
     unsupported("hidden size and intermediate size per GPU must be multiples of 8");
+  if (!weights.empty()) {
+    if (weights != "int8" && weights != "fp8")
+      throw Error(LMD_ERR_INVALID,
+                  "weights \"" + weights + "\": the CUDA backend quantizes to int8 or fp8");
+    s.quant = true;
+    s.qf = weights == "int8" ? QFormat::Int8 : QFormat::Fp8;
+    s.q_head = quantize_lm_head;
+    if (s.H % 16 || s.Il % 16 || s.Ql % 16)
+      unsupported(weights + " weights need the hidden size, the intermediate size per GPU and "
+                            "the attention width per GPU in multiples of 16");
+  }
   return s;
 }
 
@@ -56,6 +68,8 @@ template <typename T>
 CudaModel<T>::CudaModel(const Shape& s, const lmdref_cuda_weights* w, std::vector<int> devices,
                         const Options& opt)
     : s_(s), opt_(opt), devices_(std::move(devices)) {
+  dtype_ = Types<T>::name();
+  if (s_.quant) dtype_ = std::string(s_.qf == QFormat::Int8 ? "int8/" : "fp8/") + dtype_;
   const int tp = int(devices_.size());
   int count = 0;
   const cudaError_t ce = cudaGetDeviceCount(&count);
@@ -149,6 +163,10 @@ CudaModel<T>::~CudaModel() {
         for (cudaEvent_t e : pair)
           if (e) cudaEventDestroy(e);
       if (R.copied) cudaEventDestroy(R.copied);
+      if (R.side) cudaStreamSynchronize(R.side);
+      for (cudaEvent_t e : {R.deq_ready[0], R.deq_ready[1], R.deq_free[0], R.deq_free[1]})
+        if (e) cudaEventDestroy(e);
+      if (R.side) cudaStreamDestroy(R.side);
       cudaStream_t st = R.stream;
       // Buffers go with the Rank, on this thread, with its device current.
       ranks_[r].reset();
@@ -176,8 +194,18 @@ void CudaModel<T>::init_rank(Rank& R, WeightFeed& feed) {
   cudaDeviceProp prop;
   CU_CHECK(cudaGetDeviceProperties(&prop, R.device));
   R.sms = prop.multiProcessorCount;
+  if (s.quant && s.qf == QFormat::Fp8 && prop.major < 9)
+    throw Error(LMD_ERR_UNSUPPORTED, "fp8 weights need an sm_90 GPU (H100/H200): " +
+                                         std::string(prop.name) + " is sm_" +
+                                         std::to_string(prop.major * 10 + prop.minor) +
+                                         "; use --precision int8");
   R.kernels = Launch{R.stream, opt_.early_start && prop.major >= 9, R.sms};
   R.sm90_prefill = opt_.hopper_prefill && prefill_sm90_ready(s.hd);
+  if (s.quant) {
+    CU_CHECK(cudaStreamCreateWithFlags(&R.side, cudaStreamNonBlocking));
+    for (cudaEvent_t* e : {&R.deq_ready[0], &R.deq_ready[1], &R.deq_free[0], &R.deq_free[1]})
+      CU_CHECK(cudaEventCreateWithFlags(e, cudaEventDisableTiming));
+  }
 
   const int per = int(ceil_div(s.V, s.tp));
   R.v0 = std::min(s.V, r * per);

@@ -71,7 +71,9 @@ void CudaModel<T>::decode_step_stream(Rank& R, Acts& a, const int32_t* d_tokens)
 template <typename T>
 void CudaModel<T>::step(Rank& R, Acts& a, int n, int n_logits, const int32_t* d_tokens, bool gemv) {
   const Shape& s = s_;
-  if (gemv && opt_.stream_gemv && s.tp == 1) return decode_step_stream(R, a, d_tokens);
+  // The streaming kernels take 16-bit weights; quantized layers keep the
+  // warp kernels of quant.cu.
+  if (gemv && opt_.stream_gemv && s.tp == 1 && !s.quant) return decode_step_stream(R, a, d_tokens);
   const Launch& st = R.kernels;
   const int32_t* state = ptr<int32_t>(R.small);
   T* x = ptr<T>(a.x);
@@ -99,10 +101,46 @@ void CudaModel<T>::step(Rank& R, Acts& a, int n, int n_logits, const int32_t* d_
     else
       launch_rmsnorm<T, float>(xr, add ? out + off : nullptr, w, hr, rows, s.H, s.eps, st);
   };
+  // Quantized prefill: layer l's matrices are dequantized into scratch half
+  // l % 2 on R.side while layer l - 1 computes: memory-bound copies under
+  // compute-bound GEMMs. (One token, or a decode step captured in a graph,
+  // dequantizes in line on R.stream instead.)
+  const bool overlap = s.quant && !gemv && n > 1;
+  auto in_half = [&](const Linear<T>& W, int half) {
+    Linear<T> c = W;
+    if (c.deq) c.deq += half * R.w.deq_stride;
+    return c;
+  };
+  auto prefetch = [&](int l) {
+    const int half = l % 2;
+    const LayerWeights<T>& L = R.w.layers[l];
+    const Launch side{R.side, false};
+    CU_CHECK(cudaStreamWaitEvent(R.side, R.deq_free[half], 0));
+    for (const Linear<T>* W : {&L.qkv, &L.o, &L.gate_up, &L.down})
+      linear_prepare<T>(in_half(*W, half), side);
+    CU_CHECK(cudaEventRecord(R.deq_ready[half], R.side));
+  };
+  if (overlap) {
+    CU_CHECK(cudaEventRecord(R.deq_free[0], R.stream));
+    CU_CHECK(cudaEventRecord(R.deq_free[1], R.stream));
+    prefetch(0);
+  }
   if (peer) launch_step(ptr<unsigned long long>(R.step), st);
   launch_embed<T>(d_tokens, n, R.w.embed, s.H, x, st);
   for (int l = 0; l < s.layers; ++l) {
-    const LayerWeights<T>& L = R.w.layers[l];
+    const LayerWeights<T>& Lw = R.w.layers[l];
+    if (overlap && l + 1 < s.layers) prefetch(l + 1);
+    LayerWeights<T> L = Lw;
+    if (overlap) {
+      L.qkv = in_half(Lw.qkv, l % 2);
+      L.o = in_half(Lw.o, l % 2);
+      L.gate_up = in_half(Lw.gate_up, l % 2);
+      L.down = in_half(Lw.down, l % 2);
+    }
+    // Dequantized in line (no overlap), or waited for before the first GEMM.
+    auto prepare = [&](const Linear<T>& W) {
+      if (!overlap) linear_prepare<T>(W, st);
+    };
     QkvTarget<T> qkv;
     qkv.bias = L.qkv_bias;
     qkv.state = state;
@@ -135,6 +173,8 @@ void CudaModel<T>::step(Rank& R, Acts& a, int n, int n_logits, const int32_t* d_
     if (gemv) {
       linear_gemv_qkv_rope<T>(L.qkv, h, qkv, st);
     } else {
+      prepare(L.qkv);
+      if (overlap) CU_CHECK(cudaStreamWaitEvent(R.stream, R.deq_ready[l % 2], 0));
       linear_gemm<T>(R.blas, L.qkv, h, n, a.qkv.p, CUDA_R_32F);
       launch_rope_qkv<T>(ptr<float>(a.qkv), n, qkv, st);
     }
@@ -147,8 +187,10 @@ void CudaModel<T>::step(Rank& R, Acts& a, int n, int n_logits, const int32_t* d_
       launch_prefill_attention<T>(att, st);
     if (gemv)
       linear_gemv<T>(L.o, ptr<T>(a.attn), out, st);
-    else
+    else {
+      prepare(L.o);
       linear_gemm<T>(R.blas, L.o, ptr<T>(a.attn), n, out, delta_type);
+    }
 
     // x += all-reduce(o) → RMSNorm → gate|up → SwiGLU → down
     if (peer) {
@@ -162,6 +204,8 @@ void CudaModel<T>::step(Rank& R, Acts& a, int n, int n_logits, const int32_t* d_
       linear_gemv_gate_up<T>(L.gate_up, h, ptr<T>(a.act), st);
       linear_gemv<T>(L.down, ptr<T>(a.act), mlp_out, st);
     } else {
+      prepare(L.gate_up);
+      prepare(L.down);
       const int passes = int(ceil_div(n, a.mlp_rows));
       const int per = int(ceil_div(n, passes));
       for (int r0 = 0; r0 < n; r0 += per) {
@@ -172,6 +216,7 @@ void CudaModel<T>::step(Rank& R, Acts& a, int n, int n_logits, const int32_t* d_
                        delta_type);
       }
     }
+    if (overlap) CU_CHECK(cudaEventRecord(R.deq_free[l % 2], R.stream));
     if (!peer) all_reduce(R, out, size_t(n) * s.H);
   }
 
@@ -185,6 +230,10 @@ void CudaModel<T>::step(Rank& R, Acts& a, int n, int n_logits, const int32_t* d_
   const int vloc = R.v1 - R.v0;
   if (gemv)
     linear_gemv<T>(R.w.lm_head, h + last, ptr<float>(a.logits), st);
+  else if (R.w.lm_head.quantized())  // no vocabulary-sized scratch: a row at a time
+    for (int i = 0; i < n_logits; ++i)
+      linear_gemv<T>(R.w.lm_head, h + last + int64_t(i) * s.H,
+                     ptr<float>(a.logits) + int64_t(i) * vloc, st);
   else
     linear_gemm<T>(R.blas, R.w.lm_head, h + last, n_logits, a.logits.p, CUDA_R_32F);
   launch_round<T>(ptr<float>(a.logits), int64_t(n_logits) * vloc,

@@ -27,7 +27,8 @@ void* plugin_create(const lmdref_cuda_model* m, const lmdref_cuda_weights* w,
     const std::string changed = changed_switches(opt);
     if (!changed.empty()) std::fprintf(stderr, "lmdrive-ref-cuda: switches %s\n", changed.c_str());
     std::vector<int> devices(o->devices, o->devices + o->n_devices);
-    const Shape s = make_shape(*m, int(devices.size()));
+    const Shape s = make_shape(*m, int(devices.size()), o->weights ? o->weights : "",
+                               o->quantize_lm_head != 0);
     std::unique_ptr<Handle> hh(new Handle);
     hh->model = make_model(s, w, devices, o->dtype ? o->dtype : "fp16", opt);
     h = hh.release();

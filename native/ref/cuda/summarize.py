@@ -197,9 +197,9 @@ def main():
     runs = {}
     for f in sorted(glob.glob(os.path.join(d, "run-*.jsonl"))):
         base = os.path.basename(f)[4:-6]
+        if base == "ab" or base.startswith(("q14-", "q32-")):
+            continue  # A/B below; the quant step's runs: quant_bars.py reports them
         recs = jsonl(f)
-        if base == "ab":
-            continue
         fig = run_figures(recs)
         if fig:
             runs[base] = fig
@@ -243,6 +243,8 @@ def main():
             f"{verdict(worst[0] >= 0.95)} (bar read as ≥ 95 %) |")
     cpu = {}
     for f in glob.glob(os.path.join(d, "cpu-*.jsonl")):
+        if f.endswith("cpu-omp.jsonl"):
+            continue  # the omp step's OpenMP/std::thread comparison (lmdrive report prints it)
         fig = run_figures(jsonl(f))
         if fig:
             cpu[os.path.basename(f)[4:-6]] = fig

@@ -28,6 +28,12 @@ struct LayerWeights {
 template <typename T>
 struct RankWeights {
   DevBuf storage;  // one allocation, every tensor 256-byte aligned
+  DevBuf quantized;  // int8/fp8 projections and their scales (Shape::quant)
+  DevBuf deq;        // the prefill's dequantization scratch, shared by every layer:
+                     // two halves, deq_stride elements apart (Linear::deq points
+                     // into the first), so that one layer's matrices can be
+                     // dequantized while the layer before computes
+  size_t deq_stride = 0;
   std::vector<LayerWeights<T>> layers;
   const T* embed = nullptr;  // replicated: one row is read per token
   Linear<T> lm_head;         // vocabulary rows [v0, v1) (tied: rows of embed)
@@ -47,6 +53,15 @@ class WeightFeed {
   void load(const std::string& name, uint64_t full_rows, uint64_t full_cols, uint64_t row0,
             uint64_t rows, uint64_t col0, uint64_t cols, T* dst, uint64_t ld, cudaStream_t s,
             DevBuf& staging);
+
+  // The same block quantized (quant.h): whole rows are made in fp32 (a row's
+  // scale needs all of it, also where the rank keeps only columns [col0,
+  // col0+cols)), then the rank's bytes (row stride cols) and the rows' scales
+  // are written. bad: a device int, zero on entry; throws LMD_ERR_INVALID
+  // naming the tensor when a weight is NaN or infinite.
+  void load_quantized(const std::string& name, uint64_t full_rows, uint64_t full_cols,
+                      uint64_t row0, uint64_t rows, uint64_t col0, uint64_t cols, QFormat f,
+                      uint8_t* q, float* scale, cudaStream_t s, DevBuf& staging, int* bad);
 
  private:
   const lmdref_cuda_weights* w_;

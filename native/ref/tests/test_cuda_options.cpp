@@ -29,7 +29,7 @@ std::string error_of(std::vector<const char*> env) {
 
 }  // namespace
 
-int main() {
+TEST_CASE(options) {
   {
     const Options o = parse({"PATH=/bin", "HOME=/root", "LMDREF_CHECK_STEPS=parity"});
     const Options d;
@@ -72,5 +72,6 @@ int main() {
     CHECK_HAS(v, "1 (default) and 0");
     CHECK_HAS(error_of({"LMDREF_CUDA_GRAPH"}), "LMDREF_CUDA_GRAPH=");
   }
-  return check::summary("test_cuda_options");
 }
+
+TEST_MAIN("test_cuda_options")
