@@ -7,9 +7,9 @@ import (
 	"strings"
 
 	"github.com/lmdrive/lmdrive/bench"
+	"github.com/lmdrive/lmdrive/bench/progress"
 	"github.com/lmdrive/lmdrive/cuda"
 	"github.com/lmdrive/lmdrive/driver"
-	"github.com/lmdrive/lmdrive/progress"
 	"github.com/lmdrive/lmdrive/tokenize"
 	"github.com/lmdrive/lmdrive/tokenize/prompt"
 	"github.com/urfave/cli/v2"

@@ -6,8 +6,8 @@ import (
 	"strings"
 
 	"github.com/lmdrive/lmdrive/bench"
+	"github.com/lmdrive/lmdrive/bench/report"
 	"github.com/lmdrive/lmdrive/cuda/nvml"
-	"github.com/lmdrive/lmdrive/report"
 	"github.com/urfave/cli/v2"
 )
 

@@ -25,7 +25,7 @@ constexpr int kMlpRows = 256;
 class CpuBackend : public Backend {
  public:
   CpuBackend(const ModelConfig& m, const WeightSource& src, int threads, uint32_t max_seq_len,
-             const CpuWeightOptions& w, double min_work)
+             double min_work, const CpuWeightOptions& w)
       : m_(m), par_(threads, min_work), rope_(int(m.head_dim), m.rope_theta) {
     const bool q8 = w.int8;
     dtype_ = w.int8 ? "int8/fp32" : "fp32";
@@ -206,9 +206,9 @@ bool CpuBackend::forward(const int32_t* tokens, int n, int start_pos, int n_logi
 }  // namespace
 
 std::unique_ptr<Backend> make_cpu_backend(const ModelConfig& m, const WeightSource& src,
-                                          int threads, uint32_t max_seq_len,
-                                          const CpuWeightOptions& w, double min_work) {
-  return std::make_unique<CpuBackend>(m, src, threads, max_seq_len, w, min_work);
+                                          int threads, uint32_t max_seq_len, double min_work,
+                                          const CpuWeightOptions& w) {
+  return std::make_unique<CpuBackend>(m, src, threads, max_seq_len, min_work, w);
 }
 
 }  // namespace lmdref

@@ -17,7 +17,7 @@ struct CpuWeightOptions {
 // min_work: Parallel's work per thread (tests pass 0 to split every loop).
 std::unique_ptr<Backend> make_cpu_backend(const ModelConfig& m, const WeightSource& src,
                                           int threads, uint32_t max_seq_len,
-                                          const CpuWeightOptions& w = CpuWeightOptions{},
-                                          double min_work = Parallel::kMinWork);
+                                          double min_work = Parallel::kMinWork,
+                                          const CpuWeightOptions& w = CpuWeightOptions{});
 
 }  // namespace lmdref

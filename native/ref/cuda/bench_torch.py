@@ -9,14 +9,15 @@ run as the ref engine's figures (gpu_check.sh calls it):
                     (as the engine runs them) or separate, through
                     torch.matmul, F.linear or a pre-transposed weight; the
                     fastest of each, times the layers
-  gemm8 PRESET N    the same products as FP8 tensor-core GEMMs (torch._scaled_mm),
-                    with and without casting the activations, beside fp16
   attn PRESET N     causal attention alone over N tokens (the preset's heads,
                     GQA) through torch's SDPA with each backend (cuDNN, flash,
                     memory-efficient); the fastest, times the layers. With
                     gemm, the prefill floor
   gemv PRESET       one token's matrix-vector products through cuBLAS
                     (F.linear with one row) on each weight shape: bandwidth
+  gemm8 PRESET N    the prefill's projections as FP8 tensor-core GEMMs
+                    (torch._scaled_mm), with and without casting the
+                    activations, beside the same GEMMs in fp16
   hf PRESET N NEW   Hugging Face transformers on random weights of the preset's
                     shape, fp16, sdpa: TTFT (generate of one token) and decode
                     speed ((generate of 1+NEW tokens − TTFT) / NEW)
@@ -126,6 +127,41 @@ def gemm(preset, n):
                       "gpu": torch.cuda.get_device_name(0)}))
 
 
+def gemm8(preset, n):
+    """The prefill's four projections of every layer for n tokens as FP8
+    tensor-core GEMMs (torch._scaled_mm, E4M3, per-tensor scales, fp16 out;
+    sm_89+), beside the same fp16 GEMMs in this run: what an FP8 prefill could
+    gain. FP8 GEMMs need FP8 activations too (W8A8): "with_casts" adds the
+    per-GEMM cast of the fp16 activations to E4M3."""
+    h, inter, layers, heads, kv, vocab, _, _ = SHAPES[preset]
+    hd = h // heads
+    q, kvd = heads * hd, kv * hd
+    f8, dt = torch.float8_e4m3fn, torch.float16
+    shapes = [(h, q + 2 * kvd), (q, h), (h, 2 * inter), (inter, h)]  # (in, out)
+    xs = [torch.randn(n, k, dtype=dt, device="cuda") for k, _ in shapes]
+    ws = [torch.randn(o, k, dtype=dt, device="cuda") * 0.01 for k, o in shapes]
+    x8 = [x.to(f8) for x in xs]
+    w8 = [w.to(f8) for w in ws]
+    one = torch.ones((), dtype=torch.float32, device="cuda")
+
+    def fp16():
+        for _ in range(layers):
+            for x, w in zip(xs, ws):
+                torch.matmul(x, w.t())
+
+    def fp8(casts):
+        for _ in range(layers):
+            for x, x_8, w in zip(xs, x8, w8):
+                a = x.to(f8) if casts else x_8
+                torch._scaled_mm(a, w.t(), scale_a=one, scale_b=one, out_dtype=dt)
+
+    fp16()
+    fp8(True)
+    t16, t8, t8c = timed(fp16, 5), timed(lambda: fp8(False), 5), timed(lambda: fp8(True), 5)
+    print(json.dumps({"measure": "gemm8", "preset": preset, "tokens": n, "fp16_s": t16,
+                      "fp8_s": t8, "fp8_with_casts_s": t8c, "gpu": torch.cuda.get_device_name(0)}))
+
+
 def attn(preset, n):
     import torch.nn.functional as F
     from torch.nn.attention import SDPBackend, sdpa_kernel
@@ -189,41 +225,6 @@ def gemv(preset):
         del ws
     print(json.dumps({"measure": "gemv", "preset": preset, "shapes": out,
                       "gpu": torch.cuda.get_device_name(0)}))
-
-
-def gemm8(preset, n):
-    """The prefill's four projections of every layer for n tokens as FP8
-    tensor-core GEMMs (torch._scaled_mm, E4M3, per-tensor scales, fp16 out;
-    sm_89+), beside the same fp16 GEMMs in this run: what an FP8 prefill could
-    gain. FP8 GEMMs need FP8 activations too (W8A8): "with_casts" adds the
-    per-GEMM cast of the fp16 activations to E4M3."""
-    h, inter, layers, heads, kv, vocab, _, _ = SHAPES[preset]
-    hd = h // heads
-    q, kvd = heads * hd, kv * hd
-    f8, dt = torch.float8_e4m3fn, torch.float16
-    shapes = [(h, q + 2 * kvd), (q, h), (h, 2 * inter), (inter, h)]  # (in, out)
-    xs = [torch.randn(n, k, dtype=dt, device="cuda") for k, _ in shapes]
-    ws = [torch.randn(o, k, dtype=dt, device="cuda") * 0.01 for k, o in shapes]
-    x8 = [x.to(f8) for x in xs]
-    w8 = [w.to(f8) for w in ws]
-    one = torch.ones((), dtype=torch.float32, device="cuda")
-
-    def fp16():
-        for _ in range(layers):
-            for x, w in zip(xs, ws):
-                torch.matmul(x, w.t())
-
-    def fp8(casts):
-        for _ in range(layers):
-            for x, x_8, w in zip(xs, x8, w8):
-                a = x.to(f8) if casts else x_8
-                torch._scaled_mm(a, w.t(), scale_a=one, scale_b=one, out_dtype=dt)
-
-    fp16()
-    fp8(True)
-    t16, t8, t8c = timed(fp16, 5), timed(lambda: fp8(False), 5), timed(lambda: fp8(True), 5)
-    print(json.dumps({"measure": "gemm8", "preset": preset, "tokens": n, "fp16_s": t16,
-                      "fp8_s": t8, "fp8_with_casts_s": t8c, "gpu": torch.cuda.get_device_name(0)}))
 
 
 def hf(preset, n, new, static=False):

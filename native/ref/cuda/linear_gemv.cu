@@ -317,7 +317,8 @@ template <typename T, class Job>
 void launch_stream(const Linear<T>& W, const GemvInput<T>& in, const Job& job, int pairs,
                    const Launch& l) {
   if (W.cols % 8) throw Error(LMD_ERR_UNSUPPORTED, "matrix-vector: columns must be a multiple of 8");
-  if (!W.w) throw Error(LMD_ERR_ENGINE, "the streaming matrix-vector kernels take 16-bit weights");
+  if (W.quantized())
+    throw Error(LMD_ERR_ENGINE, "stream matrix-vector: quantized weights take the warp form");
   auto kernel = stream_kernel<T, Job>;
   const size_t smem = size_t(W.cols) * sizeof(T);
   if (smem > (48 << 10))  // the limit without the attribute

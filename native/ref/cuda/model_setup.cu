@@ -159,14 +159,14 @@ CudaModel<T>::~CudaModel() {
       if (R.blas) cublasDestroy(R.blas);
       if (R.ev0) cudaEventDestroy(R.ev0);
       if (R.ev1) cudaEventDestroy(R.ev1);
-      for (auto& pair : R.step_ev)
-        for (cudaEvent_t e : pair)
-          if (e) cudaEventDestroy(e);
-      if (R.copied) cudaEventDestroy(R.copied);
       if (R.side) cudaStreamSynchronize(R.side);
       for (cudaEvent_t e : {R.deq_ready[0], R.deq_ready[1], R.deq_free[0], R.deq_free[1]})
         if (e) cudaEventDestroy(e);
       if (R.side) cudaStreamDestroy(R.side);
+      for (auto& pair : R.step_ev)
+        for (cudaEvent_t e : pair)
+          if (e) cudaEventDestroy(e);
+      if (R.copied) cudaEventDestroy(R.copied);
       cudaStream_t st = R.stream;
       // Buffers go with the Rank, on this thread, with its device current.
       ranks_[r].reset();

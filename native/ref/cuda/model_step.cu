@@ -71,8 +71,8 @@ void CudaModel<T>::decode_step_stream(Rank& R, Acts& a, const int32_t* d_tokens)
 template <typename T>
 void CudaModel<T>::step(Rank& R, Acts& a, int n, int n_logits, const int32_t* d_tokens, bool gemv) {
   const Shape& s = s_;
-  // The streaming kernels take 16-bit weights; quantized layers keep the
-  // warp kernels of quant.cu.
+  // The stream form reads 16-bit weights only: quantized models decode with
+  // the warp-per-row-pair kernels (linear_gemv*, which branch to quant.cu).
   if (gemv && opt_.stream_gemv && s.tp == 1 && !s.quant) return decode_step_stream(R, a, d_tokens);
   const Launch& st = R.kernels;
   const int32_t* state = ptr<int32_t>(R.small);
