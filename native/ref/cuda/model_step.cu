@@ -73,7 +73,7 @@ void CudaModel<T>::step(Rank& R, Acts& a, int n, int n_logits, const int32_t* d_
   const Shape& s = s_;
   // The stream form reads 16-bit weights only: quantized models decode with
   // the warp-per-row-pair kernels (linear_gemv*, which branch to quant.cu).
-  if (gemv && opt_.stream_gemv && s.tp == 1 && !s.quant) return decode_step_stream(R, a, d_tokens);
+  if (gemv && !opt_.warp_gemv && s.tp == 1 && !s.quant) return decode_step_stream(R, a, d_tokens);
   const Launch& st = R.kernels;
   const int32_t* state = ptr<int32_t>(R.small);
   T* x = ptr<T>(a.x);

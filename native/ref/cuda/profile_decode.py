@@ -26,8 +26,8 @@ def step_kernels(layers):
     """Kernels of one decode step at tp=1 under the switches in the
     environment (the child runs with LMDREF_CUDA_AHEAD=0: no advance kernel
     between steps)."""
-    warp = os.environ.get("LMDREF_CUDA_GEMV") == "warp"
-    separate = os.environ.get("LMDREF_CUDA_COMBINE") == "separate"
+    warp = os.environ.get("LMDREF_CUDA_GEMV") != "stream"
+    separate = os.environ.get("LMDREF_CUDA_COMBINE") != "merged"
     # warp: norm, q|k|v, attention, o, norm, gate|up, down; + embed, final norm, lm_head, round
     # stream: q|k|v, attention, o, gate|up, down; + embed, lm_head, round
     per_layer = (7 if warp else 5) + (1 if separate else 0)

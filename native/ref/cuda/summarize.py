@@ -173,7 +173,7 @@ def main():
                 b = figs["bytes"]
                 extra = (f"warp {b / figs['warp_us'] / 1e6:.2f}, stream {b / figs['stream_us'] / 1e6:.2f}, "
                          f"stream+norm {b / figs['stream_norm_us'] / 1e6:.2f}, read floor "
-                         f"{b / figs['read_us'] / 1e6:.2f} TB/s; stream = {b / figs['stream_us'] / 1e6 / (bw / 1e12):.0%}"
+                         f"{b / figs['read_us'] / 1e6:.2f} TB/s; warp = {b / figs['warp_us'] / 1e6 / (bw / 1e12):.0%}"
                          f" of copy bandwidth")
             elif w.startswith("decode attention"):
                 b = figs["bytes"]
@@ -238,8 +238,13 @@ def main():
             say(f"| host − device per decode token ≤ 0.02 ms ({r['preset']}) | {r['gap_token_ms']:.4f} ms | | "
                 f"{verdict(r['gap_token_ms'] <= 0.02)} |")
     if mv and bw:
-        worst = min((r["bytes"] / r["stream_us"] / 1e6 / (bw / 1e12), r["what"]) for r in mv)
-        say(f"| matrix-vector at copy bandwidth on every 14B shape | slowest: {worst[1]} | {worst[0]:.0%} | "
+        # The engine's default form (warp) on every shape, the stream form beside it.
+        def ratio(r, key):
+            return r["bytes"] / r[key] / 1e6 / (bw / 1e12)
+        worst = min((ratio(r, "warp_us"), r["what"]) for r in mv)
+        worst_s = min(ratio(r, "stream_us") for r in mv)
+        say(f"| matrix-vector at copy bandwidth on every 14B shape (default warp form) | slowest: "
+            f"{worst[1]}; the stream form's slowest: {worst_s:.0%} | {worst[0]:.0%} | "
             f"{verdict(worst[0] >= 0.95)} (bar read as ≥ 95 %) |")
     cpu = {}
     for f in glob.glob(os.path.join(d, "cpu-*.jsonl")):
