@@ -200,7 +200,7 @@ void CudaModel<T>::init_rank(Rank& R, WeightFeed& feed) {
                                          std::to_string(prop.major * 10 + prop.minor) +
                                          "; use --precision int8");
   R.kernels = Launch{R.stream, opt_.early_start && prop.major >= 9, R.sms};
-  R.sm90_prefill = !opt_.mma_prefill && prefill_sm90_ready(s.hd);
+  R.sm90_prefill = opt_.wgmma_prefill && prefill_sm90_ready(s.hd);
   if (s.quant) {
     CU_CHECK(cudaStreamCreateWithFlags(&R.side, cudaStreamNonBlocking));
     for (cudaEvent_t* e : {&R.deq_ready[0], &R.deq_ready[1], &R.deq_free[0], &R.deq_free[1]})

@@ -26,7 +26,7 @@ const Switch kSwitches[] = {
     {"LMDREF_CUDA_GEMV", "warp", "stream", &Options::warp_gemv},
     {"LMDREF_CUDA_COMBINE", "separate", "merged", &Options::separate_combine},
     {"LMDREF_CUDA_AHEAD", "1", "0", &Options::launch_ahead},
-    {"LMDREF_CUDA_PREFILL_ATTN", "mma", "wgmma", &Options::mma_prefill},
+    {"LMDREF_CUDA_PREFILL_ATTN", "wgmma", "mma", &Options::wgmma_prefill},
 };
 
 constexpr const char kPrefix[] = "LMDREF_CUDA_";

@@ -39,11 +39,12 @@ struct Options {
   // the generation loop asks for it, instead of being queued (with the
   // token the GPU chose) before the previous token is handed over.
   bool launch_ahead = true;
-  // LMDREF_CUDA_PREFILL_ATTN=wgmma: the Hopper prefill attention (wgmma, TMA,
-  // warp specialisation) on sm_90 GPUs with 128-dim heads, instead of
-  // mma.sync. Off until a GPU run has checked and timed it (gpu_check.sh's
-  // kernels and ab14 steps).
-  bool mma_prefill = true;
+  // LMDREF_CUDA_PREFILL_ATTN=mma: the mma.sync prefill attention on every
+  // GPU, instead of the Hopper kernel (wgmma, TMA, warp specialisation) on
+  // sm_90 GPUs with 128-dim heads. The Hopper kernel passed its checks on an
+  // H200 (2026-12-03) and took 107 ms against 169 ms for the 14B 10k prefill's
+  // attention (docs/benchmarks.md); sm_80 and other head sizes run mma.sync.
+  bool wgmma_prefill = true;
 };
 
 // Reads the LMDREF_CUDA_* variables of env (a NULL-terminated array of
