@@ -126,6 +126,11 @@ func StartRunner(ctx context.Context, opts RunnerOptions) (*RemoteEngine, error)
 	}
 	ev, err := r.next(ctx, PhaseLoad, opts.LoadTimeout)
 	if err != nil {
+		if ctx.Err() != nil {
+			// Loading cannot be cancelled through the ABI: end the child.
+			r.kill()
+			return nil, fmt.Errorf("loading engine %q: %w", opts.Engine, context.Cause(ctx))
+		}
 		return nil, err
 	}
 	switch {

@@ -18,8 +18,9 @@ func Serve(in io.Reader, out io.Writer) error {
 	w := &eventWriter{bw: bufio.NewWriter(out)}
 	cmds := make(chan command)
 	var (
-		mu     sync.Mutex
-		cancel context.CancelFunc // of the generation in flight, if any
+		mu         sync.Mutex
+		cancel     context.CancelFunc // of the generation in flight, if any
+		inputEnded bool               // the parent's commands have ended
 	)
 	readErr := make(chan error, 1)
 	go func() {
@@ -28,6 +29,14 @@ func Serve(in io.Reader, out io.Writer) error {
 		for {
 			var c command
 			if err := dec.Decode(&c); err != nil {
+				// The parent is gone (or speaks nonsense): stop the
+				// generation in flight rather than finish it for no one.
+				mu.Lock()
+				inputEnded = true
+				if cancel != nil {
+					cancel()
+				}
+				mu.Unlock()
 				if !errors.Is(err, io.EOF) {
 					readErr <- fmt.Errorf("runner: read command: %w", err)
 				}
@@ -81,6 +90,9 @@ func Serve(in io.Reader, out io.Writer) error {
 			ctx, cf := context.WithCancel(context.Background())
 			mu.Lock()
 			cancel = cf
+			if inputEnded {
+				cf()
+			}
 			mu.Unlock()
 			var sendErr error
 			res, err := eng.Generate(ctx, *c.Request, func(ts []Token) {

@@ -14,7 +14,14 @@ import (
 
 // TestMain lets the test binary serve as `lmdrive runner`, which is how the
 // run and eos commands start their engine child.
+//
+// With LMDRIVE_TEST_AS_MAIN=1 it is the whole lmdrive program instead
+// (signals and exit codes included), for tests that need a real process.
 func TestMain(m *testing.M) {
+	if os.Getenv("LMDRIVE_TEST_AS_MAIN") == "1" {
+		main()
+		os.Exit(0)
+	}
 	if len(os.Args) > 1 && os.Args[1] == "runner" {
 		if err := driver.ServeProcess(); err != nil {
 			os.Exit(1)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 
 	"github.com/lmdrive/lmdrive/bench"
 	"github.com/lmdrive/lmdrive/cuda"
@@ -56,6 +57,8 @@ func runAction(c *cli.Context) error {
 		return err
 	}
 	defer out.Close()
+	// A cut-off last line left by an earlier run is reported before loading.
+	warned := warnSetAside(c.App.ErrWriter, out, 0)
 
 	stderr := c.App.ErrWriter
 	ses, err := bench.OpenSession(c.Context, bench.Setup{
@@ -83,8 +86,19 @@ func runAction(c *cli.Context) error {
 	if len(recs) > 0 {
 		fmt.Fprintf(c.App.Writer, "\n%d records appended to %s\n", len(recs), c.String("out"))
 	}
+	warnSetAside(stderr, out, warned)
 	if runErr != nil {
 		return fmt.Errorf("%w\n(every record written before the failure is in %s)", runErr, c.String("out"))
 	}
 	return nil
+}
+
+// warnSetAside prints the cut-off lines the writer set aside after the
+// first skip ones, and returns how many it has set aside in all.
+func warnSetAside(w io.Writer, out *bench.Writer, skip int) int {
+	cuts := out.SetAside()
+	for _, cut := range cuts[skip:] {
+		fmt.Fprintf(w, "warning: %s\n", cut)
+	}
+	return len(cuts)
 }
