@@ -164,3 +164,15 @@ func TestQuietEngineLogIsNil(t *testing.T) {
 		t.Fatalf("quiet engine log is %#v; a non-nil writer would receive the engine's lines", w)
 	}
 }
+
+func TestModelInitProgressLines(t *testing.T) {
+	var sb strings.Builder
+	p := newWriteProgress(&sb, "/data/m")
+	for w := int64(0); w <= 1000; w += 10 {
+		p.update(w, 1000)
+	}
+	lines := strings.Split(strings.TrimSpace(sb.String()), "\n")
+	if len(lines) != 20 || !strings.HasPrefix(lines[0], "writing /data/m:   5% (50 B of 1.0 kB), ") || !strings.Contains(lines[19], " 100% (1.0 kB of 1.0 kB)") {
+		t.Fatalf("progress:\n%s", sb.String())
+	}
+}

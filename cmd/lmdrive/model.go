@@ -2,7 +2,9 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"strings"
+	"time"
 
 	"github.com/lmdrive/lmdrive/driver/checkpoint"
 	"github.com/urfave/cli/v2"
@@ -27,7 +29,11 @@ func modelCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
-					if err := checkpoint.Write(c.String("out"), p, checkpoint.Options{Seed: c.Uint64("seed"), Dtype: c.String("dtype")}); err != nil {
+					o := checkpoint.Options{Seed: c.Uint64("seed"), Dtype: c.String("dtype")}
+					if size := checkpoint.SizeOf(p, o.Dtype); size >= progressFrom {
+						o.Progress = newWriteProgress(c.App.ErrWriter, c.String("out")).update
+					}
+					if err := checkpoint.WriteContext(c.Context, c.String("out"), p, o); err != nil {
 						return err
 					}
 					fmt.Fprintf(c.App.Writer, "wrote %s: preset %s, seed %d, %s, %.3g parameters\n",
@@ -51,4 +57,35 @@ func modelCommand() *cli.Command {
 			},
 		},
 	}
+}
+
+// progressFrom is the checkpoint size from which model init reports its
+// progress: smaller ones are written in seconds.
+const progressFrom = 1_000_000_000
+
+// writeProgress prints one line per 5% written, with the rate and the time
+// left: plain lines, so a log file or CI output shows them as well as a
+// terminal does.
+type writeProgress struct {
+	w     io.Writer
+	what  string
+	start time.Time
+	next  int // next percentage to report
+}
+
+func newWriteProgress(w io.Writer, what string) *writeProgress {
+	return &writeProgress{w: w, what: what, start: time.Now(), next: 5}
+}
+
+func (p *writeProgress) update(written, total int64) {
+	pct := int(100 * written / max(total, 1))
+	if pct < p.next {
+		return
+	}
+	p.next = pct/5*5 + 5
+	secs := time.Since(p.start).Seconds()
+	rate := float64(written) / max(secs, 1e-3)
+	left := time.Duration(float64(total-written)/max(rate, 1)) * time.Second
+	fmt.Fprintf(p.w, "writing %s: %3d%% (%s of %s), %s/s, %s left\n", p.what, pct,
+		checkpoint.HumanBytes(written), checkpoint.HumanBytes(total), checkpoint.HumanBytes(int64(rate)), left.Round(time.Second))
 }
