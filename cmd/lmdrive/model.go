@@ -19,12 +19,18 @@ func modelCommand() *cli.Command {
 				Name:  "init",
 				Usage: "write a deterministic random checkpoint in Hugging Face format (transformers loads it as Qwen2ForCausalLM)",
 				Flags: []cli.Flag{
-					&cli.StringFlag{Name: "preset", Required: true, Usage: "model shape: " + strings.Join(checkpoint.Presets(), ", ")},
+					&cli.StringFlag{Name: "preset", Usage: "model shape (required): " + strings.Join(checkpoint.Presets(), ", ")},
 					&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed of the random weights (the ref engine's random:<preset> with this seed has the same weights)"},
-					&cli.StringFlag{Name: "out", Required: true, Usage: "folder to create (must be empty or absent)"},
+					&cli.StringFlag{Name: "out", Usage: "folder to create, empty or absent (required)"},
 					&cli.StringFlag{Name: "dtype", Value: "fp32", Usage: "fp32, fp16 or bf16"},
 				},
 				Action: func(c *cli.Context) error {
+					// Checked here rather than by the flag parser, which
+					// buries the one missing flag under the whole help page.
+					if c.String("preset") == "" || c.String("out") == "" {
+						return fmt.Errorf("model init needs --preset and --out, e.g. lmdrive model init --preset tiny --out /tmp/tiny (presets: %s)",
+							strings.Join(checkpoint.Presets(), ", "))
+					}
 					p, err := checkpoint.LookupPreset(c.String("preset"))
 					if err != nil {
 						return err
