@@ -7,6 +7,7 @@ import (
 	"github.com/lmdrive/lmdrive/bench"
 	"github.com/lmdrive/lmdrive/cuda"
 	"github.com/lmdrive/lmdrive/cuda/nvml"
+	"github.com/lmdrive/lmdrive/tokenize/prompt"
 	"github.com/urfave/cli/v2"
 )
 
@@ -45,8 +46,10 @@ func runAction(c *cli.Context) error {
 		return fmt.Errorf("--warmup must not be negative")
 	case c.Int("max-new") < 1:
 		return fmt.Errorf("--max-new must be at least 1")
-	case c.Int("prompt-tokens") < 1:
-		return fmt.Errorf("--prompt-tokens must be at least 1")
+	case c.Int("prompt-tokens") < 1 || c.Int("prompt-tokens") > prompt.MaxTokens:
+		return fmt.Errorf("--prompt-tokens %d: give 1 to %d", c.Int("prompt-tokens"), prompt.MaxTokens)
+	case c.Duration("sample-interval") <= 0:
+		return fmt.Errorf("--sample-interval %s: give a positive duration such as 100ms", c.Duration("sample-interval"))
 	}
 	open, err := openOptions(c)
 	if err != nil {
@@ -62,7 +65,7 @@ func runAction(c *cli.Context) error {
 
 	stderr := c.App.ErrWriter
 	ses, err := bench.OpenSession(c.Context, bench.Setup{
-		Open: open, Model: c.String("model"), Prompts: promptOptions(c),
+		Open: open, Model: c.String("model"), Prompts: promptOptions(c), PromptTokens: c.Int("prompt-tokens"), MaxNew: c.Int("max-new"),
 		GPUs: c.String("gpus"), SampleInterval: c.Duration("sample-interval"), Telemetry: nvml.Open,
 		Overhead: true, Tool: bench.Tool{Version: Version, Commit: Commit}, Log: stderr,
 	})
