@@ -50,7 +50,7 @@ func Open(ctx context.Context, o OpenOptions) (Engine, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	lib, err := o.Search.Find(o.Engine, FileExists)
+	lib, err := o.Search.Locate(o.Engine)
 	if err != nil {
 		return nil, err
 	}

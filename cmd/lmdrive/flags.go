@@ -20,6 +20,7 @@ func engineFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "engine", Value: "ref", Usage: "engine library to load (ref, trtllm, turbomind)"},
 		libPathFlag(),
+		&cli.BoolFlag{Name: "allow-untrusted-lib", Usage: "load an engine library that another user owns or could have changed (also " + driver.AllowUntrustedEnv + "=1)"},
 		&cli.StringFlag{Name: "device", Value: "cpu", Usage: "where the ref engine runs: cpu or cuda"},
 		&cli.IntFlag{Name: "tp", Value: 1, Usage: "tensor-parallel size"},
 		&cli.IntFlag{Name: "threads", Usage: "CPU threads of the ref engine (default: sized to the work)"},
@@ -72,7 +73,9 @@ func openOptions(c *cli.Context) (driver.OpenOptions, error) {
 	if err != nil {
 		return driver.OpenOptions{}, err
 	}
-	o := driver.OpenOptions{Engine: engine, Search: driver.DefaultSearch(c.String("lib-path")), Config: cfg,
+	search := driver.DefaultSearch(c.String("lib-path"))
+	search.AllowUntrusted = search.AllowUntrusted || c.Bool("allow-untrusted-lib")
+	o := driver.OpenOptions{Engine: engine, Search: search, Config: cfg,
 		InProcess: c.Bool("in-process"), LoadTimeout: c.Duration("load-timeout"), PrefillTimeout: c.Duration("prefill-timeout"),
 		StallTimeout: c.Duration("stall-timeout"), Log: engineLog(c)}
 	return o, o.Validate()
