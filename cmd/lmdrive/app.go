@@ -87,24 +87,29 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		HideHelpCommand:      true,
 		// Errors are printed once, by main.
 		ExitErrHandler: func(*cli.Context, error) {},
-		Commands: []*cli.Command{
-			// One line per command; each lives in its own file of this package.
-			runCommand(),
-			enginesCommand(),
-			modelCommand(),
-			runnerCommand(),
-			eosCommand(),
-			reportCommand(),
-			doctorCommand(),
-			gpusCommand(),
-			tokenizeCommand(),
-			promptCommand(),
-		},
+		Commands:       commands(),
 	}
 	explainUsage(app.Name, app.Commands)
 	app.Action = unknownCommand(app.Name, app.Commands)
 	app.OnUsageError = usageError(app.Name)
 	return app.RunContext(ctx, args)
+}
+
+// commands lists lmdrive's commands.
+func commands() []*cli.Command {
+	return []*cli.Command{
+		// One line per command; each lives in its own file of this package.
+		runCommand(),
+		enginesCommand(),
+		modelCommand(),
+		runnerCommand(),
+		eosCommand(),
+		reportCommand(),
+		doctorCommand(),
+		gpusCommand(),
+		tokenizeCommand(),
+		promptCommand(),
+	}
 }
 
 // explainUsage gives every command a one-line answer to an unknown flag

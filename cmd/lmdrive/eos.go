@@ -39,7 +39,13 @@ func eosCommand() *cli.Command {
 		Description: `Audits every token id and length limit that can end the request (model and
 engine config files), runs the request with EOS log-probabilities watched at every
 step, names the cause with a decision tree and lists the evidence. Exits 3 when a
-sample stopped early. --compare A.json --compare B.json aligns two saved reports.`,
+sample stopped early. --compare A.json --compare B.json aligns two saved reports.
+
+Examples:
+  lmdrive eos --prompt-tokens 256 --max-new 64 --ignore-eos --stop 151645 --json /tmp/a.json
+  lmdrive eos --prompt-tokens 256 --max-new 64 --engine-config '{"max_seq_len": 300}' --json /tmp/b.json
+  lmdrive eos --compare /tmp/a.json --compare /tmp/b.json
+  lmdrive eos --record /tmp/r.jsonl`,
 		Flags:  flags,
 		Action: eosAction,
 	}

@@ -18,6 +18,12 @@ func modelCommand() *cli.Command {
 			{
 				Name:  "init",
 				Usage: "write a deterministic random checkpoint in Hugging Face format (transformers loads it as Qwen2ForCausalLM)",
+				Description: `Checks that the checkpoint fits in the free space first, writes it into a hidden
+folder next to --out and renames it when complete (an interrupted or failed
+write leaves nothing behind).
+
+Examples:
+  lmdrive model init --preset tiny --dtype bf16 --out /tmp/tiny-bf16`,
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "preset", Usage: "model shape (required): " + strings.Join(checkpoint.Presets(), ", ")},
 					&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed of the random weights (the ref engine's random:<preset> with this seed has the same weights)"},

@@ -29,7 +29,11 @@ func runCommand() *cli.Command {
 		Description: `Loads the engine in a runner child process, hands it the prompt as token IDs,
 runs --warmup unrecorded and --repeats measured generations, prints a row shaped
 like the benchmark digest and appends one JSON Lines record per measured repeat
-to --out (see docs/results.md).`,
+to --out (see docs/results.md).
+
+Examples:
+  lmdrive run --model random:tiny --prompt-tokens 512 --max-new 64 --ignore-eos --repeats 2 --out /tmp/r.jsonl
+  lmdrive run --prompt-source ids --prompt-tokens 1000 --max-new 16 --warmup 0 --repeats 1 --out /tmp/ids.jsonl`,
 		Flags:  flags,
 		Action: runAction,
 	}
