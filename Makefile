@@ -14,7 +14,7 @@ export CGO_LDFLAGS := -L$(TOKLIB)
 export CGO_CFLAGS := -O2 -g -Wno-deprecated-declarations
 export LMDRIVE_LIB_PATH := $(LIBDIR)
 
-.PHONY: all build native tokenizers test test-go test-native test-nocgo run dist clean
+.PHONY: all build native tokenizers test test-go test-native test-nocgo test-sdk-headers run dist clean
 
 all: build
 
@@ -30,7 +30,7 @@ $(TOKLIB)/libtokenizers.a: tokenize/scripts/build-libtokenizers.sh
 build: native tokenizers
 	go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/lmdrive
 
-test: build test-native test-go test-nocgo
+test: build test-native test-go test-nocgo test-sdk-headers
 
 test-native: native
 	ctest --test-dir $(BUILD)/cmake --output-on-failure
@@ -44,6 +44,11 @@ test-go: build
 test-nocgo:
 	CGO_ENABLED=0 go build -o /dev/null ./cmd/lmdrive
 	CGO_ENABLED=0 go test -count=1 ./tokenize/... ./cuda/... ./bench/...
+
+# The engine shims compiled against real SDK headers kept beside the
+# repository (../shared/third_party); one "skip:" line where they are absent.
+test-sdk-headers:
+	bash native/shimcommon/scripts/sdk-headers-check.sh all
 
 # The main job: a benchmark of the reference engine on the CPU.
 run: build

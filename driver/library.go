@@ -9,7 +9,8 @@ import (
 	"github.com/ebitengine/purego"
 )
 
-// entrySymbol is the one symbol every engine library exports.
+// entrySymbol is the one symbol lmdrive looks up in an engine library (a
+// library may export others of its own, as the ref engine does).
 const entrySymbol = "lmdrive_get_api"
 
 // rtldNoDelete (Linux RTLD_NODELETE) keeps a library mapped after dlclose:

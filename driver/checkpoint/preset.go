@@ -33,7 +33,8 @@ func (p Preset) HeadDim() int { return p.Hidden / p.Heads }
 var EOSIDs = []int{151645, 151643}
 
 // The shapes of the Qwen2.5 family (from each model's config.json) and two
-// tiny test shapes. Keep in step with native/ref's preset table.
+// tiny test shapes. The one source of the presets: native/ref/presets_table.h
+// is generated from this table and EOSIDs (preset_test.go).
 var presets = []Preset{
 	{"tiny", 151936, 64, 176, 2, 4, 2, true, 32768, 1e6, 1e-6},
 	{"tiny-untied", 151936, 96, 256, 3, 6, 2, false, 4096, 10000, 1e-5},

@@ -1,9 +1,13 @@
 /*
  * lmdrive.h — the C ABI every lmdrive engine library implements (ABI 1.0).
  *
- * A library exports exactly one symbol, lmdrive_get_api(), which returns a
- * table of function pointers. lmdrive reads the table's size and version
- * before calling anything else and refuses a different major version.
+ * lmdrive looks up one symbol in a library, lmdrive_get_api(), which returns
+ * a table of function pointers; every engine library exports it. lmdrive
+ * reads the table's size and version before calling anything else and
+ * refuses a different major version. A library may export symbols of its own
+ * beside it (the reference engine exports lmdrive_ref_logits, a debug entry
+ * point for golden-logit tests, declared in native/ref/ref_debug.h); they are
+ * not part of this ABI and lmdrive never calls them.
  *
  * Rules that keep the ABI callable from Go through purego without cgo:
  *  - only scalars, opaque handles and pointers to plain structs cross the
@@ -29,8 +33,8 @@
  * Threading: create/info/start/destroy are called from one thread at a time
  * per engine. poll/result/close are called from one thread at a time per
  * stream. cancel may be called from any thread at any time before close.
- * An engine runs at most one stream at a time (batch 1); start() on a busy
- * engine fails with LMD_ERR_BUSY.
+ * An engine has at most one open stream (batch 1): start() fails with
+ * LMD_ERR_BUSY from the previous start() until that stream is closed.
  */
 #ifndef LMDRIVE_H
 #define LMDRIVE_H
@@ -50,7 +54,7 @@ enum {
   LMD_ERR_INVALID = 1,     /* bad argument, config or request: the caller's to fix */
   LMD_ERR_UNSUPPORTED = 2, /* valid, but this engine cannot do it */
   LMD_ERR_ENGINE = 3,      /* the engine failed */
-  LMD_ERR_BUSY = 4,        /* a stream is already running on this engine */
+  LMD_ERR_BUSY = 4,        /* a stream is still open on this engine */
   LMD_ERR_NOMEM = 5,       /* host or device memory exhausted */
   LMD_ERR_STATE = 6        /* call out of order (e.g. result() before done) */
 };
@@ -215,7 +219,7 @@ typedef struct lmd_api {
   void (*destroy)(lmd_engine* e);
 } lmd_api;
 
-/* The one exported symbol. Never returns NULL for a working library. */
+/* The entry point lmdrive looks up. Never returns NULL for a working library. */
 const lmd_api* lmdrive_get_api(void);
 
 #ifdef __cplusplus

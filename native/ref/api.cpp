@@ -1,122 +1,46 @@
-// The lmd_api table: the only way in from the caller. Every entry point
-// catches everything; nothing throws or aborts across the boundary.
-#include <cstdio>
-#include <cstring>
+// liblmdrive_ref.so's entry point: the kit's lmd_api table (native/shimcommon)
+// bound to the reference engine. The table catches everything; nothing
+// throws or aborts across the boundary.
 #include <memory>
+#include <string>
 
-#include "abi_util.h"
-#include "clock.h"
 #include "engine.h"
-#include "errors.h"
 #include "export.h"
+#include "kit.h"
+#include "lmdrive_shim/api.h"
 #include "stream.h"
 #include "version.h"
-
-struct lmd_engine {
-  std::shared_ptr<lmdref::Engine> engine;
-};
-
-struct lmd_stream {
-  std::shared_ptr<lmdref::Stream> stream;
-};
 
 namespace lmdref {
 namespace {
 
-int64_t api_now_ns(void) { return now_ns(); }
+// The reference engine behind the kit's engine interface.
+class TableEngine : public lmdrive::shim::ShimEngine {
+ public:
+  explicit TableEngine(std::shared_ptr<Engine> engine) : engine_(std::move(engine)) {}
+  void fill_info(lmd_info& info) override { engine_->info(&info); }
+  std::unique_ptr<lmdrive::shim::ShimStream> start(const RequestSpec& req) override {
+    return engine_->start(req);
+  }
 
-int32_t api_create(const char* config_json, lmd_engine** out, lmd_error* err) {
-  return guarded(err, [&] {
-    if (!out) invalid("create: out is NULL");
-    *out = nullptr;
-    auto handle = std::make_unique<lmd_engine>();
-    handle->engine = Engine::create(config_json);
-    *out = handle.release();
-  });
+ private:
+  std::shared_ptr<Engine> engine_;
+};
+
+std::unique_ptr<lmdrive::shim::ShimEngine> make_engine(const std::string& config_json) {
+  return std::make_unique<TableEngine>(Engine::create(config_json.c_str()));
 }
 
 // With no engine, info describes the library: backend, version, caps.
-void library_info(lmd_info* out) {
-  std::memset(out, 0, sizeof *out);
-  out->struct_size = sizeof *out;
-  std::snprintf(out->backend, sizeof out->backend, "%s", "ref-cpu");
-  std::snprintf(out->version, sizeof out->version, "%s", "lmdrive-ref " LMDRIVE_REF_VERSION);
-  out->caps = LMD_CAP_LOGPROBS | LMD_CAP_WATCH | LMD_CAP_SAMPLING;
+void library_info(lmd_info& out) {
+  copy_cstr(out.backend, sizeof out.backend, "ref-cpu");
+  copy_cstr(out.version, sizeof out.version, "lmdrive-ref " LMDRIVE_REF_VERSION);
+  out.caps = LMD_CAP_LOGPROBS | LMD_CAP_WATCH | LMD_CAP_SAMPLING;
 }
-
-int32_t api_info(lmd_engine* e, lmd_info* out, lmd_error* err) {
-  return guarded(err, [&] {
-    if (!out) invalid("info: out is NULL");
-    lmd_info full;
-    if (e) {
-      e->engine->info(&full);
-    } else {
-      library_info(&full);
-    }
-    if (!copy_out(out, full)) invalid("info: out->struct_size is too small");
-  });
-}
-
-int32_t api_start(lmd_engine* e, const lmd_request* req, lmd_stream** out, lmd_error* err) {
-  return guarded(err, [&] {
-    if (!e || !out) invalid("start: engine or out is NULL");
-    *out = nullptr;
-    auto handle = std::make_unique<lmd_stream>();
-    handle->stream = e->engine->start(req);
-    *out = handle.release();
-  });
-}
-
-int32_t api_poll(lmd_stream* s, lmd_token* tokens, float* watch_logprobs, uint32_t cap,
-                 int64_t timeout_ns, lmd_poll* out, lmd_error* err) {
-  return guarded(err, [&] {
-    if (!s || !out) invalid("poll: stream or out is NULL");
-    if (out->struct_size < offsetof(lmd_poll, done) + sizeof out->done)
-      invalid("poll: out->struct_size is too small");
-    lmd_poll p = {};
-    p.struct_size = sizeof p;
-    s->stream->poll(tokens, watch_logprobs, cap, timeout_ns, &p);
-    copy_out(out, p);
-  });
-}
-
-int32_t api_cancel(lmd_stream* s) {
-  if (!s) return LMD_ERR_INVALID;
-  s->stream->cancel();
-  return LMD_OK;
-}
-
-int32_t api_result(lmd_stream* s, lmd_result* out, lmd_error* err) {
-  return guarded(err, [&] {
-    if (!s || !out) invalid("result: stream or out is NULL");
-    lmd_result full;
-    s->stream->result(&full);
-    if (!copy_out(out, full)) invalid("result: out->struct_size is too small");
-  });
-}
-
-void api_close(lmd_stream* s) {
-  if (!s) return;
-  s->stream->cancel();
-  s->stream->join();
-  delete s;
-}
-
-void api_destroy(lmd_engine* e) {
-  if (!e) return;
-  e->engine->stop_active();
-  delete e;
-}
-
-const lmd_api kApi = {
-    sizeof(lmd_api), LMDRIVE_ABI_MAJOR, LMDRIVE_ABI_MINOR, 0,
-    api_now_ns,      api_create,        api_info,          api_start,
-    api_poll,        api_cancel,        api_result,        api_close,
-    api_destroy,
-};
 
 }  // namespace
-
 }  // namespace lmdref
 
-extern "C" LMDREF_EXPORT const lmd_api* lmdrive_get_api(void) { return &lmdref::kApi; }
+extern "C" LMDREF_EXPORT const lmd_api* lmdrive_get_api(void) {
+  return lmdrive::shim::api_table<&lmdref::make_engine, &lmdref::library_info>();
+}

@@ -6,13 +6,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <mutex>
 #include <vector>
 
 #include "cpu/cpu_backend.h"
 #include "cuda/dispatch.h"
 #include "cuda/plugin_abi.h"
-#include "errors.h"
+#include "kit.h"
 #include "random_weights.h"
 
 namespace lmdref {
@@ -53,37 +52,42 @@ std::string own_directory() {
   return ".";
 }
 
-// Loads the plugin once per process; on failure *why says what went wrong.
-const lmdref_cuda_api* cuda_plugin(std::string* why) {
-  static std::mutex mu;
-  static bool tried = false;
-  static const lmdref_cuda_api* api = nullptr;
-  static std::string error;
-  std::lock_guard<std::mutex> lk(mu);
-  if (!tried) {
-    tried = true;
-    const std::string path = own_directory() + "/" LMDREF_CUDA_PLUGIN_FILE;
-    if (access(path.c_str(), F_OK) != 0) {
-      error = "device \"cuda\" is not available: this build has no CUDA backend (" + path +
-              " does not exist), only the CPU backend (device \"cpu\"); build on a machine with "
-              "nvcc (CUDA 12+) to get " LMDREF_CUDA_PLUGIN_FILE;
-    } else if (void* h = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL)) {
-      auto get = reinterpret_cast<lmdref_cuda_get_api_fn>(dlsym(h, LMDREF_CUDA_PLUGIN_ENTRY));
-      const lmdref_cuda_api* a = get ? get() : nullptr;
-      if (!a || a->version != LMDREF_CUDA_PLUGIN_VERSION || a->struct_size < sizeof(lmdref_cuda_api))
-        error = path + " is not a CUDA plugin of this build of liblmdrive_ref.so (version mismatch)";
-      else
-        api = a;  // never unloaded: CUDA and NCCL keep threads of their own
-    } else {
-      const char* e = dlerror();
-      error = "device \"cuda\" is not available: " + path + " could not be loaded (" +
-              std::string(e ? e : "unknown error") +
-              "); the CUDA driver, cuBLAS or NCCL library is missing on this host, which leaves "
-              "only the CPU backend (device \"cpu\")";
-    }
+// What loading the CUDA plugin gave: its table, or why there is none.
+struct PluginLoad {
+  const lmdref_cuda_api* api = nullptr;
+  std::string error;
+};
+
+PluginLoad load_cuda_plugin() {
+  PluginLoad load;
+  const std::string path = own_directory() + "/" LMDREF_CUDA_PLUGIN_FILE;
+  if (access(path.c_str(), F_OK) != 0) {
+    load.error = "device \"cuda\" is not available: this build has no CUDA backend (" + path +
+                 " does not exist), only the CPU backend (device \"cpu\"); build on a machine with "
+                 "nvcc (CUDA 12+) to get " LMDREF_CUDA_PLUGIN_FILE;
+  } else if (void* h = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL)) {
+    auto get = reinterpret_cast<lmdref_cuda_get_api_fn>(dlsym(h, LMDREF_CUDA_PLUGIN_ENTRY));
+    const lmdref_cuda_api* a = get ? get() : nullptr;
+    if (!a || a->version != LMDREF_CUDA_PLUGIN_VERSION || a->struct_size < sizeof(lmdref_cuda_api))
+      load.error = path + " is not a CUDA plugin of this build of liblmdrive_ref.so (version mismatch)";
+    else
+      load.api = a;  // never unloaded: CUDA and NCCL keep threads of their own
+  } else {
+    const char* e = dlerror();
+    load.error = "device \"cuda\" is not available: " + path + " could not be loaded (" +
+                 std::string(e ? e : "unknown error") +
+                 "); the CUDA driver, cuBLAS or NCCL library is missing on this host, which leaves "
+                 "only the CPU backend (device \"cpu\")";
   }
-  if (!api && why) *why = error;
-  return api;
+  return load;
+}
+
+// The plugin, loaded on first use and never again (a constant from then on);
+// on failure *why says what went wrong.
+const lmdref_cuda_api* cuda_plugin(std::string* why) {
+  static const PluginLoad load = load_cuda_plugin();
+  if (!load.api && why) *why = load.error;
+  return load.api;
 }
 
 struct FeedContext {

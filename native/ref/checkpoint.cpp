@@ -3,9 +3,7 @@
 #include <map>
 #include <unordered_map>
 
-#include "errors.h"
-#include "fileutil.h"
-#include "json.h"
+#include "kit.h"
 #include "safetensors.h"
 
 namespace lmdref {
@@ -56,18 +54,13 @@ class CheckpointSource : public WeightSource {
   std::unordered_map<std::string, Location> where_;
 
   void open_shards(const std::string& dir, const std::string& index) {
-    json::Value root;
-    try {
-      root = json::parse(read_file(index));
-    } catch (const json::ParseError& e) {
-      invalid(index + ": " + e.what());
-    }
-    const json::Value* map = root.is(json::Type::Object) ? root.find("weight_map") : nullptr;
-    if (!map || !map->is(json::Type::Object)) invalid(index + ": no \"weight_map\" object");
+    const Json root = Json::parse(read_file(index), index);
+    const Json* map = root.is_object() ? root.find("weight_map") : nullptr;
+    if (!map || !map->is_object()) invalid(index + ": no \"weight_map\" object");
     std::map<std::string, SafetensorsFile*> by_name;
-    for (const auto& [tensor, file] : map->members) {
-      if (!file.is(json::Type::String)) invalid(index + ": weight_map values must be file names");
-      const std::string& f = file.text;
+    for (const auto& [tensor, file] : map->members()) {
+      if (!file.is_string()) invalid(index + ": weight_map values must be file names");
+      const std::string& f = file.as_string();
       if (f.empty() || f.find('/') != std::string::npos || f == "." || f == "..")
         invalid(index + ": shard name \"" + f + "\" must be a file inside the checkpoint directory");
       auto it = by_name.find(f);

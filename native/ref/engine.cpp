@@ -1,15 +1,13 @@
 #include "engine.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <cstring>
 
 #include "checkpoint.h"
-#include "clock.h"
 #include "cuda/dispatch.h"
-#include "errors.h"
-#include "fileutil.h"
 #include "host_memory.h"
+#include "kit.h"
+#include "lmdrive_shim/api.h"
 #include "presets.h"
 #include "stream.h"
 #include "version.h"
@@ -19,16 +17,12 @@ namespace lmdref {
 
 namespace {
 
-void copy_string(char* dst, size_t cap, const std::string& s) {
-  std::snprintf(dst, cap, "%s", s.c_str());
-}
-
 // Long paths keep their informative tail: "...Qwen2.5-14B-Instruct".
 void copy_tail(char* dst, size_t cap, const std::string& s) {
   if (s.size() < cap) {
-    copy_string(dst, cap, s);
+    copy_cstr(dst, cap, s);
   } else {
-    copy_string(dst, cap, "..." + s.substr(s.size() - (cap - 4)));
+    copy_cstr(dst, cap, "..." + s.substr(s.size() - (cap - 4)));
   }
 }
 
@@ -106,16 +100,13 @@ void Engine::info(lmd_info* out) const {
   std::memset(out, 0, sizeof *out);
   out->struct_size = sizeof *out;
   out->vocab_size = model_.vocab;
-  copy_string(out->backend, sizeof out->backend, backend_ ? backend_->name() : "ref-cpu");
-  copy_string(out->version, sizeof out->version, "lmdrive-ref " LMDRIVE_REF_VERSION);
+  copy_cstr(out->backend, sizeof out->backend, backend_ ? backend_->name() : "ref-cpu");
+  copy_cstr(out->version, sizeof out->version, "lmdrive-ref " LMDRIVE_REF_VERSION);
   copy_tail(out->model, sizeof out->model, description_);
-  copy_string(out->dtype, sizeof out->dtype, backend_ ? backend_->dtype() : "fp32");
+  copy_cstr(out->dtype, sizeof out->dtype, backend_ ? backend_->dtype() : "fp32");
   out->tp_size = cfg_.devices.empty() ? 1 : cfg_.tp;
-  out->n_devices = backend_ ? backend_->n_devices() : 0;
-  for (int32_t& id : out->device_ids) id = -1;
-  for (size_t i = 0; i < cfg_.devices.size() && i < 16; ++i) out->device_ids[i] = cfg_.devices[i];
-  out->n_eos = static_cast<uint32_t>(eos_.size());
-  std::copy(eos_.begin(), eos_.end(), out->eos_ids);
+  lmdrive::shim::set_info_ids(*out, cfg_.devices, eos_);
+  out->n_devices = backend_ ? backend_->n_devices() : 0;  // 0 on the CPU
   out->max_seq_len = max_seq_len_;
   out->max_input_len = max_seq_len_ ? max_seq_len_ - 1 : 0;
   // Calibration emits fixed ids: no logprobs, no sampling.
@@ -123,29 +114,11 @@ void Engine::info(lmd_info* out) const {
   if (backend_ && std::strcmp(backend_->name(), "ref-cuda") == 0) out->caps |= LMD_CAP_DEVICE_TIMING;
 }
 
-std::shared_ptr<Stream> Engine::start(const lmd_request* req) {
-  const int64_t t_submit = now_ns();
-  GenerationSpec spec = make_generation_spec(req, limits());
-  bool expected = false;
-  if (!busy_.compare_exchange_strong(expected, true))
-    fail(LMD_ERR_BUSY, "a stream is already running on this engine (batch 1)");
-  std::shared_ptr<Stream> s;
-  try {
-    s = std::make_shared<Stream>(shared_from_this(), std::move(spec), t_submit);
-    s->launch();
-  } catch (...) {
-    release();
-    throw;
-  }
-  active_ = s;
+std::unique_ptr<Stream> Engine::start(const RequestSpec& req) {
+  const Clamp clamp = fit_request(req, limits());
+  auto s = std::make_unique<Stream>(shared_from_this(), req, clamp);
+  s->launch();
   return s;
-}
-
-void Engine::stop_active() {
-  if (std::shared_ptr<Stream> s = active_.lock()) {
-    s->cancel();
-    s->join();
-  }
 }
 
 }  // namespace lmdref

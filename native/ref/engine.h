@@ -1,7 +1,6 @@
 // One created engine: its config, model shape, EOS set, limits and backend.
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -25,20 +24,15 @@ class Engine : public std::enable_shared_from_this<Engine> {
 
   void info(lmd_info* out) const;  // a full-size struct
 
-  // Validates the request and starts its worker. Throws Error (INVALID, BUSY).
-  std::shared_ptr<Stream> start(const lmd_request* req);
-
-  // Cancels and waits for a running stream, if any (destroy()).
-  void stop_active();
+  // Checks the request against the model and starts its worker. Throws
+  // Error(LMD_ERR_INVALID). One stream at a time is the kit table's rule.
+  std::unique_ptr<Stream> start(const RequestSpec& req);
 
   const EngineConfig& config() const { return cfg_; }
   const ModelConfig& model() const { return model_; }
   Backend* backend() { return backend_.get(); }  // null in calibrate mode
   const std::vector<int32_t>& eos_ids() const { return eos_; }
   EngineLimits limits() const;
-
-  // Called by the worker when its generation ends.
-  void release() { busy_.store(false); }
 
  private:
   Engine() = default;
@@ -49,8 +43,6 @@ class Engine : public std::enable_shared_from_this<Engine> {
   uint32_t max_seq_len_ = 0;
   std::string description_;
   std::unique_ptr<Backend> backend_;
-  std::atomic<bool> busy_{false};
-  std::weak_ptr<Stream> active_;
 };
 
 }  // namespace lmdref

@@ -4,8 +4,7 @@
 #include <cstring>
 #include <thread>
 
-#include "errors.h"
-#include "json.h"
+#include "kit.h"
 
 namespace lmdref {
 
@@ -17,33 +16,28 @@ namespace {
 
 std::string where(const std::string& key) { return "config key \"" + key + "\""; }
 
-uint64_t as_u64(const json::Value& v, const std::string& key) {
+uint64_t as_u64(const Json& v, const std::string& key) {
   uint64_t u;
   if (!v.to_u64(&u)) invalid(where(key) + " must be a non-negative integer");
   return u;
 }
 
-std::string as_string(const json::Value& v, const std::string& key) {
-  if (!v.is(json::Type::String)) invalid(where(key) + " must be a string");
-  return v.text;
+std::string as_string(const Json& v, const std::string& key) {
+  if (!v.is_string()) invalid(where(key) + " must be a string");
+  return v.as_string();
 }
 
 }  // namespace
 
 EngineConfig parse_engine_config(const char* json_text) {
   if (!json_text) invalid("config is NULL");
-  json::Value root;
-  try {
-    root = json::parse(json_text, std::strlen(json_text));
-  } catch (const json::ParseError& e) {
-    invalid(std::string("config: ") + e.what());
-  }
-  if (!root.is(json::Type::Object)) invalid("config must be a JSON object");
+  const Json root = Json::parse(json_text, "config");
+  if (!root.is_object()) invalid("config must be a JSON object");
 
   EngineConfig c;
   bool have_model = false, have_dtype = false, have_tp = false, have_devices = false;
   int64_t threads = 0;
-  for (const auto& [key, v] : root.members) {
+  for (const auto& [key, v] : root.members()) {
     if (key == "model") {
       c.model = as_string(v, key);
       have_model = true;
@@ -59,18 +53,18 @@ EngineConfig parse_engine_config(const char* json_text) {
       if (n < 2 || n > INT32_MAX) invalid(where(key) + " must be in [2, 2147483647]");
       c.max_seq_len = static_cast<uint32_t>(n);
     } else if (key == "eos_ids") {
-      if (!v.is(json::Type::Array)) invalid(where(key) + " must be an array of token ids");
-      if (v.items.size() > 32) invalid(where(key) + " holds more than 32 ids");
+      if (!v.is_array()) invalid(where(key) + " must be an array of token ids");
+      if (v.items().size() > 32) invalid(where(key) + " holds more than 32 ids");
       c.eos_override = true;
-      for (const auto& item : v.items) {
+      for (const auto& item : v.items()) {
         int64_t id;
         if (!item.to_i64(&id) || id < 0 || id > INT32_MAX)
           invalid(where(key) + " must hold non-negative integer token ids");
         c.eos_ids.push_back(static_cast<int32_t>(id));
       }
     } else if (key == "calibrate") {
-      if (!v.is(json::Type::Bool)) invalid(where(key) + " must be true or false");
-      c.calibrate = v.boolean;
+      if (!v.is_bool()) invalid(where(key) + " must be true or false");
+      c.calibrate = v.as_bool();
     } else if (key == "dtype") {
       c.dtype = as_string(v, key);
       have_dtype = true;
@@ -80,9 +74,9 @@ EngineConfig parse_engine_config(const char* json_text) {
       c.tp = static_cast<uint32_t>(n);
       have_tp = true;
     } else if (key == "devices") {
-      if (!v.is(json::Type::Array) || v.items.empty() || v.items.size() > 16)
+      if (!v.is_array() || v.items().empty() || v.items().size() > 16)
         invalid(where(key) + " must be an array of 1 to 16 CUDA device ordinals");
-      for (const auto& item : v.items) {
+      for (const auto& item : v.items()) {
         int64_t id;
         if (!item.to_i64(&id) || id < 0 || id > 1023)
           invalid(where(key) + " must hold CUDA device ordinals (integers in [0, 1023])");

@@ -2,9 +2,7 @@
 
 #include <algorithm>
 
-#include "errors.h"
-#include "fileutil.h"
-#include "json.h"
+#include "kit.h"
 
 namespace lmdref {
 
@@ -38,10 +36,10 @@ void ModelConfig::validate(const std::string& origin) const {
 
 namespace {
 
-uint32_t get_u32(const json::Value& cfg, const char* key, const std::string& file, bool required,
+uint32_t get_u32(const Json& cfg, const char* key, const std::string& file, bool required,
                  uint32_t fallback) {
-  const json::Value* v = cfg.find(key);
-  if (!v || v->is(json::Type::Null)) {
+  const Json* v = cfg.find(key);
+  if (!v || v->is_null()) {
     if (required) invalid(file + ": missing \"" + key + "\"");
     return fallback;
   }
@@ -51,25 +49,25 @@ uint32_t get_u32(const json::Value& cfg, const char* key, const std::string& fil
   return static_cast<uint32_t>(u);
 }
 
-double get_number(const json::Value& cfg, const char* key, const std::string& file,
+double get_number(const Json& cfg, const char* key, const std::string& file,
                   double fallback) {
-  const json::Value* v = cfg.find(key);
-  if (!v || v->is(json::Type::Null)) return fallback;
-  if (!v->is(json::Type::Number)) invalid(file + ": \"" + key + "\" must be a number");
-  return v->number;
+  const Json* v = cfg.find(key);
+  if (!v || v->is_null()) return fallback;
+  if (!v->is_number()) invalid(file + ": \"" + key + "\" must be a number");
+  return v->as_double();
 }
 
 // eos_token_id may be an integer or a list of integers.
-void add_eos(const json::Value& cfg, const std::string& file, std::vector<int32_t>* out) {
-  const json::Value* v = cfg.find("eos_token_id");
-  if (!v || v->is(json::Type::Null)) return;
-  std::vector<const json::Value*> ids;
-  if (v->is(json::Type::Array)) {
-    for (const auto& item : v->items) ids.push_back(&item);
+void add_eos(const Json& cfg, const std::string& file, std::vector<int32_t>* out) {
+  const Json* v = cfg.find("eos_token_id");
+  if (!v || v->is_null()) return;
+  std::vector<const Json*> ids;
+  if (v->is_array()) {
+    for (const auto& item : v->items()) ids.push_back(&item);
   } else {
     ids.push_back(v);
   }
-  for (const json::Value* id : ids) {
+  for (const Json* id : ids) {
     int64_t x;
     if (!id->to_i64(&x) || x < 0 || x > INT32_MAX)
       invalid(file + ": eos_token_id must be a non-negative integer or a list of them");
@@ -78,15 +76,10 @@ void add_eos(const json::Value& cfg, const std::string& file, std::vector<int32_
   }
 }
 
-json::Value read_json_file(const std::string& path) {
-  std::string text = read_file(path);
-  try {
-    json::Value v = json::parse(text);
-    if (!v.is(json::Type::Object)) invalid(path + ": expected a JSON object");
-    return v;
-  } catch (const json::ParseError& e) {
-    invalid(path + ": " + e.what());
-  }
+Json read_json_file(const std::string& path) {
+  Json v = Json::parse(read_file(path), path);
+  if (!v.is_object()) invalid(path + ": expected a JSON object");
+  return v;
 }
 
 }  // namespace
@@ -94,23 +87,23 @@ json::Value read_json_file(const std::string& path) {
 ModelConfig read_hf_model_config(const std::string& dir) {
   const std::string file = join_path(dir, "config.json");
   if (!file_exists(file)) invalid(dir + ": no config.json (expected a Hugging Face checkpoint directory)");
-  json::Value cfg = read_json_file(file);
+  Json cfg = read_json_file(file);
 
-  if (const json::Value* mt = cfg.find("model_type")) {
-    if (!mt->is(json::Type::String) || mt->text != "qwen2")
-      fail(LMD_ERR_UNSUPPORTED, file + ": model_type \"" + mt->text +
+  if (const Json* mt = cfg.find("model_type")) {
+    if (!mt->is_string() || mt->as_string() != "qwen2")
+      fail(LMD_ERR_UNSUPPORTED, file + ": model_type \"" + mt->as_string() +
                                     "\" is not supported; the reference engine runs qwen2");
   }
-  if (const json::Value* rs = cfg.find("rope_scaling")) {
-    if (!rs->is(json::Type::Null)) {
-      const json::Value* t = rs->is(json::Type::Object) ? rs->find("rope_type") : nullptr;
-      if (!t) t = rs->is(json::Type::Object) ? rs->find("type") : nullptr;
-      if (!t || !t->is(json::Type::String) || t->text != "default")
+  if (const Json* rs = cfg.find("rope_scaling")) {
+    if (!rs->is_null()) {
+      const Json* t = rs->is_object() ? rs->find("rope_type") : nullptr;
+      if (!t) t = rs->is_object() ? rs->find("type") : nullptr;
+      if (!t || !t->is_string() || t->as_string() != "default")
         fail(LMD_ERR_UNSUPPORTED, file + ": rope_scaling is not supported");
     }
   }
-  if (const json::Value* sw = cfg.find("use_sliding_window")) {
-    if (sw->is(json::Type::Bool) && sw->boolean)
+  if (const Json* sw = cfg.find("use_sliding_window")) {
+    if (sw->is_bool() && sw->as_bool())
       fail(LMD_ERR_UNSUPPORTED, file + ": use_sliding_window=true is not supported");
   }
 
@@ -132,13 +125,13 @@ ModelConfig read_hf_model_config(const std::string& dir) {
   m.rms_eps = static_cast<float>(get_number(cfg, "rms_norm_eps", file, 1e-6));
 
   double theta = 10000;
-  if (const json::Value* rp = cfg.find("rope_parameters"); rp && rp->is(json::Type::Object))
+  if (const Json* rp = cfg.find("rope_parameters"); rp && rp->is_object())
     theta = get_number(*rp, "rope_theta", file, theta);
   m.rope_theta = get_number(cfg, "rope_theta", file, theta);
 
-  if (const json::Value* t = cfg.find("tie_word_embeddings")) {
-    if (!t->is(json::Type::Bool)) invalid(file + ": tie_word_embeddings must be true or false");
-    m.tied = t->boolean;
+  if (const Json* t = cfg.find("tie_word_embeddings")) {
+    if (!t->is_bool()) invalid(file + ": tie_word_embeddings must be true or false");
+    m.tied = t->as_bool();
   }
 
   add_eos(cfg, file, &m.eos_ids);

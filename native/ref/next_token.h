@@ -10,14 +10,14 @@
 #include <vector>
 
 #include "backend.h"
-#include "request.h"
+#include "kit.h"
 #include "sampler.h"
 
 namespace lmdref {
 
 class NextToken {
  public:
-  NextToken(Backend& backend, const GenerationSpec& spec, uint32_t vocab);
+  NextToken(Backend& backend, const RequestSpec& spec, uint32_t vocab);
 
   bool on_device() const { return on_device_; }
 
@@ -28,13 +28,13 @@ class NextToken {
   // The token after the last forward.
   int32_t choose();
 
-  // Its logprob, and the watched ids' logprobs into watch (spec.watch.size()
+  // Its logprob, and the watched ids' logprobs into watch (spec.watch_ids.size()
   // floats); NaN unless the spec wants logprobs. Call after choose().
   float report(int32_t id, float* watch) const;
 
  private:
   Backend& backend_;
-  const GenerationSpec& spec_;
+  const RequestSpec& spec_;
   uint32_t vocab_;
   bool on_device_;
   Sampler sampler_;

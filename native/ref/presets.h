@@ -1,4 +1,6 @@
-// Named model shapes for random:<preset> engines (Qwen2.5 family and two tiny ones).
+// Named model shapes for random:<preset> engines (Qwen2.5 family and two tiny
+// ones). The table itself, presets_table.h, is generated from the Go table in
+// driver/checkpoint/preset.go (its test fails when the two differ).
 #pragma once
 
 #include <cstdint>

@@ -3,7 +3,7 @@
 
 #include <cmath>
 
-#include "errors.h"
+#include "kit.h"
 
 namespace lmdref {
 

@@ -2,10 +2,9 @@
 
 #include <string>
 
-#include "abi_util.h"
 #include "engine.h"
-#include "errors.h"
 #include "export.h"
+#include "kit.h"
 
 extern "C" LMDREF_EXPORT int32_t lmdrive_ref_logits(const char* config_json,
                                                     const int32_t* tokens, uint32_t n,

@@ -1,28 +1,13 @@
-// Checks an lmd_request and copies it into an owned GenerationSpec, with the
-// effective token budget after the engine's max_seq_len clamp.
+// What the reference engine adds to the kit's request checks: every id must
+// lie in the model's vocabulary, and the token budget is clamped to
+// max_seq_len.
 #pragma once
 
 #include <cstdint>
-#include <string>
-#include <vector>
 
-#include "lmdrive.h"
-#include "sampler.h"
+#include "kit.h"
 
 namespace lmdref {
-
-struct GenerationSpec {
-  std::vector<int32_t> prompt;
-  uint32_t max_new_requested = 0;
-  uint32_t max_new_effective = 0;
-  uint32_t min_new = 0;
-  bool ignore_eos = false;
-  std::vector<std::vector<int32_t>> stops;
-  std::vector<int32_t> watch;
-  SamplingParams sampling;
-  bool want_logprobs = false;
-  std::string limit_source;  // which limit set max_new_effective
-};
 
 struct EngineLimits {
   uint32_t vocab = 0;
@@ -30,9 +15,9 @@ struct EngineLimits {
   bool max_seq_len_from_config = false;
 };
 
-constexpr uint32_t kMaxWatch = 4096;
-
+// Checks req against the engine and returns its token budget; limit_source
+// names what set it ("max_new_tokens=N (request)" when nothing lowered it).
 // Throws Error(LMD_ERR_INVALID) with a message naming the bad field.
-GenerationSpec make_generation_spec(const lmd_request* req, const EngineLimits& lim);
+Clamp fit_request(const RequestSpec& req, const EngineLimits& lim);
 
 }  // namespace lmdref

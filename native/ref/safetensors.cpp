@@ -8,9 +8,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <string_view>
 
-#include "errors.h"
-#include "json.h"
+#include "kit.h"
 #include "weight_source.h"
 
 namespace lmdref {
@@ -112,45 +112,41 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
   data_ = base + 8 + header_len;
   const uint64_t data_size = size - 8 - header_len;
 
-  json::Value header;
-  try {
-    header = json::parse(reinterpret_cast<const char*>(base + 8), header_len);
-  } catch (const json::ParseError& e) {
-    bad(std::string("header: ") + e.what());
-  }
-  if (!header.is(json::Type::Object)) bad("header is not a JSON object");
+  const Json header = Json::parse(
+      std::string_view(reinterpret_cast<const char*>(base + 8), header_len), path + ": header");
+  if (!header.is_object()) bad("header is not a JSON object");
 
-  for (const auto& [name, entry] : header.members) {
+  for (const auto& [name, entry] : header.members()) {
     if (name == "__metadata__") {
-      if (!entry.is(json::Type::Object)) bad("__metadata__ is not an object");
+      if (!entry.is_object()) bad("__metadata__ is not an object");
       continue;
     }
     const std::string t = "tensor \"" + name + "\": ";
-    if (!entry.is(json::Type::Object)) bad(t + "entry is not an object");
-    for (const auto& m : entry.members)
+    if (!entry.is_object()) bad(t + "entry is not an object");
+    for (const auto& m : entry.members())
       if (m.first != "dtype" && m.first != "shape" && m.first != "data_offsets")
         bad(t + "unknown field \"" + m.first + "\"");
-    const json::Value* dt = entry.find("dtype");
-    const json::Value* sh = entry.find("shape");
-    const json::Value* off = entry.find("data_offsets");
-    if (!dt || !dt->is(json::Type::String)) bad(t + "missing string field \"dtype\"");
-    if (!sh || !sh->is(json::Type::Array)) bad(t + "missing array field \"shape\"");
-    if (!off || !off->is(json::Type::Array) || off->items.size() != 2)
+    const Json* dt = entry.find("dtype");
+    const Json* sh = entry.find("shape");
+    const Json* off = entry.find("data_offsets");
+    if (!dt || !dt->is_string()) bad(t + "missing string field \"dtype\"");
+    if (!sh || !sh->is_array()) bad(t + "missing array field \"shape\"");
+    if (!off || !off->is_array() || off->items().size() != 2)
       bad(t + "\"data_offsets\" must be an array [begin, end]");
 
     SafeTensor st;
     st.name = name;
-    st.dtype = dt->text;
+    st.dtype = dt->as_string();
     const size_t esize = dtype_size(st.dtype);
     if (esize == 0) bad(t + "unknown dtype \"" + st.dtype + "\"");
     uint64_t bytes = esize;
-    for (const auto& d : sh->items) {
+    for (const auto& d : sh->items()) {
       uint64_t n;
       if (!d.to_u64(&n)) bad(t + "shape holds a value that is not a non-negative integer");
       if (__builtin_mul_overflow(bytes, n, &bytes)) bad(t + "shape is too large");
       st.shape.push_back(n);
     }
-    if (!off->items[0].to_u64(&st.begin) || !off->items[1].to_u64(&st.end))
+    if (!off->items()[0].to_u64(&st.begin) || !off->items()[1].to_u64(&st.end))
       bad(t + "data_offsets must be non-negative integers");
     if (st.end < st.begin)
       bad(t + "data_offsets end " + std::to_string(st.end) + " is before begin " +

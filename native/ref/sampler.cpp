@@ -7,6 +7,15 @@
 
 namespace lmdref {
 
+SamplingParams sampling_params(const RequestSpec& req) {
+  SamplingParams p;
+  p.temperature = req.temperature;
+  p.top_k = req.top_k;
+  p.top_p = req.top_p;
+  p.seed = req.seed;
+  return p;
+}
+
 int32_t argmax(const float* v, uint32_t n) {
   uint32_t best = 0;
   for (uint32_t i = 1; i < n; ++i)

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "kit.h"
+
 namespace lmdref {
 
 struct SamplingParams {
@@ -14,6 +16,9 @@ struct SamplingParams {
   float top_p = 1;        // 1: no nucleus limit
   uint64_t seed = 0;
 };
+
+// A request's sampling fields.
+SamplingParams sampling_params(const RequestSpec& req);
 
 class Sampler {
  public:

@@ -2,7 +2,7 @@
 
 #include <map>
 
-#include "errors.h"
+#include "kit.h"
 #include "random_weights.h"
 
 namespace lmdref {

@@ -1,6 +1,7 @@
-# Sources shared by the lmdrive engine shims. Each shim compiles them into
-# its own library (with that shim's C++ ABI flag and hidden visibility), so
-# no std:: types cross between separately built objects.
+# The native kit: sources shared by every lmdrive engine library (the
+# reference engine and the SDK shims). Each library compiles them into itself
+# (with its own C++ ABI flag and hidden visibility), so no std:: types cross
+# between separately built objects.
 #
 #   include(<this file>)
 #   add_library(x SHARED shim.cc ${LMDRIVE_SHIMCOMMON_SOURCES})

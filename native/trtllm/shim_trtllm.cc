@@ -182,12 +182,7 @@ public:
     copy_cstr(info.dtype, sizeof info.dtype, facts_.dtype);
     info.vocab_size = static_cast<uint32_t>(facts_.vocab_size);
     info.tp_size = static_cast<uint32_t>(facts_.tp);
-    size_t nd = devices_.size() < 16 ? devices_.size() : 16;
-    info.n_devices = static_cast<uint32_t>(nd);
-    for (size_t i = 0; i < nd; ++i) info.device_ids[i] = devices_[i];
-    size_t ne = cfg_.eos_ids.size() < LMD_MAX_IDS ? cfg_.eos_ids.size() : LMD_MAX_IDS;
-    info.n_eos = static_cast<uint32_t>(ne);
-    for (size_t i = 0; i < ne; ++i) info.eos_ids[i] = cfg_.eos_ids[i];
+    set_info_ids(info, devices_, cfg_.eos_ids);
     info.max_seq_len = static_cast<uint32_t>(max_seq_len_ > 0 ? max_seq_len_ : 0);
     info.max_input_len = static_cast<uint32_t>(facts_.max_input_len > 0 ? facts_.max_input_len : 0);
     info.caps = LMD_CAP_LOGPROBS | LMD_CAP_ENGINE_TIMING | LMD_CAP_SAMPLING;
@@ -313,7 +308,7 @@ void TrtStream::read_loop() noexcept {
           core.finish.raw_status = -1;
           core.finish.raw_text = "error response";
           core.finish.note = resp.getErrorMsg();
-          queue.push(ids.data(), any_lp ? lps.data() : nullptr, ids.size(), seen);
+          queue.push(ids.data(), any_lp ? lps.data() : nullptr, nullptr, ids.size(), seen);
           finish_with(std::move(core));
           return;
         }
@@ -332,7 +327,7 @@ void TrtStream::read_loop() noexcept {
         }
         if (res.isFinal) final_resp = &resp;
       }
-      queue.push(ids.data(), any_lp ? lps.data() : nullptr, ids.size(), seen);
+      queue.push(ids.data(), any_lp ? lps.data() : nullptr, nullptr, ids.size(), seen);
 
       if (final_resp) {
         const tle::Result& res = final_resp->getResult();
@@ -391,5 +386,5 @@ void library_info(lmd_info& info) {
 }  // namespace
 
 extern "C" __attribute__((visibility("default"))) const lmd_api* lmdrive_get_api(void) {
-  return build_api(&make_engine, &library_info);
+  return api_table<&make_engine, &library_info>();
 }

@@ -215,12 +215,7 @@ public:
     copy_cstr(info.dtype, sizeof info.dtype, dtype_);
     info.vocab_size = static_cast<uint32_t>(ws_.vocab_size);
     info.tp_size = static_cast<uint32_t>(ws_.tp);
-    size_t nd = devices_.size() < 16 ? devices_.size() : 16;
-    info.n_devices = static_cast<uint32_t>(nd);
-    for (size_t i = 0; i < nd; ++i) info.device_ids[i] = devices_[i];
-    size_t ne = cfg_.eos_ids.size() < LMD_MAX_IDS ? cfg_.eos_ids.size() : LMD_MAX_IDS;
-    info.n_eos = static_cast<uint32_t>(ne);
-    for (size_t i = 0; i < ne; ++i) info.eos_ids[i] = cfg_.eos_ids[i];
+    set_info_ids(info, devices_, cfg_.eos_ids);
     // session_len bounds prompt + output; the length limit is one less.
     info.max_seq_len = static_cast<uint32_t>(session_.value);
     info.max_input_len = static_cast<uint32_t>(session_.value);
@@ -331,7 +326,7 @@ void TmStream::on_signal() noexcept {
     int seq_len = st->seq_len;
     if (seq_len > prev_len_) {
       std::vector<int32_t> ids(output_ids_ + prev_len_, output_ids_ + seq_len);
-      queue.push(ids.data(), nullptr, ids.size(), seen);
+      queue.push(ids.data(), nullptr, nullptr, ids.size(), seen);
       prev_len_ = seq_len;
     }
     if (st->status == tmd::Request::kOk) return;
@@ -366,5 +361,5 @@ void library_info(lmd_info& info) {
 }  // namespace
 
 extern "C" __attribute__((visibility("default"))) const lmd_api* lmdrive_get_api(void) {
-  return build_api(&make_engine, &library_info);
+  return api_table<&make_engine, &library_info>();
 }

@@ -13,7 +13,7 @@
 #include "cpu/packed_matrix.h"
 #include "cpu/parallel.h"
 #include "cpu/rope.h"
-#include "errors.h"
+#include "kit.h"
 
 namespace lmdref {
 

@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "cpu/parallel.h"
-#include "errors.h"
+#include "kit.h"
 #include "weight_source.h"
 
 namespace lmdref {

@@ -4,8 +4,8 @@
 
 #include "check.h"
 #include "engine_config.h"
-#include "errors.h"
 #include "host_memory.h"
+#include "kit.h"
 #include "lmdrive.h"
 #include "presets.h"
 
@@ -36,7 +36,7 @@ static std::string create_error(const std::string& json, int32_t* code) {
   return err.message;
 }
 
-static void engine_config() {
+TEST_CASE(engine_config) {
   EngineConfig c = parse_engine_config(
       R"({"model": "random:tiny", "seed": 18446744073709551615, "device": "cpu", "threads": 3,
           "max_seq_len": 4096, "eos_ids": [1, 2], "calibrate": true, "dtype": "fp32"})");
@@ -67,7 +67,7 @@ static void engine_config() {
   CHECK_HAS(config_error(R"(["model"])"), "JSON object");
 }
 
-static void preset_table() {
+TEST_CASE(preset_table) {
   CHECK_EQ(presets().size(), size_t(9));
   CHECK_EQ(preset_names(),
            std::string("tiny, tiny-untied, qwen2.5-0.5b, qwen2.5-1.5b, qwen2.5-3b, qwen2.5-7b, "
@@ -92,7 +92,7 @@ static void preset_table() {
   for (const Preset& p : presets()) preset_model_config(p).validate(p.name);
 }
 
-static void create_failures() {
+TEST_CASE(create_failures) {
   int32_t code = 0;
   std::string e = create_error(R"({"model": "random:huge"})", &code);
   CHECK_EQ(code, LMD_ERR_INVALID);
@@ -138,9 +138,4 @@ static void create_failures() {
   api->destroy(eng);
 }
 
-int main() {
-  engine_config();
-  preset_table();
-  create_failures();
-  return check::summary("test_config");
-}
+TEST_MAIN("test_config")

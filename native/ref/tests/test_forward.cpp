@@ -196,12 +196,13 @@ void check_model(const ModelConfig& m, int n_prompt, uint64_t seed) {
 
 }  // namespace
 
-int main() {
+TEST_CASE(model_shapes) {
   // Untied; down_proj depth 300 crosses the 256-deep GEMM pass; 300 positions
   // cross the 96-row, 256-key and 256-row MLP blocks; GQA group of 2.
   check_model(shape(300, 64, 300, 2, 4, 2, false, 1e6), 300, 1);
   // Tied; q/k/v rows (40 + 8 + 8) and vocab (250) not multiples of the
   // 16-wide panels; one KV head shared by 5 query heads.
   check_model(shape(250, 40, 72, 2, 5, 1, true, 10000), 70, 2);
-  return check::summary("test_forward");
 }
+
+TEST_MAIN("test_forward")

@@ -151,7 +151,7 @@ size_t fresh_index(const std::vector<int32_t>& g) {
 
 // random:tiny ties lm_head to the embeddings, so its random weights echo the
 // last prompt token forever: a prompt ending in an EOS id yields EOS at once.
-void echo_eos() {
+TEST_CASE(echo_eos) {
   lmd_engine* e = create(R"({"model": "random:tiny", "seed": 1, "threads": 2})");
   Req q;
   q.prompt = prompt(12);
@@ -177,7 +177,7 @@ void echo_eos() {
 }
 
 // random:tiny-untied produces varied tokens, so stops can be placed mid-run.
-void stop_rules() {
+TEST_CASE(stop_rules) {
   const std::vector<int32_t> p = prompt(24);
   lmd_engine* plain = create(R"({"model": "random:tiny-untied", "seed": 1, "threads": 2, "eos_ids": []})");
   Req q;
@@ -291,11 +291,11 @@ void stop_rules() {
   too_long.prompt = prompt(28);
   r = generate(short_ctx, too_long);
   CHECK_EQ(r.rc, LMD_ERR_INVALID);
-  CHECK_HAS(r.error, "prompt of 28 tokens does not fit max_seq_len 28");
+  CHECK_HAS(r.error, "prompt of 28 tokens leaves no room under max_seq_len=28");
   api->destroy(short_ctx);
 }
 
-void calibrate_mode() {
+TEST_CASE(calibrate_mode) {
   // Calibration: token i is i mod vocab, all stop and limit logic intact.
   lmd_engine* c = create(R"({"model": "random:tiny-untied", "calibrate": true, "eos_ids": [7]})");
   Req q;
@@ -326,7 +326,7 @@ void calibrate_mode() {
   api->destroy(c);
 }
 
-void cancel_busy_state() {
+TEST_CASE(cancel_busy_state) {
   lmd_engine* e = create(R"({"model": "random:tiny", "seed": 2, "threads": 2, "eos_ids": []})");
   Req q;
   q.prompt = prompt(16);
@@ -376,7 +376,7 @@ void cancel_busy_state() {
   api->close(s);
 }
 
-void logprobs_and_sampling() {
+TEST_CASE(logprobs_and_sampling) {
   const std::string cfg = R"({"model": "random:tiny-untied", "seed": 3, "threads": 2})";
   lmd_engine* e = create(cfg);
   Req q;
@@ -414,7 +414,7 @@ void logprobs_and_sampling() {
   api->destroy(e);
 }
 
-void request_checks() {
+TEST_CASE(request_checks) {
   lmd_engine* e = create(R"({"model": "random:tiny", "calibrate": true})");
   auto error_of = [&](const Req& q) {
     Run r = generate(e, q);
@@ -481,12 +481,4 @@ void request_checks() {
 
 }  // namespace
 
-int main() {
-  echo_eos();
-  stop_rules();
-  calibrate_mode();
-  cancel_busy_state();
-  logprobs_and_sampling();
-  request_checks();
-  return check::summary("test_generation");
-}
+TEST_MAIN("test_generation")

@@ -15,7 +15,7 @@ using namespace lmdref;
 
 static float rnd(uint64_t i) { return float(splitmix64(i) >> 40) / 16777216.0f * 2.0f - 1.0f; }
 
-static void exp_accuracy() {
+TEST_CASE(exp_accuracy) {
   double worst = 0;
   for (int i = 0; i < 200000; ++i) {
     f32x16 x;
@@ -36,7 +36,7 @@ static void exp_accuracy() {
   CHECK(e[0] >= 0 && e[0] < 1e-37f && e[1] == 1.0f);
 }
 
-static void gemm_shapes() {
+TEST_CASE(gemm_shapes) {
   Parallel par(2);
   const int64_t ms[] = {1, 5, 6, 7, 97, 200};
   const int64_t ks[] = {1, 3, 256, 257, 600};
@@ -80,8 +80,4 @@ static void gemm_shapes() {
       }
 }
 
-int main() {
-  exp_accuracy();
-  gemm_shapes();
-  return check::summary("test_kernels");
-}
+TEST_MAIN("test_kernels")

@@ -78,14 +78,14 @@ struct Steps {
   std::vector<std::vector<float>> watch;
 };
 
-Steps run(Backend& b, const GenerationSpec& g, uint32_t vocab, int n) {
+Steps run(Backend& b, const RequestSpec& g, uint32_t vocab, int n) {
   NextToken next(b, g, vocab);
   Steps s;
   const int32_t prompt[2] = {1, 2};
   next.forward(prompt, 2, 0, nullptr);
   for (int i = 0; i < n; ++i) {
     const int32_t id = next.choose();
-    std::vector<float> w(g.watch.size());
+    std::vector<float> w(g.watch_ids.size());
     s.ids.push_back(id);
     s.logprobs.push_back(next.report(id, w.data()));
     s.watch.push_back(w);
@@ -96,11 +96,11 @@ Steps run(Backend& b, const GenerationSpec& g, uint32_t vocab, int n) {
 
 }  // namespace
 
-int main() {
+TEST_CASE(next_token_paths) {
   const uint32_t vocab = 1000;
-  GenerationSpec g;
+  RequestSpec g;
   g.want_logprobs = true;
-  g.watch = {0, 7, 999};
+  g.watch_ids = {0, 7, 999};
 
   // Greedy on a backend that offers the choice: the backend's path is used
   // and agrees with the host's (first maximum on ties: 3, not 7).
@@ -114,26 +114,26 @@ int main() {
   for (size_t i = 0; i < h.ids.size(); ++i) {
     CHECK(std::fabs(h.logprobs[i] - d.logprobs[i]) < 1e-5f);
     CHECK(h.logprobs[i] < 0.f);
-    for (size_t w = 0; w < g.watch.size(); ++w)
+    for (size_t w = 0; w < g.watch_ids.size(); ++w)
       CHECK(std::fabs(h.watch[i][w] - d.watch[i][w]) < 1e-5f);
   }
 
   // Sampling with a temperature always takes the logits row to the host.
-  GenerationSpec t = g;
-  t.sampling.temperature = 0.8f;
-  t.sampling.seed = 5;
+  RequestSpec t = g;
+  t.temperature = 0.8f;
+  t.seed = 5;
   FakeLogitsBackend sampled(vocab, true);
   run(sampled, t, vocab, 3);
   CHECK_EQ(sampled.device_forwards, 0);
   CHECK_EQ(sampled.host_forwards, 4);
 
   // Without logprobs nothing is reported, on either path.
-  GenerationSpec quiet = g;
+  RequestSpec quiet = g;
   quiet.want_logprobs = false;
   FakeLogitsBackend dq(vocab, true);
   const Steps q = run(dq, quiet, vocab, 2);
   CHECK(std::isnan(q.logprobs[0]) && std::isnan(q.watch[0][1]));
   CHECK(q.ids == std::vector<int32_t>(h.ids.begin(), h.ids.begin() + 2));
-
-  return check::summary("test_next_token");
 }
+
+TEST_MAIN("test_next_token")

@@ -1,6 +1,7 @@
 // The random-weight spec. The expected values were computed independently
 // (a Python transcription of the spec with explicit fp32 rounding); the Go
 // side's `lmdrive model init` must produce the same bits.
+#include <cmath>
 #include <cstring>
 #include <vector>
 
@@ -30,7 +31,7 @@ static void expect(const std::string& name, uint64_t seed, uint64_t in, const ui
   }
 }
 
-int main() {
+TEST_CASE(random_weight_spec) {
   CHECK(splitmix64(0) == 0xe220a8397b1dcdafULL);
   CHECK(splitmix64(1) == 0x910a2dec89025cc1ULL);
   CHECK(fnv1a64("") == 0xcbf29ce484222325ULL);
@@ -81,5 +82,6 @@ int main() {
     threw = true;
   }
   CHECK(threw);
-  return check::summary("test_random_weights");
 }
+
+TEST_MAIN("test_random_weights")

@@ -1,14 +1,15 @@
 // Safetensors and checkpoint loading: malformed files are rejected with the
 // file name and the problem; good checkpoints (F32, BF16, F16, sharded) load,
 // and an F32 checkpoint of random weights reproduces the random engine.
+#include <cmath>
 #include <cstring>
 #include <vector>
 
 #include "check.h"
 #include "checkpoint.h"
 #include "cpu/cpu_backend.h"
-#include "errors.h"
 #include "fixtures.h"
+#include "kit.h"
 #include "model_config.h"
 #include "ref_debug.h"
 #include "safetensors.h"
@@ -36,7 +37,7 @@ static std::string bad_file(const fixtures::TempDir& dir, const std::string& nam
   return msg;
 }
 
-static void malformed_files() {
+TEST_CASE(malformed_files) {
   fixtures::TempDir dir;
   const std::string f32x2 = std::string(8, '\0');
   CHECK_HAS(bad_file(dir, "short.safetensors", "abc"), "too small");
@@ -92,7 +93,7 @@ static void malformed_files() {
   CHECK(good.find("e") && !good.find("__metadata__"));
 }
 
-static void conversions() {
+TEST_CASE(conversions) {
   // 1.0, -2.0, 0.5 and the smallest f16 subnormal (2^-24).
   const unsigned char bf16[] = {0x80, 0x3F, 0x00, 0xC0, 0x00, 0x3F};
   const unsigned char f16[] = {0x00, 0x3C, 0x00, 0xC0, 0x00, 0x38, 0x01, 0x00};
@@ -138,7 +139,7 @@ static std::string checkpoint_error(const std::string& dir) {
   return rc == LMD_OK ? std::string() : std::to_string(rc) + ": " + err.message;
 }
 
-static void checkpoints() {
+TEST_CASE(checkpoints) {
   const std::vector<int32_t> toks = {5, 17, 250, 3, 99};
   for (bool tied : {false, true}) {
     ModelConfig m = small_model();
@@ -235,9 +236,4 @@ static void checkpoints() {
   CHECK_HAS(checkpoint_error("/nonexistent-lmdref-dir"), "neither random:<preset> nor a checkpoint directory");
 }
 
-int main() {
-  malformed_files();
-  conversions();
-  checkpoints();
-  return check::summary("test_safetensors");
-}
+TEST_MAIN("test_safetensors")

@@ -24,7 +24,7 @@ static std::vector<double> freqs(const SamplingParams& p, const std::vector<floa
   return f;
 }
 
-int main() {
+TEST_CASE(sampling) {
   // Greedy: the first maximum wins.
   std::vector<float> tie = {0.5f, 2.0f, -1.0f, 2.0f};
   CHECK_EQ(draw({}, tie, 1)[0], 1);
@@ -103,5 +103,6 @@ int main() {
   for (int32_t id : draw(wide, big, 300))
     if (std::find(order.begin(), order.begin() + 10, id) == order.begin() + 10)
       check::fail(__FILE__, __LINE__, "drew " + std::to_string(id) + " outside the top 10");
-  return check::summary("test_sampler");
 }
+
+TEST_MAIN("test_sampler")

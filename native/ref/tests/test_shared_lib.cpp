@@ -1,5 +1,6 @@
 // The built liblmdrive_ref.so as a caller sees it: loaded with dlopen, its
-// two public symbols resolve, nothing internal leaks, and the table works.
+// two public symbols resolve (lmdrive_get_api and the debug entry point
+// lmdrive_ref_logits), nothing internal leaks, and the table works.
 #include <dlfcn.h>
 
 #include <cstddef>
@@ -11,15 +12,15 @@
 
 typedef int32_t (*logits_fn)(const char*, const int32_t*, uint32_t, uint32_t, float*, lmd_error*);
 
-int main(int argc, char** argv) {
-  if (argc < 2) {
-    std::fprintf(stderr, "usage: test_shared_lib path/to/liblmdrive_ref.so\n");
-    return 2;
+TEST_CASE(loads_and_runs) {
+  if (check::args().size() < 2) {
+    check::fail(__FILE__, __LINE__, "usage: test_shared_lib path/to/liblmdrive_ref.so");
+    return;
   }
-  void* h = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
+  void* h = dlopen(check::args()[1].c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!h) {
-    std::fprintf(stderr, "dlopen: %s\n", dlerror());
-    return 1;
+    check::fail(__FILE__, __LINE__, std::string("dlopen: ") + dlerror());
+    return;
   }
   auto get_api = reinterpret_cast<const lmd_api* (*)(void)>(dlsym(h, "lmdrive_get_api"));
   auto logits = reinterpret_cast<logits_fn>(dlsym(h, "lmdrive_ref_logits"));
@@ -28,7 +29,8 @@ int main(int argc, char** argv) {
   // Internal and C++ runtime symbols stay hidden.
   CHECK(dlsym(h, "_ZN6lmdref10splitmix64Em") == nullptr);
   CHECK(dlsym(h, "_ZSt4cout") == nullptr);
-  if (!get_api) return check::summary("test_shared_lib");
+  CHECK(dlsym(h, "_ZN7lmdrive4shim6now_nsEv") == nullptr);  // the kit, compiled in hidden
+  if (!get_api) return;
 
   const lmd_api* api = get_api();
   CHECK_EQ(api->struct_size, uint32_t(sizeof(lmd_api)));
@@ -91,5 +93,6 @@ int main(int argc, char** argv) {
   CHECK_EQ(logits(R"({"model": "random:tiny"})", prompt, 4, 5, out.data(), &err), LMD_ERR_INVALID);
   CHECK_HAS(err.message, "last_k");
   dlclose(h);
-  return check::summary("test_shared_lib");
 }
+
+TEST_MAIN("test_shared_lib")

@@ -24,6 +24,8 @@
 #   COMPILE_MODE       syntax (default: -fsyntax-only) or object (-c into a
 #                      temporary directory, then lists the SDK symbols the
 #                      object needs from the SDK's libraries)
+#   SYMBOLS            object mode: list (default) prints those symbols,
+#                      count prints how many there are
 #
 # Each shim translation unit is compiled, and the shimcommon sources with
 # the same ABI flag. Exit status: 0 when every unit
@@ -61,9 +63,18 @@ run() {
   if "$CXX" "${out[@]}" "$@" "$src"; then
     echo "   OK"
     if [[ -n "$objdir" && "$label" != shimcommon* ]]; then
-      echo "   undefined SDK symbols (resolved at link time by the SDK's libraries):"
-      nm -C --undefined-only "$objdir/$(basename "$src").o" | grep -E 'tensorrt_llm|turbomind|initTrtLlmPlugins|YAML' \
-        | sed 's/^ *U /     /' | sort -u
+      local syms
+      syms="$(nm -C --undefined-only "$objdir/$(basename "$src").o" \
+        | grep -E 'tensorrt_llm|turbomind|initTrtLlmPlugins|YAML' | sed 's/^ *U /     /' | sort -u)"
+      if [[ "${SYMBOLS:-list}" == count ]]; then
+        local v1
+        v1="$(grep -c 'tensorrt_llm::_v1::' <<<"$syms")"
+        echo "   $(grep -c . <<<"$syms") undefined SDK symbols, resolved at link time by the SDK's libraries" \
+             "$( ((v1 > 0)) && echo "($v1 of them in tensorrt_llm::_v1::)")"
+      else
+        echo "   undefined SDK symbols (resolved at link time by the SDK's libraries):"
+        echo "$syms"
+      fi
     fi
   else
     echo "   FAILED"

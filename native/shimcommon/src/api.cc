@@ -1,6 +1,8 @@
 #include "lmdrive_shim/api.h"
 
+#include <algorithm>
 #include <chrono>
+#include <cstddef>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -28,14 +30,20 @@ namespace lmdrive::shim {
 
 // ---- TokenQueue -------------------------------------------------------------
 
-TokenQueue::TokenQueue(uint32_t n_watch, uint32_t prompt_tokens)
-    : n_watch_(n_watch), prompt_tokens_(prompt_tokens), t_submit_(now_ns()) {}
+TokenQueue::TokenQueue(uint32_t n_watch, uint32_t prompt_tokens, int64_t t_submit_ns)
+    : n_watch_(n_watch), prompt_tokens_(prompt_tokens), t_submit_(t_submit_ns >= 0 ? t_submit_ns : now_ns()) {}
 
-void TokenQueue::push(const int32_t* ids, const float* logprobs, size_t n, int64_t t_ns) {
+void TokenQueue::push(const int32_t* ids, const float* logprobs, const float* watch, size_t n, int64_t t_ns) {
   if (n == 0) return;
   {
     std::lock_guard<std::mutex> lk(mu_);
     if (completed_) return;
+    const size_t n_rows = n * n_watch_;
+    if (watch) {
+      pending_watch_.insert(pending_watch_.end(), watch, watch + n_rows);
+    } else {
+      pending_watch_.insert(pending_watch_.end(), n_rows, std::numeric_limits<float>::quiet_NaN());
+    }
     for (size_t i = 0; i < n; ++i) {
       Tok t;
       t.id = ids[i];
@@ -66,26 +74,25 @@ void TokenQueue::complete(ResultCore core) {
 uint32_t TokenQueue::poll(lmd_token* out, float* watch, uint32_t cap, int64_t timeout_ns, bool* done) {
   std::unique_lock<std::mutex> lk(mu_);
   if (pending_.empty() && !completed_ && timeout_ns > 0) {
-    cv_.wait_for(lk, std::chrono::nanoseconds(timeout_ns), [&] { return !pending_.empty() || completed_; });
+    // Capped (about 115 days) so that adding it to now() cannot overflow.
+    constexpr int64_t kMaxWait = 10000000000000000LL;
+    cv_.wait_for(lk, std::chrono::nanoseconds(std::min(timeout_ns, kMaxWait)),
+                 [&] { return !pending_.empty() || completed_; });
   }
-  uint32_t n = 0;
-  while (n < cap && !pending_.empty()) {
-    const Tok& t = pending_.front();
-    lmd_token& o = out[n];
+  const uint32_t n = static_cast<uint32_t>(std::min<size_t>(cap, pending_.size()));
+  for (uint32_t i = 0; i < n; ++i) {
+    const Tok& t = pending_[i];
+    lmd_token& o = out[i];
     o.id = t.id;
     o.index = t.index;
     o.t_ns = t.t_ns;
     o.logprob = t.logprob;
     o.bundle = t.bundle;
-    if (watch && n_watch_ > 0) {
-      // Neither engine reports watched-id logprobs: NaN marks "not available".
-      for (uint32_t w = 0; w < n_watch_; ++w) {
-        watch[static_cast<size_t>(n) * n_watch_ + w] = std::numeric_limits<float>::quiet_NaN();
-      }
-    }
-    pending_.pop_front();
-    ++n;
   }
+  const size_t n_rows = static_cast<size_t>(n) * n_watch_;
+  if (watch && n_rows > 0) std::copy_n(pending_watch_.begin(), n_rows, watch);
+  pending_.erase(pending_.begin(), pending_.begin() + n);
+  pending_watch_.erase(pending_watch_.begin(), pending_watch_.begin() + static_cast<ptrdiff_t>(n_rows));
   *done = completed_ && pending_.empty();
   return n;
 }
@@ -151,53 +158,60 @@ void TokenQueue::fill_result(lmd_result& r) const {
   copy_cstr(r.detail, sizeof r.detail, detail);
 }
 
-// ---- helpers -----------------------------------------------------------------
+// ---- lmd_info ------------------------------------------------------------------
 
+void set_info_ids(lmd_info& info, const std::vector<int32_t>& devices, const std::vector<int32_t>& eos_ids) {
+  constexpr size_t kMaxDevices = sizeof info.device_ids / sizeof info.device_ids[0];
+  const size_t nd = std::min(devices.size(), kMaxDevices);
+  info.n_devices = static_cast<uint32_t>(nd);
+  for (size_t i = 0; i < kMaxDevices; ++i) info.device_ids[i] = i < nd ? devices[i] : -1;
+  const size_t ne = std::min<size_t>(eos_ids.size(), LMD_MAX_IDS);
+  info.n_eos = static_cast<uint32_t>(ne);
+  std::copy_n(eos_ids.begin(), ne, info.eos_ids);
+}
 
-namespace {
+// ---- the table's entry points ------------------------------------------------
 
-EngineFactory g_factory = nullptr;
-LibraryInfo g_library_info = nullptr;
+namespace table {
 
 using lmdrive::guarded;
 
-int64_t api_now_ns(void) { return now_ns(); }
+int64_t now_ns(void) { return shim::now_ns(); }
 
-int32_t api_create(const char* config_json, lmd_engine** out, lmd_error* err) {
+int32_t create(EngineFactory factory, const char* config_json, lmd_engine** out, lmd_error* err) {
   return guarded(err, [&] {
-    if (!out) fail(LMD_ERR_INVALID, "create: out is NULL");
+    if (!out) invalid("create: out is NULL");
     *out = nullptr;
-    if (!g_factory) fail(LMD_ERR_ENGINE, "library has no engine factory");
+    if (!factory) fail(LMD_ERR_ENGINE, "library has no engine factory");
     std::string cfg = config_json ? config_json : "{}";
     auto e = std::make_unique<lmd_engine>();
-    e->impl = g_factory(cfg);
+    e->impl = factory(cfg);
     *out = e.release();
   });
 }
 
-int32_t api_info(lmd_engine* e, lmd_info* out, lmd_error* err) {
+int32_t info(LibraryInfo library_info, lmd_engine* e, lmd_info* out, lmd_error* err) {
   return guarded(err, [&] {
-    if (!out) fail(LMD_ERR_INVALID, "info: out is NULL");
-    if (out->struct_size < sizeof(uint32_t)) fail(LMD_ERR_INVALID, "info: struct_size not set");
+    if (!out) invalid("info: out is NULL");
     lmd_info full;
     std::memset(&full, 0, sizeof full);
     full.struct_size = sizeof full;
     if (e) {
       e->impl->fill_info(full);
-    } else if (g_library_info) {
-      g_library_info(full);  // the library alone, no engine
+    } else if (library_info) {
+      library_info(full);  // the library alone, no engine
     }
-    lmdrive::copy_out(out, full);
+    if (!lmdrive::copy_out(out, full)) invalid("info: out->struct_size is too small");
   });
 }
 
-int32_t api_start(lmd_engine* e, const lmd_request* req, lmd_stream** out, lmd_error* err) {
+int32_t start(lmd_engine* e, const lmd_request* req, lmd_stream** out, lmd_error* err) {
   return guarded(err, [&] {
-    if (!e || !out) fail(LMD_ERR_INVALID, "start: NULL argument");
+    if (!e || !out) invalid("start: engine or out is NULL");
     *out = nullptr;
     RequestSpec spec = copy_request(req);
     std::lock_guard<std::mutex> lk(e->mu);
-    if (e->active) fail(LMD_ERR_BUSY, "a stream is still open on this engine; close it first");
+    if (e->active) fail(LMD_ERR_BUSY, "a stream is still open on this engine (batch 1); close it first");
     auto s = std::make_unique<lmd_stream>();
     s->impl = e->impl->start(spec);
     s->owner = e;
@@ -206,11 +220,14 @@ int32_t api_start(lmd_engine* e, const lmd_request* req, lmd_stream** out, lmd_e
   });
 }
 
-int32_t api_poll(lmd_stream* s, lmd_token* tokens, float* watch, uint32_t cap, int64_t timeout_ns, lmd_poll* out,
-                 lmd_error* err) {
+int32_t poll(lmd_stream* s, lmd_token* tokens, float* watch, uint32_t cap, int64_t timeout_ns, lmd_poll* out,
+             lmd_error* err) {
   return guarded(err, [&] {
-    if (!s || !out) fail(LMD_ERR_INVALID, "poll: NULL argument");
-    if (cap > 0 && !tokens) fail(LMD_ERR_INVALID, "poll: tokens is NULL with cap > 0");
+    if (!s || !out) invalid("poll: stream or out is NULL");
+    if (out->struct_size < offsetof(lmd_poll, done) + sizeof out->done) {
+      invalid("poll: out->struct_size is too small");
+    }
+    if (cap > 0 && !tokens) invalid("poll: tokens is NULL but cap > 0");
     bool done = false;
     uint32_t n = s->impl->queue.poll(tokens, watch, cap, timeout_ns, &done);
     if (done) s->done_reported = true;
@@ -223,7 +240,7 @@ int32_t api_poll(lmd_stream* s, lmd_token* tokens, float* watch, uint32_t cap, i
   });
 }
 
-int32_t api_cancel(lmd_stream* s) {
+int32_t cancel(lmd_stream* s) {
   if (!s) return LMD_ERR_INVALID;
   try {
     s->impl->cancel_requested.store(true);
@@ -234,15 +251,17 @@ int32_t api_cancel(lmd_stream* s) {
   return LMD_OK;
 }
 
-int32_t api_result(lmd_stream* s, lmd_result* out, lmd_error* err) {
+int32_t result(lmd_stream* s, lmd_result* out, lmd_error* err) {
   return guarded(err, [&] {
-    if (!s || !out) fail(LMD_ERR_INVALID, "result: NULL argument");
+    if (!s || !out) invalid("result: stream or out is NULL");
     if (!s->done_reported) fail(LMD_ERR_STATE, "result: poll() has not reported done yet");
     lmd_result full;
     s->impl->queue.fill_result(full);
-    lmdrive::copy_out(out, full);
+    if (!lmdrive::copy_out(out, full)) invalid("result: out->struct_size is too small");
   });
 }
+
+namespace {
 
 void release_stream(lmd_stream* s) noexcept {
   if (!s->impl->queue.completed()) {
@@ -252,7 +271,9 @@ void release_stream(lmd_stream* s) noexcept {
   s->impl->wait_engine_released();
 }
 
-void api_close(lmd_stream* s) {
+}  // namespace
+
+void close(lmd_stream* s) {
   if (!s) return;
   try {
     release_stream(s);
@@ -267,7 +288,7 @@ void api_close(lmd_stream* s) {
   }
 }
 
-void api_destroy(lmd_engine* e) {
+void destroy(lmd_engine* e) {
   if (!e) return;
   try {
     {
@@ -285,30 +306,6 @@ void api_destroy(lmd_engine* e) {
   }
 }
 
-lmd_api g_api;
-
-}  // namespace
-
-const lmd_api* build_api(EngineFactory factory, LibraryInfo library_info) {
-  static std::once_flag once;
-  std::call_once(once, [&] {
-    g_factory = factory;
-    g_library_info = library_info;
-    std::memset(&g_api, 0, sizeof g_api);
-    g_api.struct_size = sizeof g_api;
-    g_api.abi_major = LMDRIVE_ABI_MAJOR;
-    g_api.abi_minor = LMDRIVE_ABI_MINOR;
-    g_api.now_ns = &api_now_ns;
-    g_api.create = &api_create;
-    g_api.info = &api_info;
-    g_api.start = &api_start;
-    g_api.poll = &api_poll;
-    g_api.cancel = &api_cancel;
-    g_api.result = &api_result;
-    g_api.close = &api_close;
-    g_api.destroy = &api_destroy;
-  });
-  return &g_api;
-}
+}  // namespace table
 
 }  // namespace lmdrive::shim

@@ -10,11 +10,10 @@
 namespace lmdrive::shim {
 namespace {
 
-[[noreturn]] void bad(const std::string& msg) { fail(LMD_ERR_INVALID, msg); }
 
 const Json& expect(const Json& v, Json::Kind k, const std::string& key) {
   if (v.kind() != k) {
-    bad(strf("config key \"%s\": expected %s, got %s", key.c_str(), Json::kind_name(k),
+    invalid(strf("config key \"%s\": expected %s, got %s", key.c_str(), Json::kind_name(k),
              Json::kind_name(v.kind())));
   }
   return v;
@@ -22,10 +21,10 @@ const Json& expect(const Json& v, Json::Kind k, const std::string& key) {
 
 int get_int(const Json& v, const std::string& key, int64_t lo, int64_t hi) {
   expect(v, Json::Kind::Number, key);
-  if (!v.is_integer()) bad("config key \"" + key + "\": expected an integer");
-  int64_t x = v.as_int();
-  if (x < lo || x > hi) {
-    bad(strf("config key \"%s\": %lld is out of range [%lld, %lld]", key.c_str(), (long long)x,
+  if (!v.is_integer()) invalid("config key \"" + key + "\": expected an integer");
+  int64_t x = 0;
+  if (!v.to_i64(&x) || x < lo || x > hi) {
+    invalid(strf("config key \"%s\": %s is out of range [%lld, %lld]", key.c_str(), v.as_string().c_str(),
              (long long)lo, (long long)hi));
   }
   return static_cast<int>(x);
@@ -61,7 +60,7 @@ using Handler = std::function<void(const Json&, const std::string&)>;
 // accepted ones, so a typo never silently falls back to a default.
 void walk(const std::string& json, const char* engine, const std::map<std::string, Handler>& handlers) {
   Json doc = Json::parse(json, std::string(engine) + " config");
-  if (!doc.is_object()) bad(std::string(engine) + " config: expected a JSON object");
+  if (!doc.is_object()) invalid(std::string(engine) + " config: expected a JSON object");
   for (const auto& kv : doc.members()) {
     auto it = handlers.find(kv.first);
     if (it == handlers.end()) {
@@ -70,7 +69,7 @@ void walk(const std::string& json, const char* engine, const std::map<std::strin
         if (!known.empty()) known += ", ";
         known += h.first;
       }
-      bad(strf("%s config: unknown key \"%s\" (accepted: %s)", engine, kv.first.c_str(), known.c_str()));
+      invalid(strf("%s config: unknown key \"%s\" (accepted: %s)", engine, kv.first.c_str(), known.c_str()));
     }
     if (kv.second.is_null()) continue;  // null means "use the default"
     it->second(kv.second, kv.first);
@@ -83,7 +82,7 @@ std::string check_log_level(const std::string& v, const std::string& key) {
   for (const char* l : kLogLevels) {
     if (v == l) return v;
   }
-  bad("config key \"" + key + "\": expected one of error, warning, info, debug, verbose, trace");
+  invalid("config key \"" + key + "\": expected one of error, warning, info, debug, verbose, trace");
 }
 
 }  // namespace
@@ -100,13 +99,13 @@ TrtConfig parse_trt_config(const std::string& json) {
     std::string m = get_string(v, k);
     if (m == "leader") c.comm_mode = TrtCommMode::Leader;
     else if (m == "orchestrator") c.comm_mode = TrtCommMode::Orchestrator;
-    else bad("config key \"comm_mode\": expected \"leader\" or \"orchestrator\", got \"" + m + "\"");
+    else invalid("config key \"comm_mode\": expected \"leader\" or \"orchestrator\", got \"" + m + "\"");
   };
   h["worker_path"] = [&](const Json& v, const std::string& k) { c.worker_path = get_string(v, k); };
   h["kv_cache_fraction"] = [&](const Json& v, const std::string& k) {
     c.kv_cache_fraction = get_float(v, k);
     if (!(c.kv_cache_fraction > 0.f && c.kv_cache_fraction <= 1.f)) {
-      bad("config key \"kv_cache_fraction\": expected a fraction in (0, 1]");
+      invalid("config key \"kv_cache_fraction\": expected a fraction in (0, 1]");
     }
   };
   h["enable_block_reuse"] = [&](const Json& v, const std::string& k) { c.enable_block_reuse = get_bool(v, k); };
@@ -117,10 +116,10 @@ TrtConfig parse_trt_config(const std::string& json) {
   h["recv_poll_ms"] = [&](const Json& v, const std::string& k) { c.recv_poll_ms = get_int(v, k, 0, 1000); };
   walk(json, "trtllm", h);
 
-  if (c.engine_dir.empty()) bad("trtllm config: \"engine_dir\" is required (a trtllm-build output directory)");
-  if (c.eos_ids.size() > LMD_MAX_IDS) bad(strf("trtllm config: at most %d eos_ids", LMD_MAX_IDS));
+  if (c.engine_dir.empty()) invalid("trtllm config: \"engine_dir\" is required (a trtllm-build output directory)");
+  if (c.eos_ids.size() > LMD_MAX_IDS) invalid(strf("trtllm config: at most %d eos_ids", LMD_MAX_IDS));
   if (c.comm_mode == TrtCommMode::Leader && !c.worker_path.empty()) {
-    bad("trtllm config: \"worker_path\" applies to comm_mode \"orchestrator\" only");
+    invalid("trtllm config: \"worker_path\" applies to comm_mode \"orchestrator\" only");
   }
   return c;
 }
@@ -129,9 +128,8 @@ namespace {
 
 int int_at(const Json& doc, std::initializer_list<const char*> p, int dflt) {
   const Json* v = doc.path(p);
-  if (!v || !v->is_integer()) return dflt;
-  int64_t x = v->as_int();
-  if (x < INT_MIN || x > INT_MAX) return dflt;
+  int64_t x = 0;
+  if (!v || !v->to_i64(&x) || x < INT_MIN || x > INT_MAX) return dflt;
   return static_cast<int>(x);
 }
 
@@ -147,11 +145,11 @@ std::string normalise_dtype(const std::string& d) {
 
 TrtEngineFacts parse_trt_engine_config(const std::string& json_text) {
   Json doc = Json::parse(json_text, "engine config.json");
-  if (!doc.is_object()) bad("engine config.json: expected a JSON object");
+  if (!doc.is_object()) invalid("engine config.json: expected a JSON object");
   const Json* pre = doc.find("pretrained_config");
   const Json* build = doc.find("build_config");
   if (!pre || !build) {
-    bad("engine config.json has no pretrained_config/build_config: not a trtllm-build (TensorRT-LLM >= 0.9) "
+    invalid("engine config.json has no pretrained_config/build_config: not a trtllm-build (TensorRT-LLM >= 0.9) "
         "engine directory");
   }
   TrtEngineFacts f;
@@ -166,7 +164,7 @@ TrtEngineFacts parse_trt_engine_config(const std::string& json_text) {
   f.max_num_tokens = int_at(*build, {"max_num_tokens"}, 0);
   f.tokens_per_block = int_at(*build, {"plugin_config", "tokens_per_block"}, 0);
   if (f.tokens_per_block == 0) f.tokens_per_block = int_at(*build, {"tokens_per_block"}, 0);
-  if (f.tp < 1 || f.pp < 1) bad("engine config.json: bad mapping tp_size/pp_size");
+  if (f.tp < 1 || f.pp < 1) invalid("engine config.json: bad mapping tp_size/pp_size");
   return f;
 }
 
@@ -181,7 +179,7 @@ TmConfig parse_tm_config(const std::string& json) {
   h["session_len"] = [&](const Json& v, const std::string& k) { c.session_len = get_int(v, k, 2, INT_MAX); };
   h["cache_max_entry_count"] = [&](const Json& v, const std::string& k) {
     c.cache_max_entry_count = get_float(v, k);
-    if (!(c.cache_max_entry_count > 0.f)) bad("config key \"cache_max_entry_count\": must be > 0");
+    if (!(c.cache_max_entry_count > 0.f)) invalid("config key \"cache_max_entry_count\": must be > 0");
   };
   h["eos_ids"] = [&](const Json& v, const std::string& k) { c.eos_ids = get_int_list(v, k, 0, INT_MAX); };
   h["data_type"] = [&](const Json& v, const std::string& k) {
@@ -189,7 +187,7 @@ TmConfig parse_tm_config(const std::string& json) {
     if (d == "float16" || d == "half") d = "fp16";
     if (d == "bfloat16") d = "bf16";
     if (d != "auto" && d != "fp16" && d != "bf16") {
-      bad("config key \"data_type\": expected \"auto\", \"fp16\" or \"bf16\", got \"" + d + "\"");
+      invalid("config key \"data_type\": expected \"auto\", \"fp16\" or \"bf16\", got \"" + d + "\"");
     }
     c.data_type = d;
   };
@@ -199,7 +197,7 @@ TmConfig parse_tm_config(const std::string& json) {
   h["communicator"] = [&](const Json& v, const std::string& k) {
     c.communicator = get_string(v, k);
     if (c.communicator != "nccl" && c.communicator != "native") {
-      bad("config key \"communicator\": expected \"nccl\" or \"native\"");
+      invalid("config key \"communicator\": expected \"nccl\" or \"native\"");
     }
   };
   h["enable_prefix_caching"] = [&](const Json& v, const std::string& k) {
@@ -209,9 +207,9 @@ TmConfig parse_tm_config(const std::string& json) {
   walk(json, "turbomind", h);
 
   if (c.model_dir.empty()) {
-    bad("turbomind config: \"model_dir\" is required (a workspace written by `lmdeploy convert`)");
+    invalid("turbomind config: \"model_dir\" is required (a workspace written by `lmdeploy convert`)");
   }
-  if (c.eos_ids.size() > LMD_MAX_IDS) bad(strf("turbomind config: at most %d eos_ids", LMD_MAX_IDS));
+  if (c.eos_ids.size() > LMD_MAX_IDS) invalid(strf("turbomind config: at most %d eos_ids", LMD_MAX_IDS));
   return c;
 }
 
@@ -228,7 +226,7 @@ SessionLenChoice choose_session_len(std::optional<int> configured, int workspace
     c.value = max_position_embeddings;
     c.source = strf("session_len=%d (max_position_embeddings)", c.value);
   } else {
-    bad("turbomind: no session_len in the config, the workspace or max_position_embeddings; set \"session_len\"");
+    invalid("turbomind: no session_len in the config, the workspace or max_position_embeddings; set \"session_len\"");
   }
   return c;
 }
@@ -241,7 +239,7 @@ std::string choose_tm_dtype(const std::string& config_data_type, const std::stri
       weight_type == "int8") {
     return "fp16";
   }
-  bad("turbomind: workspace weight_type \"" + weight_type + "\" is not supported by this shim (fp16, bf16, int4)");
+  invalid("turbomind: workspace weight_type \"" + weight_type + "\" is not supported by this shim (fp16, bf16, int4)");
 }
 
 std::vector<int> resolve_devices(const std::vector<int>& devices, int tp, bool must_be_identity,
@@ -252,14 +250,14 @@ std::vector<int> resolve_devices(const std::vector<int>& devices, int tp, bool m
     return out;
   }
   if (static_cast<int>(devices.size()) != tp) {
-    bad(strf("%s: %zu devices given for tp=%d; give exactly one device per rank", engine, devices.size(), tp));
+    invalid(strf("%s: %zu devices given for tp=%d; give exactly one device per rank", engine, devices.size(), tp));
   }
   for (size_t i = 0; i < devices.size(); ++i) {
     for (size_t j = i + 1; j < devices.size(); ++j) {
-      if (devices[i] == devices[j]) bad(strf("%s: device %d listed twice", engine, devices[i]));
+      if (devices[i] == devices[j]) invalid(strf("%s: device %d listed twice", engine, devices[i]));
     }
     if (must_be_identity && devices[i] != static_cast<int>(i)) {
-      bad(strf("%s: this engine always uses CUDA devices 0..tp-1; select GPUs with CUDA_VISIBLE_DEVICES "
+      invalid(strf("%s: this engine always uses CUDA devices 0..tp-1; select GPUs with CUDA_VISIBLE_DEVICES "
                "instead of \"devices\"",
                engine));
     }

@@ -9,7 +9,6 @@
 
 namespace lmdrive::shim {
 namespace {
-[[noreturn]] void bad(const std::string& msg) { fail(LMD_ERR_INVALID, msg); }
 
 bool contains(const std::vector<int32_t>& v, int32_t x) {
   for (int32_t y : v) {
@@ -24,50 +23,63 @@ void add_single(std::vector<int32_t>& v, int32_t x) {
 }  // namespace
 
 RequestSpec copy_request(const lmd_request* req) {
-  if (!req) bad("request is NULL");
+  RequestSpec s;
+  s.t_submit_ns = now_ns();
+  if (!req) invalid("request is NULL");
   // A smaller struct from an older caller: the missing fields read as zero.
   lmd_request r;
   std::memset(&r, 0, sizeof r);
   size_t n = req->struct_size;
-  if (n < offsetof(lmd_request, min_new_tokens)) bad(strf("request struct_size %zu is too small", n));
+  const size_t need = offsetof(lmd_request, max_new_tokens) + sizeof r.max_new_tokens;
+  if (n < need) invalid(strf("request struct_size %zu is too small (need at least %zu)", n, need));
   if (n > sizeof r) n = sizeof r;
   std::memcpy(&r, req, n);
   if (n < offsetof(lmd_request, top_p) + sizeof(float)) r.top_p = 1.f;
 
-  RequestSpec s;
-  if (r.n_prompt == 0 || !r.prompt) bad("request has an empty prompt");
-  if (r.max_new_tokens == 0) bad("max_new_tokens must be at least 1");
+  if (r.n_prompt == 0) invalid("n_prompt must be at least 1: the request has an empty prompt");
+  if (!r.prompt) invalid("prompt is NULL");
+  if (r.max_new_tokens == 0) invalid("max_new_tokens must be at least 1");
   s.prompt.assign(r.prompt, r.prompt + r.n_prompt);
-  for (int32_t id : s.prompt) {
-    if (id < 0) bad(strf("prompt holds a negative token id (%d)", id));
+  for (uint32_t i = 0; i < r.n_prompt; ++i) {
+    if (s.prompt[i] < 0) invalid(strf("prompt[%u] is a negative token id (%d)", i, s.prompt[i]));
   }
   s.max_new_tokens = r.max_new_tokens;
   s.min_new_tokens = r.min_new_tokens;
-  if (s.min_new_tokens > s.max_new_tokens) bad("min_new_tokens exceeds max_new_tokens");
+  if (s.min_new_tokens > s.max_new_tokens) {
+    invalid(strf("min_new_tokens (%u) exceeds max_new_tokens (%u)", s.min_new_tokens, s.max_new_tokens));
+  }
   s.ignore_eos = r.ignore_eos != 0;
 
   if (r.n_stop > 0) {
-    if (!r.stop_tokens || !r.stop_ends) bad("n_stop > 0 but stop_tokens or stop_ends is NULL");
+    if (!r.stop_tokens || !r.stop_ends) invalid("n_stop > 0 but stop_tokens or stop_ends is NULL");
     uint32_t begin = 0;
     for (uint32_t i = 0; i < r.n_stop; ++i) {
       uint32_t end = r.stop_ends[i];
-      if (end <= begin) bad(strf("stop sequence %u is empty or stop_ends is not increasing", i));
+      if (end <= begin) {
+        invalid(strf("stop sequence %u is empty or stop_ends is not increasing (stop_ends must increase strictly)", i));
+      }
       std::vector<int32_t> seq(r.stop_tokens + begin, r.stop_tokens + end);
       for (int32_t id : seq) {
-        if (id < 0) bad(strf("stop sequence %u holds a negative id", i));
+        if (id < 0) invalid(strf("stop sequence %u holds a negative id (%d)", i, id));
       }
       s.stops.push_back(std::move(seq));
       begin = end;
     }
   }
+  if (r.n_watch > kMaxWatch) invalid(strf("n_watch %u exceeds %u", r.n_watch, kMaxWatch));
   if (r.n_watch > 0) {
-    if (!r.watch_ids) bad("n_watch > 0 but watch_ids is NULL");
+    if (!r.watch_ids) invalid("n_watch > 0 but watch_ids is NULL");
     s.watch_ids.assign(r.watch_ids, r.watch_ids + r.n_watch);
+    for (int32_t id : s.watch_ids) {
+      if (id < 0) invalid(strf("watch id %d is negative", id));
+    }
   }
   s.top_k = r.top_k;
-  if (!(r.temperature >= 0.f) || !std::isfinite(r.temperature)) bad("temperature must be >= 0");
+  if (!(r.temperature >= 0.f) || !std::isfinite(r.temperature)) {
+    invalid("temperature must be a finite number >= 0 (0: greedy)");
+  }
   s.temperature = r.temperature;
-  if (!(r.top_p > 0.f && r.top_p <= 1.f)) bad("top_p must be in (0, 1]");
+  if (!(r.top_p > 0.f && r.top_p <= 1.f)) invalid("top_p must be in (0, 1] (1: no nucleus limit)");
   s.top_p = r.top_p;
   s.seed = r.seed;
   s.want_logprobs = r.want_logprobs != 0;
@@ -128,27 +140,30 @@ int match_stop_suffix(const std::vector<int32_t>& generated, const std::vector<s
   return best;
 }
 
-Clamp trt_clamp(uint32_t prompt_len, uint32_t max_new, uint32_t max_input_len, uint32_t max_seq_len,
-                const std::string& seq_len_source) {
+Clamp seq_len_clamp(uint32_t prompt_len, uint32_t max_new, uint32_t max_seq_len, const std::string& seq_len_source) {
   Clamp c;
   c.requested = max_new;
   c.effective = max_new;
+  if (max_seq_len == 0) return c;
+  if (prompt_len >= max_seq_len) {
+    invalid(strf("prompt of %u tokens leaves no room under max_seq_len=%u", prompt_len, max_seq_len));
+  }
+  uint32_t room = max_seq_len - prompt_len;
+  if (room < max_new) {
+    c.effective = room;
+    c.limit_source = strf("max_seq_len=%u (%s)", max_seq_len, seq_len_source.c_str());
+  }
+  return c;
+}
+
+Clamp trt_clamp(uint32_t prompt_len, uint32_t max_new, uint32_t max_input_len, uint32_t max_seq_len,
+                const std::string& seq_len_source) {
   if (max_input_len > 0 && prompt_len > max_input_len) {
-    bad(strf("prompt of %u tokens exceeds the engine's max_input_len=%u; rebuild the engine with a larger "
+    invalid(strf("prompt of %u tokens exceeds the engine's max_input_len=%u; rebuild the engine with a larger "
              "--max_input_len",
              prompt_len, max_input_len));
   }
-  if (max_seq_len > 0) {
-    if (prompt_len >= max_seq_len) {
-      bad(strf("prompt of %u tokens leaves no room under max_seq_len=%u", prompt_len, max_seq_len));
-    }
-    uint32_t room = max_seq_len - prompt_len;
-    if (room < max_new) {
-      c.effective = room;
-      c.limit_source = strf("max_seq_len=%u (%s)", max_seq_len, seq_len_source.c_str());
-    }
-  }
-  return c;
+  return seq_len_clamp(prompt_len, max_new, max_seq_len, seq_len_source);
 }
 
 Clamp tm_clamp(uint32_t prompt_len, uint32_t max_new, uint32_t session_len, const std::string& session_source) {
@@ -157,13 +172,13 @@ Clamp tm_clamp(uint32_t prompt_len, uint32_t max_new, uint32_t session_len, cons
   c.effective = max_new;
   if (session_len == 0) return c;
   if (prompt_len > session_len) {
-    bad(strf("prompt of %u tokens exceeds session_len=%u; raise \"session_len\"", prompt_len, session_len));
+    invalid(strf("prompt of %u tokens exceeds session_len=%u; raise \"session_len\"", prompt_len, session_len));
   }
   uint64_t limit = static_cast<uint64_t>(prompt_len) + max_new;
   if (limit >= session_len) {
     uint32_t room = session_len - 1 > prompt_len ? session_len - 1 - prompt_len : 0;
     if (room == 0) {
-      bad(strf("prompt of %u tokens leaves no room under session_len=%u (TurboMind stops at session_len-1)",
+      invalid(strf("prompt of %u tokens leaves no room under session_len=%u (TurboMind stops at session_len-1)",
                prompt_len, session_len));
     }
     if (room < max_new) {

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include <cerrno>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
@@ -26,6 +27,8 @@ int64_t steady_ns_to_monotonic(int64_t steady_ns) noexcept {
 
 void fail(int32_t code, const std::string& msg) { throw ShimError(code, msg); }
 
+void invalid(const std::string& msg) { fail(LMD_ERR_INVALID, msg); }
+
 std::string strf(const char* fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
@@ -45,15 +48,26 @@ std::string strf(const char* fmt, ...) {
 
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) fail(LMD_ERR_INVALID, "cannot read " + path + ": " + std::strerror(errno));
+  if (!in) invalid(path + ": cannot open: " + std::strerror(errno));
   std::ostringstream ss;
   ss << in.rdbuf();
+  if (in.bad()) invalid(path + ": read error");
   return ss.str();
 }
 
 bool file_exists(const std::string& path) noexcept {
   struct stat st;
-  return ::stat(path.c_str(), &st) == 0;
+  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+bool dir_exists(const std::string& path) noexcept {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+std::string join_path(const std::string& dir, const std::string& name) {
+  if (dir.empty() || dir.back() == '/') return dir + name;
+  return dir + "/" + name;
 }
 
 }  // namespace lmdrive::shim

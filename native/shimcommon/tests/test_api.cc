@@ -1,6 +1,9 @@
 // Drives the lmd_api table built by shimcommon with a fake engine whose
 // generation runs on its own thread, the way the real shims do.
 #include <atomic>
+#include <chrono>
+#include <climits>
+#include <cstddef>
 #include <cmath>
 #include <cstring>
 #include <thread>
@@ -44,7 +47,7 @@ private:
       // two tokens per observation, the second one bundled with the first
       int32_t ids[2] = {static_cast<int32_t>(10 + produced), static_cast<int32_t>(11 + produced)};
       size_t n = req_.max_new_tokens - produced >= 2 ? 2 : 1;
-      queue.push(ids, nullptr, n, now_ns());
+      queue.push(ids, nullptr, nullptr, n, now_ns());
       produced += static_cast<uint32_t>(n);
     }
     ResultCore core;
@@ -86,14 +89,29 @@ void fake_library_info(lmd_info& info) {
   copy_cstr(info.version, sizeof info.version, "9.9");
 }
 
-const lmd_api* api() { return build_api(&make_fake, &fake_library_info); }
+const lmd_api* api() { return api_table<&make_fake, &fake_library_info>(); }
 
-lmd_error make_err() {
-  lmd_error e;
-  std::memset(&e, 0, sizeof e);
-  e.struct_size = sizeof e;
-  return e;
+// A second library's engines: a table of its own, next to the first.
+class OtherEngine : public ShimEngine {
+public:
+  void fill_info(lmd_info& info) override { copy_cstr(info.backend, sizeof info.backend, "other"); }
+  std::unique_ptr<ShimStream> start(const RequestSpec& req) override {
+    return std::make_unique<FakeStream>(req, 1000);
+  }
+};
+std::unique_ptr<ShimEngine> make_other(const std::string&) { return std::make_unique<OtherEngine>(); }
+void other_library_info(lmd_info& info) { copy_cstr(info.backend, sizeof info.backend, "other"); }
+
+// A zeroed ABI struct with its struct_size set.
+template <class T>
+T sized() {
+  T v;
+  std::memset(&v, 0, sizeof v);
+  v.struct_size = sizeof v;
+  return v;
 }
+
+lmd_error make_err() { return sized<lmd_error>(); }
 
 struct Req {
   std::vector<int32_t> prompt = {1, 2, 3};
@@ -109,14 +127,26 @@ struct Req {
   }
 };
 
+lmd_engine* new_engine(const lmd_api* a) {
+  lmd_engine* e = nullptr;
+  lmd_error err = make_err();
+  CHECK_EQ(a->create("{}", &e, &err), int32_t(LMD_OK));
+  return e;
+}
+
+lmd_stream* start_stream(const lmd_api* a, lmd_engine* e, const Req& req) {
+  lmd_stream* s = nullptr;
+  lmd_error err = make_err();
+  CHECK_EQ(a->start(e, &req.r, &s, &err), int32_t(LMD_OK));
+  return s;
+}
+
 // Polls until done; returns the tokens.
 std::vector<lmd_token> drain(const lmd_api* a, lmd_stream* s, uint32_t cap = 3) {
   std::vector<lmd_token> all;
   lmd_token buf[8];
   for (int guard = 0; guard < 100000; ++guard) {
-    lmd_poll p;
-    std::memset(&p, 0, sizeof p);
-    p.struct_size = sizeof p;
+    lmd_poll p = sized<lmd_poll>();
     lmd_error e = make_err();
     CHECK_EQ(a->poll(s, buf, nullptr, cap, 50000000, &p, &e), int32_t(LMD_OK));
     for (uint32_t i = 0; i < p.n; ++i) all.push_back(buf[i]);
@@ -136,11 +166,35 @@ TEST_CASE(table_header) {
   CHECK(t0 > 0 && t1 >= t0);
 }
 
+TEST_CASE(each_factory_has_its_own_constant_table) {
+  const lmd_api* fake = api();
+  const lmd_api* other = api_table<&make_other, &other_library_info>();
+  CHECK(fake != other);
+  CHECK(fake == api());  // one table per factory, the same every call
+  CHECK(fake->create != other->create && fake->info != other->info);
+  CHECK(fake->start == other->start);  // the engine-independent entry points are shared
+  lmd_error err = make_err();
+  lmd_engine* a = nullptr;
+  lmd_engine* b = nullptr;
+  CHECK_EQ(other->create("{}", &b, &err), int32_t(LMD_OK));  // built second, used first
+  CHECK_EQ(fake->create("{}", &a, &err), int32_t(LMD_OK));
+  lmd_info ia, ib;
+  std::memset(&ia, 0, sizeof ia);
+  std::memset(&ib, 0, sizeof ib);
+  ia.struct_size = ib.struct_size = sizeof ia;
+  CHECK_EQ(fake->info(a, &ia, &err), int32_t(LMD_OK));
+  CHECK_EQ(other->info(b, &ib, &err), int32_t(LMD_OK));
+  CHECK_EQ(std::string(ia.backend), std::string("fake"));
+  CHECK_EQ(std::string(ib.backend), std::string("other"));
+  CHECK_EQ(other->info(nullptr, &ib, &err), int32_t(LMD_OK));
+  CHECK_EQ(std::string(ib.backend), std::string("other"));
+  fake->destroy(a);
+  other->destroy(b);
+}
+
 TEST_CASE(info_without_an_engine_describes_the_library) {
   const lmd_api* a = api();
-  lmd_info info;
-  std::memset(&info, 0, sizeof info);
-  info.struct_size = sizeof info;
+  lmd_info info = sized<lmd_info>();
   lmd_error err = make_err();
   CHECK_EQ(a->info(nullptr, &info, &err), int32_t(LMD_OK));
   CHECK_EQ(std::string(info.backend), std::string("fake"));
@@ -150,23 +204,17 @@ TEST_CASE(info_without_an_engine_describes_the_library) {
 
 TEST_CASE(full_generation_with_bundles_and_result) {
   const lmd_api* a = api();
-  lmd_engine* e = nullptr;
   lmd_error err = make_err();
-  CHECK_EQ(a->create("{}", &e, &err), int32_t(LMD_OK));
-  lmd_info info;
-  std::memset(&info, 0, sizeof info);
-  info.struct_size = sizeof info;
+  lmd_engine* e = new_engine(a);
+  lmd_info info = sized<lmd_info>();
   CHECK_EQ(a->info(e, &info, &err), int32_t(LMD_OK));
   CHECK_EQ(std::string(info.backend), std::string("fake"));
   CHECK_EQ(info.struct_size, uint32_t(sizeof info));
 
   Req req(7);
-  lmd_stream* s = nullptr;
-  CHECK_EQ(a->start(e, &req.r, &s, &err), int32_t(LMD_OK));
+  lmd_stream* s = start_stream(a, e, req);
 
-  lmd_result early;
-  std::memset(&early, 0, sizeof early);
-  early.struct_size = sizeof early;
+  lmd_result early = sized<lmd_result>();
   CHECK_EQ(a->result(s, &early, &err), int32_t(LMD_ERR_STATE));
   CHECK_EQ(err.code, int32_t(LMD_ERR_STATE));
 
@@ -179,9 +227,7 @@ TEST_CASE(full_generation_with_bundles_and_result) {
   CHECK(toks[2].t_ns >= toks[1].t_ns);
   CHECK(std::isnan(toks[0].logprob));
 
-  lmd_result r;
-  std::memset(&r, 0, sizeof r);
-  r.struct_size = sizeof r;
+  lmd_result r = sized<lmd_result>();
   CHECK_EQ(a->result(s, &r, &err), int32_t(LMD_OK));
   CHECK_EQ(r.finish_reason, int32_t(LMD_FINISH_LENGTH));
   CHECK_EQ(r.raw_status, 7);
@@ -204,9 +250,8 @@ TEST_CASE(full_generation_with_bundles_and_result) {
 
 TEST_CASE(busy_until_close) {
   const lmd_api* a = api();
-  lmd_engine* e = nullptr;
   lmd_error err = make_err();
-  CHECK_EQ(a->create("{}", &e, &err), int32_t(LMD_OK));
+  lmd_engine* e = new_engine(a);
   Req req(4);
   lmd_stream* s1 = nullptr;
   lmd_stream* s2 = nullptr;
@@ -223,12 +268,10 @@ TEST_CASE(busy_until_close) {
 
 TEST_CASE(cancel_from_another_thread) {
   const lmd_api* a = api();
-  lmd_engine* e = nullptr;
   lmd_error err = make_err();
-  CHECK_EQ(a->create("{}", &e, &err), int32_t(LMD_OK));
+  lmd_engine* e = new_engine(a);
   Req req(1000000);
-  lmd_stream* s = nullptr;
-  CHECK_EQ(a->start(e, &req.r, &s, &err), int32_t(LMD_OK));
+  lmd_stream* s = start_stream(a, e, req);
   std::thread t([&] {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
     CHECK_EQ(a->cancel(s), int32_t(LMD_OK));
@@ -236,9 +279,7 @@ TEST_CASE(cancel_from_another_thread) {
   auto toks = drain(a, s, 8);
   t.join();
   CHECK(toks.size() < 1000000);
-  lmd_result r;
-  std::memset(&r, 0, sizeof r);
-  r.struct_size = sizeof r;
+  lmd_result r = sized<lmd_result>();
   CHECK_EQ(a->result(s, &r, &err), int32_t(LMD_OK));
   CHECK_EQ(r.finish_reason, int32_t(LMD_FINISH_CANCELLED));
   CHECK_EQ(std::string(r.raw_status_text), std::string("kCancel"));
@@ -248,12 +289,9 @@ TEST_CASE(cancel_from_another_thread) {
 
 TEST_CASE(close_without_draining_cancels_and_joins) {
   const lmd_api* a = api();
-  lmd_engine* e = nullptr;
-  lmd_error err = make_err();
-  CHECK_EQ(a->create("{}", &e, &err), int32_t(LMD_OK));
+  lmd_engine* e = new_engine(a);
   Req req(1000000);
-  lmd_stream* s = nullptr;
-  CHECK_EQ(a->start(e, &req.r, &s, &err), int32_t(LMD_OK));
+  lmd_stream* s = start_stream(a, e, req);
   a->close(s);
   CHECK_EQ(g_live_streams.load(), 0);
   a->destroy(e);
@@ -261,12 +299,9 @@ TEST_CASE(close_without_draining_cancels_and_joins) {
 
 TEST_CASE(destroy_before_close_detaches_stream) {
   const lmd_api* a = api();
-  lmd_engine* e = nullptr;
-  lmd_error err = make_err();
-  CHECK_EQ(a->create("{}", &e, &err), int32_t(LMD_OK));
+  lmd_engine* e = new_engine(a);
   Req req(1000000);
-  lmd_stream* s = nullptr;
-  CHECK_EQ(a->start(e, &req.r, &s, &err), int32_t(LMD_OK));
+  lmd_stream* s = start_stream(a, e, req);
   a->destroy(e);
   a->close(s);
   CHECK_EQ(g_live_streams.load(), 0);
@@ -303,9 +338,8 @@ TEST_CASE(errors_become_codes_and_messages) {
 
 TEST_CASE(smaller_structs_from_older_callers) {
   const lmd_api* a = api();
-  lmd_engine* e = nullptr;
   lmd_error err = make_err();
-  CHECK_EQ(a->create("{}", &e, &err), int32_t(LMD_OK));
+  lmd_engine* e = new_engine(a);
 
   // an info struct that ends before `model`: bytes past it stay untouched
   lmd_info info;
@@ -329,24 +363,20 @@ TEST_CASE(smaller_structs_from_older_callers) {
 
 TEST_CASE(watch_rows_are_nan) {
   const lmd_api* a = api();
-  lmd_engine* e = nullptr;
   lmd_error err = make_err();
-  CHECK_EQ(a->create("{}", &e, &err), int32_t(LMD_OK));
+  lmd_engine* e = new_engine(a);
   Req req(2);
   int32_t watch_ids[2] = {151643, 151645};
   req.r.n_watch = 2;
   req.r.watch_ids = watch_ids;
-  lmd_stream* s = nullptr;
-  CHECK_EQ(a->start(e, &req.r, &s, &err), int32_t(LMD_OK));
+  lmd_stream* s = start_stream(a, e, req);
   lmd_token toks[4];
   float watch[8];
   for (float& w : watch) w = 1.f;
   uint32_t got = 0;
   bool done = false;
   while (!done) {
-    lmd_poll p;
-    std::memset(&p, 0, sizeof p);
-    p.struct_size = sizeof p;
+    lmd_poll p = sized<lmd_poll>();
     CHECK_EQ(a->poll(s, toks, watch, 4, 100000000, &p, &err), int32_t(LMD_OK));
     if (p.n > 0) {
       for (uint32_t i = 0; i < p.n * 2; ++i) CHECK(std::isnan(watch[i]));
@@ -357,6 +387,75 @@ TEST_CASE(watch_rows_are_nan) {
   CHECK_EQ(got, 2u);
   a->close(s);
   a->destroy(e);
+}
+
+TEST_CASE(queue_carries_watch_rows_logprobs_and_submit_time) {
+  TokenQueue q(2, 5, 1234);
+  int32_t ids[2] = {7, 8};
+  float lps[2] = {-0.5f, -1.5f};
+  float rows[4] = {-1.f, -2.f, -3.f, -4.f};
+  q.push(ids, lps, rows, 2, 2000);
+  int32_t id3 = 9;
+  q.push(&id3, nullptr, nullptr, 1, 3000);  // an engine without watch rows or logprobs: NaN
+  q.complete(ResultCore{});
+  lmd_token t[4];
+  float w[8];
+  bool done = false;
+  CHECK_EQ(q.poll(t, w, 1, 0, &done), 1u);
+  CHECK(!done);
+  CHECK(t[0].id == 7 && t[0].logprob == -0.5f && t[0].bundle == 2u && w[0] == -1.f && w[1] == -2.f);
+  CHECK_EQ(q.poll(t, w, 4, 0, &done), 2u);
+  CHECK(done);
+  CHECK(t[0].id == 8 && t[0].index == 1u && w[0] == -3.f && w[1] == -4.f);
+  CHECK(t[1].id == 9 && t[1].bundle == 1u && std::isnan(t[1].logprob) && std::isnan(w[2]) && std::isnan(w[3]));
+  lmd_result r;
+  q.fill_result(r);
+  CHECK_EQ(r.t_submit_ns, int64_t(1234));
+  CHECK(r.t_first_ns == 2000 && r.t_last_ns == 3000 && r.t_done_ns >= 3000);
+  CHECK(r.output_tokens == 3u && r.prompt_tokens == 5u);
+}
+
+TEST_CASE(poll_with_the_longest_timeout_still_waits) {
+  // An unbounded wait_for would overflow the clock and return at once, empty.
+  TokenQueue q(0, 1, -1);
+  std::thread pusher([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    int32_t id = 3;
+    q.push(&id, nullptr, nullptr, 1, now_ns());
+  });
+  lmd_token t[1];
+  bool done = false;
+  CHECK_EQ(q.poll(t, nullptr, 1, INT64_MAX, &done), 1u);
+  pusher.join();
+  CHECK(q.t_submit_ns() > 0);  // no submit time given: the queue's creation
+}
+
+TEST_CASE(poll_refuses_a_struct_without_done) {
+  const lmd_api* a = api();
+  lmd_error err = make_err();
+  lmd_engine* e = new_engine(a);
+  Req req(2);
+  lmd_stream* s = start_stream(a, e, req);
+  lmd_poll p;
+  std::memset(&p, 0, sizeof p);
+  p.struct_size = offsetof(lmd_poll, done);
+  lmd_token tok[2];
+  CHECK_EQ(a->poll(s, tok, nullptr, 2, 0, &p, &err), int32_t(LMD_ERR_INVALID));
+  CHECK_EQ(std::string(err.message), std::string("poll: out->struct_size is too small"));
+  a->close(s);
+  a->destroy(e);
+}
+
+TEST_CASE(info_ids_are_capped_and_padded) {
+  lmd_info info;
+  std::memset(&info, 0, sizeof info);
+  std::vector<int32_t> eos(40);
+  for (int i = 0; i < 40; ++i) eos[i] = 1000 + i;
+  set_info_ids(info, {3, 5}, eos);
+  CHECK_EQ(info.n_devices, 2u);
+  CHECK(info.device_ids[0] == 3 && info.device_ids[1] == 5 && info.device_ids[2] == -1 && info.device_ids[15] == -1);
+  CHECK_EQ(info.n_eos, uint32_t(LMD_MAX_IDS));
+  CHECK(info.eos_ids[0] == 1000 && info.eos_ids[LMD_MAX_IDS - 1] == 1000 + LMD_MAX_IDS - 1);
 }
 
 TEST_CASE(utf8_safe_truncation) {

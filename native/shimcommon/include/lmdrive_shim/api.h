@@ -1,9 +1,12 @@
-// The engine-independent half of a shim: the lmd_api table, the poll()
-// semantics over a thread-safe token queue, struct_size handling, and the
-// rule that no C++ exception crosses the C boundary.
+// The engine-independent half of every engine library (the reference engine
+// and the SDK shims): the lmd_api table, the poll() semantics over a
+// thread-safe token queue, struct_size handling, one open stream per engine,
+// and the rule that no C++ exception crosses the C boundary.
 //
-// A shim implements ShimEngine and ShimStream and exports
-//   const lmd_api* lmdrive_get_api(void) { return lmdrive::shim::build_api(&factory, &library_info); }
+// A library implements ShimEngine and ShimStream and exports
+//   extern "C" const lmd_api* lmdrive_get_api(void) {
+//     return lmdrive::shim::api_table<&make_engine, &library_info>();
+//   }
 #pragma once
 
 #include <atomic>
@@ -38,17 +41,19 @@ struct ResultCore {
 // poll(). Generation state (ids seen so far, times) is kept here too.
 class TokenQueue {
 public:
-  TokenQueue(uint32_t n_watch, uint32_t prompt_tokens);
+  TokenQueue(uint32_t n_watch, uint32_t prompt_tokens, int64_t t_submit_ns);
 
-  // Engine side. logprobs may be NULL. All n tokens share the observation
-  // time t_ns and get bundle = n.
-  void push(const int32_t* ids, const float* logprobs, size_t n, int64_t t_ns);
+  // Engine side. logprobs may be NULL (NaN is reported); watch may be NULL
+  // (NaN rows) or hold n rows of n_watch watched-id logprobs. All n tokens
+  // share the observation time t_ns and get bundle = n.
+  void push(const int32_t* ids, const float* logprobs, const float* watch, size_t n, int64_t t_ns);
   // Marks the generation as ended; later pushes are dropped.
   void complete(ResultCore core);
 
   // Caller side: waits up to timeout_ns for tokens or the end, copies up to
-  // cap tokens. Returns the number copied; *done is set once the end has been
-  // reached and every token returned.
+  // cap tokens (and their watch rows when watch is not NULL). Returns the
+  // number copied; *done is set once the end has been reached and every
+  // token returned.
   uint32_t poll(lmd_token* out, float* watch, uint32_t cap, int64_t timeout_ns, bool* done);
 
   bool completed() const;
@@ -72,6 +77,7 @@ private:
   mutable std::mutex mu_;
   mutable std::condition_variable cv_;
   std::deque<Tok> pending_;
+  std::deque<float> pending_watch_;  // n_watch_ per pending token
   std::vector<int32_t> ids_;
   uint32_t n_watch_;
   uint32_t prompt_tokens_;
@@ -85,11 +91,13 @@ private:
 
 class ShimStream {
 public:
-  ShimStream(const RequestSpec& req) : queue(static_cast<uint32_t>(req.watch_ids.size()),
-                                             static_cast<uint32_t>(req.prompt.size())) {}
+  explicit ShimStream(const RequestSpec& req)
+      : queue(static_cast<uint32_t>(req.watch_ids.size()), static_cast<uint32_t>(req.prompt.size()),
+              req.t_submit_ns) {}
   virtual ~ShimStream() = default;
 
-  // Asks the engine to stop this generation; thread-safe, idempotent, never throws.
+  // Asks the engine to stop this generation; thread-safe, idempotent, never
+  // throws. cancel_requested is already set when this is called.
   virtual void request_cancel() noexcept = 0;
   // Called by close() after request_cancel() when the generation has not
   // ended: waits for the engine's threads to let go of this stream.
@@ -103,16 +111,58 @@ class ShimEngine {
 public:
   virtual ~ShimEngine() = default;
   virtual void fill_info(lmd_info& info) = 0;
-  // Starts one generation; throws ShimError on refusal or failure.
+  // Starts one generation; throws ShimError on refusal or failure. The table
+  // has already refused a second open stream (LMD_ERR_BUSY).
   virtual std::unique_ptr<ShimStream> start(const RequestSpec& req) = 0;
 };
 
+// Writes the devices (at most 16) and the EOS set (at most LMD_MAX_IDS) into
+// info's id arrays and counts; device slots past the list hold -1.
+void set_info_ids(lmd_info& info, const std::vector<int32_t>& devices, const std::vector<int32_t>& eos_ids);
+
 using EngineFactory = std::unique_ptr<ShimEngine> (*)(const std::string& config_json);
-// Fills what the library knows without an engine (backend, SDK version):
+// Fills what the library knows without an engine (backend, version, caps):
 // info() with engine == NULL, used by `lmdrive engines`.
 using LibraryInfo = void (*)(lmd_info& info);
 
-// Returns the library's lmd_api table bound to factory (one per library).
-const lmd_api* build_api(EngineFactory factory, LibraryInfo library_info);
+// The entry points of the table that need no library-specific code.
+namespace table {
+int64_t now_ns(void);
+int32_t create(EngineFactory factory, const char* config_json, lmd_engine** out, lmd_error* err);
+int32_t info(LibraryInfo library_info, lmd_engine* e, lmd_info* out, lmd_error* err);
+int32_t start(lmd_engine* e, const lmd_request* req, lmd_stream** out, lmd_error* err);
+int32_t poll(lmd_stream* s, lmd_token* tokens, float* watch, uint32_t cap, int64_t timeout_ns, lmd_poll* out,
+             lmd_error* err);
+int32_t cancel(lmd_stream* s);
+int32_t result(lmd_stream* s, lmd_result* out, lmd_error* err);
+void close(lmd_stream* s);
+void destroy(lmd_engine* e);
+}  // namespace table
+
+// The lmd_api table of a library whose engines come from Factory. Each
+// (Factory, Info) pair has its own table, a constant initialised before the
+// program runs: nothing is registered or set at run time, so two libraries
+// (or two tables in one test) never share or overwrite each other's factory.
+template <EngineFactory Factory, LibraryInfo Info>
+const lmd_api* api_table() {
+  static constexpr lmd_api kTable = {
+      sizeof(lmd_api),
+      LMDRIVE_ABI_MAJOR,
+      LMDRIVE_ABI_MINOR,
+      0,
+      &table::now_ns,
+      [](const char* config_json, lmd_engine** out, lmd_error* err) {
+        return table::create(Factory, config_json, out, err);
+      },
+      [](lmd_engine* e, lmd_info* out, lmd_error* err) { return table::info(Info, e, out, err); },
+      &table::start,
+      &table::poll,
+      &table::cancel,
+      &table::result,
+      &table::close,
+      &table::destroy,
+  };
+  return &kTable;
+}
 
 }  // namespace lmdrive::shim

@@ -1,11 +1,15 @@
-// Minimal JSON reader used by the engine shims for their config strings and
-// for TensorRT-LLM's engine config.json. It parses the full JSON grammar
-// (RFC 8259) into a small tree; it does not write JSON.
+// The strict JSON reader of every engine library: engine configs, Hugging
+// Face config files, safetensors headers and TensorRT-LLM's engine
+// config.json. RFC 8259 and nothing more: no comments, no trailing commas, no
+// NaN, no leading zeros, no number outside the double range; a duplicate
+// object key is an error; nesting is limited to 64 levels so that recursion
+// cannot exhaust the stack. It parses into a small tree and writes nothing.
 #pragma once
 
 #include <cstdint>
-#include <memory>
+#include <initializer_list>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -17,9 +21,10 @@ public:
 
   Json() = default;
 
-  // Parses text; throws ShimError(LMD_ERR_INVALID) with the byte offset on
-  // malformed input. `what` names the document in messages.
-  static Json parse(const std::string& text, const std::string& what = "JSON");
+  // Parses one complete document. Throws AbiError(LMD_ERR_INVALID)
+  // "<what>: invalid JSON at line L column C: <why>"; `what` names the
+  // document (a file path, "ref config").
+  static Json parse(std::string_view text, const std::string& what);
 
   Kind kind() const { return kind_; }
   bool is_null() const { return kind_ == Kind::Null; }
@@ -30,12 +35,18 @@ public:
   bool is_object() const { return kind_ == Kind::Object; }
 
   bool as_bool() const { return b_; }
+  // A number as the nearest double.
   double as_double() const { return num_; }
-  // True when the number has no fraction and fits an int64.
+  // True for a number written without fraction or exponent ("2", not "2.0").
   bool is_integer() const;
-  int64_t as_int() const { return static_cast<int64_t>(num_); }
+  // Exact conversions of an integer's digits (beyond double precision too);
+  // false when the value is not an integer or does not fit.
+  bool to_i64(int64_t* out) const;
+  bool to_u64(uint64_t* out) const;
+  // A string's decoded text (a number's lexeme for numbers).
   const std::string& as_string() const { return str_; }
   const std::vector<Json>& items() const { return arr_; }
+  // Object members in document order.
   const std::vector<std::pair<std::string, Json>>& members() const { return obj_; }
 
   // Object lookup; nullptr when absent or when this is not an object.

@@ -1,6 +1,6 @@
 // An owned copy of an lmd_request, the stop plan each engine is given, the
 // max_new_tokens clamp each engine applies, and the mapping from the engine's
-// own end status to an LMD_FINISH_* reason. All SDK-independent.
+// own end status to an LMD_FINISH_* reason. All engine-independent.
 #pragma once
 
 #include <cstdint>
@@ -12,6 +12,7 @@
 namespace lmdrive::shim {
 
 struct RequestSpec {
+  int64_t t_submit_ns = -1;  // now_ns() when copy_request() was entered: start() was called
   std::vector<int32_t> prompt;
   uint32_t max_new_tokens = 0;
   uint32_t min_new_tokens = 0;
@@ -25,8 +26,13 @@ struct RequestSpec {
   bool want_logprobs = false;
 };
 
-// Copies and validates a caller's request, honouring its struct_size.
-// Throws ShimError(LMD_ERR_INVALID) with the reason.
+// The most watched ids a request may name.
+constexpr uint32_t kMaxWatch = 4096;
+
+// Copies and validates a caller's request, honouring its struct_size: every
+// check that needs no engine (ids are non-negative, stop_ends increase,
+// sampling parameters in range). Checks against the vocabulary are the
+// engine's. Throws ShimError(LMD_ERR_INVALID) with the reason.
 RequestSpec copy_request(const lmd_request* req);
 
 // What a request's stop conditions become for one engine.
@@ -64,9 +70,13 @@ struct Clamp {
   std::string limit_source;  // empty when no limit applied
 };
 
-// TensorRT-LLM (LlmRequest validation): prompt + max_new <= max_seq_len, and
-// the prompt must fit max_input_len. 0 means "unknown". Throws INVALID when
-// the prompt cannot run at all.
+// prompt + max_new <= max_seq_len (0: no limit known): the effective budget,
+// with limit_source "max_seq_len=N (<seq_len_source>)" when it is lower than
+// asked. Throws INVALID when the prompt leaves no room at all.
+Clamp seq_len_clamp(uint32_t prompt_len, uint32_t max_new, uint32_t max_seq_len, const std::string& seq_len_source);
+
+// TensorRT-LLM (LlmRequest validation): the prompt must fit max_input_len,
+// then seq_len_clamp. 0 means "unknown".
 Clamp trt_clamp(uint32_t prompt_len, uint32_t max_new, uint32_t max_input_len, uint32_t max_seq_len,
                 const std::string& seq_len_source);
 
@@ -95,8 +105,11 @@ Finish map_trt_finish(int reason, const std::vector<int32_t>& generated, const S
 // TurboMind 0.7.3 Request status codes (engine/request.h).
 enum TmStatus { kTmOk = 0, kTmInvalid = 1, kTmConflict = 2, kTmBusy = 3, kTmInactive = 4, kTmFail = 5, kTmTooLong = 6, kTmFinish = 7, kTmCancel = 8 };
 const char* tm_status_name(int status);
-// kFinish says nothing about why; the reason is inferred from the last
-// tokens, the stop plan and the clamp (research note early-eos.md, L5 / L2 / L3).
+// kFinish says nothing about why; the reason is inferred, in this order, from
+// the last token (an EOS id), the caller's stop words and the clamp. Fewer
+// tokens than the clamp allows with no stop matched means TurboMind lowered
+// session_len at start-up to what its KV cache holds (docs/engines.md,
+// "Finish reasons").
 Finish map_tm_finish(int status, const std::vector<int32_t>& generated, const StopPlan& plan,
                      const std::vector<int>& eos_ids, bool ignore_eos, const Clamp& clamp, uint32_t prompt_len,
                      uint32_t session_len);
