@@ -114,8 +114,7 @@ ModelConfig read_hf_model_config(const std::string& dir) {
   m.layers = get_u32(cfg, "num_hidden_layers", file, true, 0);
   m.heads = get_u32(cfg, "num_attention_heads", file, true, 0);
   m.kv_heads = get_u32(cfg, "num_key_value_heads", file, false, m.heads);
-  if (const json::Value* hd = cfg.find("head_dim"); (!hd || hd->is(json::Type::Null)) && m.heads &&
-                                                      m.hidden % m.heads != 0)
+  if (const Json* hd = cfg.find("head_dim"); (!hd || hd->is_null()) && m.heads && m.hidden % m.heads != 0)
     invalid(file + ": hidden_size (" + std::to_string(m.hidden) +
             ") is not divisible by num_attention_heads (" + std::to_string(m.heads) +
             "), and there is no head_dim to say the head size");
