@@ -50,6 +50,12 @@ test-nocgo:
 test-sdk-headers:
 	bash native/shimcommon/scripts/sdk-headers-check.sh all
 
+# Every fuzz target for FUZZTIME each (60s, 5m, or 1000000x executions);
+# docs/fuzzing.md lists them and the counts reached.
+FUZZTIME ?= 60s
+fuzz: native tokenizers
+	BUILD=$(BUILD) bash scripts/fuzz.sh $(FUZZTIME)
+
 # The main job: a benchmark of the reference engine on the CPU.
 run: build
 	$(BIN) run --engine ref --model random:tiny --prompt-tokens 2048 --max-new 256 \

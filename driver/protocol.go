@@ -34,6 +34,20 @@ type event struct {
 	Error  string      `json:"error,omitempty"`
 }
 
+// decodeEvent reads one line the runner wrote. Whatever the bytes, it
+// returns an event or an error, never panics (FuzzDecodeEvent); a tokens
+// event's columns are checked where it is used (tokenBatch.tokens).
+func decodeEvent(line []byte) (event, error) {
+	var ev event
+	if err := json.Unmarshal(line, &ev); err != nil {
+		return event{}, err
+	}
+	if ev.Ev == "" {
+		return event{}, fmt.Errorf("no \"ev\" field")
+	}
+	return ev, nil
+}
+
 // tokenBatch carries tokens column by column: a fraction of the bytes and
 // encoding work of one JSON object per token. Logprobs and watched
 // logprobs are present only when the engine reported some.

@@ -151,8 +151,8 @@ func (r *RemoteEngine) readEvents(stdout io.Reader) {
 	sc := bufio.NewScanner(stdout)
 	sc.Buffer(make([]byte, 1<<20), 64<<20)
 	for sc.Scan() {
-		var ev event
-		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+		ev, err := decodeEvent(sc.Bytes())
+		if err != nil {
 			r.log.Write([]byte("lmdrive: runner wrote a line that is not an event: " + sc.Text() + "\n"))
 			continue
 		}
