@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 )
 
@@ -76,7 +77,7 @@ func newTokenBatch(ts []Token) *tokenBatch {
 			b.Logprob[i] = t.Logprob
 		}
 	}
-	if len(ts) > 0 && len(ts[0].Watched) > 0 {
+	if slices.ContainsFunc(ts, func(t Token) bool { return len(t.Watched) > 0 }) {
 		b.Watched = make([][]Logprob, len(ts))
 		for i, t := range ts {
 			b.Watched[i] = t.Watched
@@ -89,6 +90,12 @@ func (b *tokenBatch) tokens() ([]Token, error) {
 	n := len(b.IDs)
 	if len(b.Times) != n || len(b.Bundles) != n || (b.Logprob != nil && len(b.Logprob) != n) || (b.Watched != nil && len(b.Watched) != n) {
 		return nil, fmt.Errorf("runner sent a token batch with columns of different lengths")
+	}
+	for i := range b.Watched {
+		if len(b.Watched[i]) != len(b.Watched[0]) {
+			return nil, fmt.Errorf("runner sent a token batch whose tokens have different numbers of watched log-probabilities (%d and %d)",
+				len(b.Watched[0]), len(b.Watched[i]))
+		}
 	}
 	out := make([]Token, n)
 	for i := range out {
