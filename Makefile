@@ -14,6 +14,18 @@ export CGO_LDFLAGS := -L$(TOKLIB)
 export CGO_CFLAGS := -O2 -g -Wno-deprecated-declarations
 export LMDRIVE_LIB_PATH := $(LIBDIR)
 
+# The hf tokenizer backend links Rust's tokenizers (libtokenizers.a), which
+# cargo builds. Without cargo, and without the library already built, the
+# pure-Go backend (identical ids) stands in: every go command gets the
+# lmdrive_nohf tag through GOFLAGS.
+HF := $(shell test -f $(TOKLIB)/libtokenizers.a || command -v cargo >/dev/null 2>&1 && echo yes)
+ifeq ($(HF),yes)
+TOKENIZERS := $(TOKLIB)/libtokenizers.a
+else
+TOKENIZERS :=
+export GOFLAGS := $(strip $(GOFLAGS) -tags=lmdrive_nohf)
+endif
+
 .PHONY: all build native tokenizers test test-go test-native test-nocgo test-sdk-headers run dist clean
 
 all: build
@@ -22,7 +34,10 @@ native:
 	cmake -S . -B $(BUILD)/cmake -DCMAKE_BUILD_TYPE=Release -DLMDRIVE_LIB_DIR=$(LIBDIR) >/dev/null
 	cmake --build $(BUILD)/cmake -j $(JOBS)
 
-tokenizers: $(TOKLIB)/libtokenizers.a
+tokenizers: $(TOKENIZERS)
+ifneq ($(HF),yes)
+	@echo "lmdrive: cargo not found: building without the hf tokenizer backend; the pure-Go tokenizer (identical ids) stands in"
+endif
 
 $(TOKLIB)/libtokenizers.a: tokenize/scripts/build-libtokenizers.sh
 	bash tokenize/scripts/build-libtokenizers.sh $(TOKLIB)
