@@ -5,13 +5,16 @@ package defaultdata
 
 import (
 	"bytes"
-	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"io"
 
 	_ "embed"
+
+	// About 1.4 times the speed of compress/gzip on this file: it is
+	// decompressed at every start.
+	"github.com/klauspost/compress/gzip"
 )
 
 // Name describes the embedded tokenizer in reports.

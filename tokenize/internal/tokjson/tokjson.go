@@ -8,9 +8,9 @@ package tokjson
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
+	json "github.com/goccy/go-json"
 	"sort"
 	"strings"
 )
