@@ -212,3 +212,37 @@ func TestOpenFile(t *testing.T) {
 		tok.Close()
 	}
 }
+
+// Opening does only what encoding needs: the hf backend leaves the Go-side
+// parse of tokenizer.json (for Decode's checks) until Decode, and a file's
+// checksum is computed when Info is first asked for, not at every start.
+func TestOpenDoesOnlyWhatEncodingNeeds(t *testing.T) {
+	if hfBuiltIn {
+		tok, err := Open("", BackendHF)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tok.Close()
+		if tok.(*tokenizer).parsed != nil {
+			t.Error("the hf backend parsed tokenizer.json in Go at open")
+		}
+		if _, err := tok.Encode("hello"); err != nil || tok.(*tokenizer).parsed != nil {
+			t.Errorf("encoding parsed tokenizer.json in Go (%v)", err)
+		}
+		if _, err := tok.Decode([]int32{1}); err != nil || tok.(*tokenizer).parsed == nil {
+			t.Errorf("decode: %v", err)
+		}
+	}
+	path := filepath.Join("..", "testdata", "tokenizer", "tiny-bpe.json")
+	tok, err := Open(path, BackendAuto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tok.Close()
+	if tok.(*tokenizer).sum != "" {
+		t.Error("the checksum was computed at open")
+	}
+	if tok.Info().SHA256 == "" || tok.(*tokenizer).sum == "" {
+		t.Error("Info has no checksum")
+	}
+}
