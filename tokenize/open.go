@@ -1,7 +1,6 @@
 package tokenize
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -111,8 +110,10 @@ func openBytes(data []byte, source, sum, backend string) (Tokenizer, error) {
 		}
 		t.engine = goEngine{g}
 	case BackendHF:
-		if len(bytes.TrimSpace(data)) == 0 {
-			return nil, fmt.Errorf("tokenizer %s: tokenizer.json is empty", source)
+		// The Rust library aborts the process on some bad input (a
+		// truncated file among them: found by FuzzOpenTokenizerJSON).
+		if err := tokjson.CheckSyntax(data); err != nil {
+			return nil, fmt.Errorf("tokenizer %s: %w", source, err)
 		}
 		e, err := newHFEngine(data, t.byteLevelDecoder)
 		if err != nil {
