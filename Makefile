@@ -7,7 +7,15 @@ BIN      := $(BUILD)/bin/lmdrive
 JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT   ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
-LDFLAGS  := -X main.Version=$(VERSION) -X main.Commit=$(COMMIT)
+# The build date is the commit's date, so that two builds of one commit give
+# the same bytes (reproducible-builds.org's SOURCE_DATE_EPOCH).
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+BUILD_DATE := $(shell date -u -d @$(SOURCE_DATE_EPOCH) +%Y-%m-%dT%H:%M:%SZ)
+# -buildid= leaves out the Go build ID, which hashes the build environment.
+LDFLAGS  := -buildid= -X main.Version=$(VERSION) -X main.Commit=$(COMMIT) -X main.BuildDate=$(BUILD_DATE)
+# CMake targets `make native` builds: all of them (tests too) by default;
+# the dist checks build only the engine libraries.
+NATIVE_TARGETS ?= all
 
 export CGO_LDFLAGS := -L$(TOKLIB)
 # go-nvml declares NVML functions the driver has deprecated; their warnings are noise.
@@ -26,13 +34,23 @@ TOKENIZERS :=
 export GOFLAGS := $(strip $(GOFLAGS) -tags=lmdrive_nohf)
 endif
 
-.PHONY: all build native tokenizers test test-go test-native test-nocgo test-sdk-headers run dist clean
+# Tarballs (make dist, make dist-static): docs/dist.md.
+DIST     ?= dist
+GOARCH   := $(shell go env GOARCH 2>/dev/null || echo amd64)
+DIST_NAME := lmdrive-$(VERSION)-linux-$(GOARCH)
+BIN_STATIC := $(BUILD)/bin-static/lmdrive
+# The Python worker's folder; the tarballs carry it as lib/lmdrive/pyworker
+# when it exists.
+PYWORKER_DIR ?= driver/pyworker
+
+.PHONY: all build build-static native tokenizers test test-go test-native test-nocgo test-sdk-headers run \
+	dist dist-static test-dist repro-test image-test clean fuzz
 
 all: build
 
 native:
 	cmake -S . -B $(BUILD)/cmake -DCMAKE_BUILD_TYPE=Release -DLMDRIVE_LIB_DIR=$(LIBDIR) >/dev/null
-	cmake --build $(BUILD)/cmake -j $(JOBS)
+	cmake --build $(BUILD)/cmake -j $(JOBS) --target $(NATIVE_TARGETS)
 
 tokenizers: $(TOKENIZERS)
 ifneq ($(HF),yes)
@@ -54,11 +72,13 @@ test-go: build
 	go vet ./...
 	LMDRIVE_REQUIRE_NATIVE=1 LMDRIVE_BIN=$(abspath $(BIN)) go test -count=1 ./...
 
-# The cgo-free build (static, bare-metal images): the pure-Go tokenizer and
-# the telemetry package's "needs cgo" path.
-test-nocgo:
+# The cgo-free build (make dist-static): the pure-Go tokenizer, the telemetry
+# package's "needs cgo" path, and the ref engine loading and matching
+# transformers through purego without cgo.
+test-nocgo: native
 	CGO_ENABLED=0 go build -o /dev/null ./cmd/lmdrive
-	CGO_ENABLED=0 go test -count=1 ./tokenize/... ./cuda/... ./bench/...
+	CGO_ENABLED=0 go test -count=1 ./tokenize/... ./cuda/... ./bench/... ./driver/doctor/...
+	CGO_ENABLED=0 LMDRIVE_REQUIRE_NATIVE=1 go test -count=1 -run 'TestNativeEngineGenerates|TestRefMatchesTransformers' ./driver/
 
 # The engine shims compiled against real SDK headers kept beside the
 # repository (../shared/third_party); one "skip:" line where they are absent.
@@ -76,12 +96,29 @@ run: build
 	$(BIN) run --engine ref --model random:tiny --prompt-tokens 2048 --max-new 256 \
 		--ignore-eos --warmup 1 --repeats 3 --out results/ref-cpu.jsonl
 
+# dist: the cgo build (Hugging Face tokenizers, NVML telemetry).
 dist: build
-	rm -rf dist/lmdrive && mkdir -p dist/lmdrive/bin dist/lmdrive/lib/lmdrive
-	cp $(BIN) dist/lmdrive/bin/
-	cp $(LIBDIR)/*.so dist/lmdrive/lib/lmdrive/
-	cp -r docs README.md dist/lmdrive/
-	tar -C dist -czf dist/lmdrive-$(VERSION)-linux-$(shell uname -m).tar.gz lmdrive
+	bash cmd/lmdrive/dist/pack.sh --name $(DIST_NAME) --bin $(BIN) --libdir $(LIBDIR) \
+		--out $(DIST) --epoch $(SOURCE_DATE_EPOCH) --cgo 1 --pyworker $(PYWORKER_DIR)
+
+# dist-static: no cgo, so no libstdc++ in the binary and no Rust to build;
+# the pure-Go tokenizer, no GPU telemetry; engines still load (purego).
+build-static: native
+	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN_STATIC) ./cmd/lmdrive
+
+dist-static: build-static
+	bash cmd/lmdrive/dist/pack.sh --name $(DIST_NAME)-static --bin $(BIN_STATIC) --libdir $(LIBDIR) \
+		--out $(DIST) --epoch $(SOURCE_DATE_EPOCH) --cgo 0 --pyworker $(PYWORKER_DIR)
+
+# The tarballs' own checks (root, network to Debian's mirror the first time):
+# two builds give the same bytes, and both tarballs run in a minimal Debian.
+test-dist: repro-test image-test
+
+repro-test: dist dist-static
+	bash cmd/lmdrive/dist/repro-test.sh $(DIST) "$(VERSION)" "$(COMMIT)" "$(SOURCE_DATE_EPOCH)"
+
+image-test: dist dist-static
+	bash cmd/lmdrive/dist/image-test.sh $(DIST)/$(DIST_NAME).tar.gz $(DIST)/$(DIST_NAME)-static.tar.gz
 
 clean:
-	rm -rf $(BUILD) dist
+	rm -rf $(BUILD) $(DIST)

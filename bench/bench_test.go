@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -55,25 +56,50 @@ func TestPercentileNearestRank(t *testing.T) {
 	}
 }
 
-func TestSummarize(t *testing.T) {
-	s := Summarize([]float64{3, 1, 2, 4})
-	if s.Median != 2.5 || s.Min != 1 || s.Max != 4 || s.Mean != 2.5 || s.N != 4 {
-		t.Fatalf("%+v", s)
+// The statistics must hold for the repeat counts people use: one repeat
+// has no interval (not a zero-width one), 2 to 5 give their range with its
+// exact confidence, 6 and more a 95% interval of the median; no interval
+// ever leaves the data, so a positive quantity never gets a negative bound.
+func TestSummarizeSmallAndLargeSamples(t *testing.T) {
+	one := Summarize([]float64{7})
+	if one.N != 1 || one.Median != 7 || one.Interval != nil || one.IntervalText("%.2f") != "no interval from 1 repeat" {
+		t.Fatalf("n=1: %+v", one)
 	}
-	// sd = 1.2910, t(3) = 3.182: half-width 3.182·1.2910/2 = 2.054
-	if math.Abs(s.CI95[1]-2.5-2.0540) > 1e-3 {
-		t.Fatalf("ci %v", s.CI95)
+	// Two repeats far apart: a mean ± t·sd interval would go below zero here.
+	two := Summarize([]float64{0.5, 9.5})
+	if two.Median != 5 || two.Interval == nil || two.Interval.Lo != 0.5 || two.Interval.Hi != 9.5 || math.Abs(two.Interval.Confidence-0.5) > 1e-9 {
+		t.Fatalf("n=2: %+v %+v", two, two.Interval)
 	}
-	if one := Summarize([]float64{7}); one.CI95 != [2]float64{7, 7} {
-		t.Fatalf("%+v", one)
+	three := Summarize([]float64{3, 1, 2})
+	if three.Median != 2 || three.Interval.Lo != 1 || three.Interval.Hi != 3 || math.Abs(three.Interval.Confidence-0.75) > 1e-9 {
+		t.Fatalf("n=3: %+v %+v", three, three.Interval)
 	}
-}
-
-func TestKiloMatchesDigest(t *testing.T) {
-	for n, want := range map[int]string{10000: "10k", 800: "0.8k", 20000: "20k", 1000: "1k", 2048: "2.048k"} {
-		if got := Kilo(n); got != want {
-			t.Errorf("Kilo(%d) = %s, want %s", n, got, want)
+	if got := three.IntervalText("%.1f"); got != "[1.0, 3.0] at 75%" {
+		t.Fatalf("n=3 text %q", got)
+	}
+	five := Summarize([]float64{5, 1, 4, 2, 3})
+	if math.Abs(five.Interval.Confidence-0.9375) > 1e-9 || five.Interval.Lo != 1 || five.Interval.Hi != 5 {
+		t.Fatalf("n=5: %+v", five.Interval)
+	}
+	// 30 repeats 1..30: the 95% interval of the median is between order
+	// statistics 10 and 21 (binomial(30, ½)), inside the data and narrower
+	// than its range.
+	xs := make([]float64, 30)
+	for i := range xs {
+		xs[i] = float64(30 - i)
+	}
+	thirty := Summarize(xs)
+	iv := thirty.Interval
+	if thirty.Median != 15.5 || iv == nil || iv.Confidence < 0.95 || iv.Lo != 10 || iv.Hi != 21 {
+		t.Fatalf("n=30: %+v %+v", thirty, iv)
+	}
+	for _, s := range []Summary{two, three, five, thirty} {
+		if s.Interval.Lo < s.Min || s.Interval.Hi > s.Max || s.Interval.Lo > s.Median || s.Interval.Hi < s.Median {
+			t.Fatalf("interval %+v outside the data %+v", s.Interval, s)
 		}
+	}
+	if (Summary{}).IntervalText("%f") != "no samples" || Summarize(nil).N != 0 {
+		t.Fatal("empty summary")
 	}
 }
 
@@ -138,9 +164,8 @@ func TestRunWritesEveryRepeatDurably(t *testing.T) {
 		r.Prompt.Hash != prompt.Hash || math.Abs(r.Metrics.TTFTS-0.1) > 1e-12 {
 		t.Fatalf("record %+v", r)
 	}
-	row := DigestRow(recs)
-	if !strings.HasPrefix(row, "| fake | 0.016k->0.01k | 0.11 (net) / 0.11 (with load) |") || !strings.Contains(row, "| 10 |") {
-		t.Fatalf("row %q", row)
+	if recs[0].RunID != recs[2].RunID || recs[0].RunID == "" {
+		t.Fatalf("the repeats of one run share one run id: %q %q", recs[0].RunID, recs[2].RunID)
 	}
 }
 
@@ -170,21 +195,6 @@ func TestOpenWriterError(t *testing.T) {
 	}
 }
 
-func TestWriteGoBench(t *testing.T) {
-	recs := []Record{{Status: "ok", Label: "ref (ref-cpu, random:tiny)", Prompt: Prompt{Tokens: 64}, Workload: Workload{MaxNew: 8},
-		Metrics: &Metrics{RuntimeS: 0.5, TokPerS: 16, DecodeTokPerS: 20, TTFTS: 0.1, ITLms: ITL{P99: 2}, OutputTokens: 8}},
-		{Status: "error", Label: "x"}}
-	var sb strings.Builder
-	if err := WriteGoBench(&sb, recs); err != nil {
-		t.Fatal(err)
-	}
-	out := sb.String()
-	want := "BenchmarkGenerate/label=ref_ref-cpu_random:tiny/prompt=64/gen=8 1 500000000 ns/op 16 tok/s 20 decode-tok/s 100000000 ttft-ns 2000000 itl-p99-ns 8 tokens\n"
-	if !strings.Contains(out, want) || !strings.Contains(out, "Unit tok/s better=higher") || strings.Contains(out, "label=x") {
-		t.Fatalf("output:\n%s", out)
-	}
-}
-
 // A writer that never got a record leaves no file behind; a bad path is
 // refused when the writer is opened, before any engine runs.
 func TestWriterCreatesTheFileWithTheFirstRecord(t *testing.T) {
@@ -211,5 +221,65 @@ func TestWriterCreatesTheFileWithTheFirstRecord(t *testing.T) {
 		if _, err := OpenWriter(filepath.Join(ro, "x", "r.jsonl")); err == nil || !strings.Contains(err.Error(), "not writable") {
 			t.Fatalf("read-only folder: %v", err)
 		}
+	}
+}
+
+// A damaged line (a crash cut it short, a hand edit broke it, it is not a
+// record) is skipped and named by its line number; every intact record is
+// still read.
+func TestReadRecordsSkipsDamagedLines(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "r.jsonl")
+	good := func(id string) string {
+		return `{"schema":"lmdrive.result/v1","run_id":"` + id + `","status":"ok","label":"x"}`
+	}
+	body := good("a") + "\n" + `{"schema":"lmdrive.result/v1","run_id":"b","sta` + "\n\n" + good("c") + "\n" +
+		`{"hello":"world"}` + "\n" + good("d") // last line without its newline is still whole
+	os.WriteFile(path, []byte(body), 0o644)
+	recs, err := ReadRecords(path)
+	var d *DamagedLines
+	if !errors.As(err, &d) || len(recs) != 3 || recs[0].RunID != "a" || recs[1].RunID != "c" || recs[2].RunID != "d" {
+		t.Fatalf("%d records, %v", len(recs), err)
+	}
+	if len(d.Lines) != 2 || d.Lines[0].Line != 2 || d.Lines[1].Line != 5 {
+		t.Fatalf("damaged lines %+v", d.Lines)
+	}
+	var warnings []string
+	recs, err = ReadRecordsTolerant(path, func(s string) { warnings = append(warnings, s) })
+	if err != nil || len(recs) != 3 || len(warnings) != 2 || !strings.Contains(warnings[0], "r.jsonl line 2 skipped") ||
+		!strings.Contains(warnings[1], "line 5 skipped: not an lmdrive result record") {
+		t.Fatalf("tolerant: %v %q", err, warnings)
+	}
+	if _, err := ReadRecords(filepath.Join(t.TempDir(), "none.jsonl")); err == nil || errors.As(err, &d) {
+		t.Fatalf("a missing file: %v", err)
+	}
+}
+
+// recordingProgress is a test double of Progress that notes every call.
+type recordingProgress struct{ calls []string }
+
+func (r *recordingProgress) Begin(what string, measured bool, prompt, maxNew int) {
+	r.calls = append(r.calls, fmt.Sprintf("begin %s %v %d %d", what, measured, prompt, maxNew))
+}
+func (r *recordingProgress) Tokens(n int) { r.calls = append(r.calls, fmt.Sprintf("tokens %d", n)) }
+func (r *recordingProgress) End(m *Metrics, err error) {
+	if m != nil {
+		r.calls = append(r.calls, fmt.Sprintf("end %d", m.OutputTokens))
+	} else {
+		r.calls = append(r.calls, "end failed")
+	}
+}
+
+// The progress hook hears every repeat, warmups included, with the tokens
+// as the engine hands them over, and the failure that ends a run.
+func TestRunReportsProgress(t *testing.T) {
+	prompt, _ := RandomPrompt(16, 1000, 1)
+	p := &recordingProgress{}
+	plan := Plan{Label: "fake", Prompt: prompt, Workload: Workload{MaxNew: 4, Warmup: 1, Repeats: 2}, Progress: p}
+	if _, err := Run(context.Background(), &fakeEngine{failAt: 3}, plan, func(Record) error { return nil }, nil); err == nil {
+		t.Fatal("the third generation should fail")
+	}
+	want := "begin warmup 1/1 false 16 4|tokens 4|end 4|begin repeat 1/2 true 16 4|tokens 4|end 4|begin repeat 2/2 true 16 4|end failed"
+	if got := strings.Join(p.calls, "|"); got != want {
+		t.Fatalf("progress calls\n%s\nwant\n%s", got, want)
 	}
 }

@@ -25,6 +25,17 @@ type Plan struct {
 	Overhead *Overhead
 	// Observer, if set, watches every measured repeat (GPU telemetry).
 	Observer Observer
+	// Progress, if set, hears every repeat's tokens as they arrive.
+	Progress Progress
+}
+
+// Progress follows one repeat at a time: Begin before the request is
+// submitted, Tokens with the count received so far each time the engine
+// hands tokens over, End when the repeat is over (m is nil on a failure).
+type Progress interface {
+	Begin(what string, measured bool, promptTokens, maxNew int)
+	Tokens(received int)
+	End(m *Metrics, err error)
 }
 
 // Observer watches one measured repeat: Start right before the request is
@@ -63,7 +74,15 @@ func Run(ctx context.Context, eng driver.Engine, plan Plan, sink func(Record) er
 				return recs, fmt.Errorf("%s: start telemetry: %w", what, err)
 			}
 		}
-		res, err := eng.Generate(ctx, req, func(ts []driver.Token) { toks = append(toks, ts...) })
+		if plan.Progress != nil {
+			plan.Progress.Begin(what, measured, len(req.Prompt), w.MaxNew)
+		}
+		res, err := eng.Generate(ctx, req, func(ts []driver.Token) {
+			toks = append(toks, ts...)
+			if plan.Progress != nil {
+				plan.Progress.Tokens(len(toks))
+			}
+		})
 		var telemetry *cuda.RunTelemetry
 		if observe {
 			var terr error
@@ -76,7 +95,13 @@ func Run(ctx context.Context, eng driver.Engine, plan Plan, sink func(Record) er
 		rec.Repeat = i - w.Warmup
 		rec.Time = time.Now().UTC()
 		if ctx.Err() != nil {
+			if plan.Progress != nil {
+				plan.Progress.End(nil, context.Cause(ctx))
+			}
 			return recs, interrupted(ctx, rec, what, measured, res, err, toks, sink)
+		}
+		if err != nil && plan.Progress != nil {
+			plan.Progress.End(nil, err)
 		}
 		if err != nil {
 			rec.Status, rec.Error = StatusError, err.Error()
@@ -86,6 +111,9 @@ func Run(ctx context.Context, eng driver.Engine, plan Plan, sink func(Record) er
 			return recs, fmt.Errorf("%s: %w", what, err)
 		}
 		m := Measure(eng.Info().LoadNs, res, toks)
+		if plan.Progress != nil {
+			plan.Progress.End(&m, nil)
+		}
 		if progress != nil {
 			fmt.Fprintf(progress, "%s: %d tokens in %.3f s (TTFT %.3f s, %.1f tok/s decode), finish %s\n",
 				what, m.OutputTokens, m.RuntimeS, m.TTFTS, m.DecodeTokPerS, res.Finish)
@@ -139,6 +167,14 @@ func newRunID() string {
 	var b [8]byte
 	rand.Read(b[:])
 	return time.Now().UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:4])
+}
+
+// ErrorRecord is the record of a workload that failed before any repeat
+// could run (the engine did not load, the prompt could not be built), so
+// that a report shows the failure as a row.
+func ErrorRecord(label string, tool Tool, w Workload, p Prompt, err error) Record {
+	return Record{Schema: Schema, RunID: newRunID(), Time: time.Now().UTC(), Status: "error", Error: err.Error(),
+		Label: label, Tool: tool, Host: thisHost(), Workload: w, Prompt: p}
 }
 
 func thisHost() Host {

@@ -36,6 +36,8 @@ type Setup struct {
 	Tool     Tool
 	// Log receives progress lines for a person; nil is quiet.
 	Log io.Writer
+	// Progress, if set, follows every repeat's tokens (a progress bar).
+	Progress Progress
 }
 
 // Session is one opened engine with everything around it: the prompt maker,
@@ -197,7 +199,8 @@ func (s *Session) Run(ctx context.Context, label string, w Workload, p Prompt, s
 		w.EngineConfig = s.setup.Open.Config
 	}
 	repro := s.repro
-	plan := Plan{Label: label, Workload: w, Prompt: p, Tool: s.setup.Tool, Repro: &repro, Overhead: s.overhead, Observer: s.observer}
+	plan := Plan{Label: label, Workload: w, Prompt: p, Tool: s.setup.Tool, Repro: &repro, Overhead: s.overhead, Observer: s.observer,
+		Progress: s.setup.Progress}
 	return Run(ctx, s.eng, plan, sink, s.setup.Log)
 }
 

@@ -8,30 +8,6 @@ import (
 	"github.com/lmdrive/lmdrive/driver"
 )
 
-func TestReporterFormats(t *testing.T) {
-	recs, err := Run(context.Background(), &fakeEngine{}, Plan{Label: "fake", Prompt: Prompt{Tokens: 4}, Workload: Workload{MaxNew: 3, Repeats: 2}},
-		func(Record) error { return nil }, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var md, gb, run strings.Builder
-	if err := (Reporter{W: &md}).Write(FormatMarkdown, recs); err != nil || !strings.HasPrefix(md.String(), DigestHeader) || strings.Count(md.String(), "| fake |") != 1 {
-		t.Fatalf("markdown: %v\n%s", err, md.String())
-	}
-	if err := (Reporter{W: &gb}).Write(FormatGoBench, recs); err != nil || strings.Count(gb.String(), "BenchmarkGenerate/label=fake/") != 2 {
-		t.Fatalf("gobench: %v\n%s", err, gb.String())
-	}
-	if err := (Reporter{W: &run}).Run(recs); err != nil || !strings.Contains(run.String(), "| fake |") || !strings.Contains(run.String(), "95% CI") {
-		t.Fatalf("run: %v\n%s", err, run.String())
-	}
-	if err := (Reporter{W: &md}).Write("csv", recs); err == nil || !strings.Contains(err.Error(), `--format "csv": want markdown or gobench`) {
-		t.Fatalf("bad format: %v", err)
-	}
-	if err := (Reporter{W: &md}).Digest([]Record{{Status: "error"}}); err == nil {
-		t.Fatal("a digest of failures only was accepted")
-	}
-}
-
 func TestPromptOptionsAreCheckedFirst(t *testing.T) {
 	for _, o := range []PromptOptions{{Source: "words"}, {Source: SourceText, Mix: "klingon"}} {
 		if _, err := NewPromptMaker(o); err == nil {

@@ -2,6 +2,7 @@ package cuda
 
 import (
 	"fmt"
+	"unsafe"
 
 	"github.com/ebitengine/purego"
 )
@@ -51,4 +52,57 @@ func probe(name, file, fn string, format func(int32) string, fix string) Library
 	}
 	p.Version = format(v)
 	return p
+}
+
+// CountDevices asks the CUDA driver API (libcuda.so.1, through cuInit and
+// cuDeviceGetCount) how many GPUs this process can use. Unlike NVML it needs
+// no cgo, and it honours CUDA_VISIBLE_DEVICES as engines will.
+func CountDevices() (int, error) {
+	h, err := purego.Dlopen("libcuda.so.1", purego.RTLD_NOW|purego.RTLD_LOCAL)
+	if err != nil {
+		return 0, fmt.Errorf("cannot load the CUDA driver: %w", err)
+	}
+	// Never dlclose: cuInit leaves driver threads running inside libcuda.
+	var cuInit func(uint32) int32
+	var cuDeviceGetCount func(*int32) int32
+	var cuGetErrorString func(int32, **byte) int32
+	for name, fn := range map[string]any{"cuInit": &cuInit, "cuDeviceGetCount": &cuDeviceGetCount, "cuGetErrorString": &cuGetErrorString} {
+		sym, err := purego.Dlsym(h, name)
+		if err != nil {
+			return 0, fmt.Errorf("libcuda.so.1 has no %s: %w", name, err)
+		}
+		purego.RegisterFunc(fn, sym)
+	}
+	describe := func(call string, rc int32) error {
+		var msg *byte
+		text := "unknown error"
+		if cuGetErrorString(rc, &msg) == 0 && msg != nil {
+			text = goString(msg)
+		}
+		return fmt.Errorf("%s failed: %s (CUresult %d)", call, text, rc)
+	}
+	if rc := cuInit(0); rc != 0 {
+		if rc == cudaErrorNoDevice {
+			return 0, nil
+		}
+		return 0, describe("cuInit", rc)
+	}
+	var n int32
+	if rc := cuDeviceGetCount(&n); rc != 0 {
+		return 0, describe("cuDeviceGetCount", rc)
+	}
+	return int(n), nil
+}
+
+// cudaErrorNoDevice is CUDA_ERROR_NO_DEVICE: the driver is fine, but no GPU
+// is visible (CUDA_VISIBLE_DEVICES is empty, or the devices are not passed in).
+const cudaErrorNoDevice = 100
+
+// goString copies a NUL-terminated C string that the driver owns.
+func goString(p *byte) string {
+	var b []byte
+	for ptr := unsafe.Pointer(p); *(*byte)(ptr) != 0; ptr = unsafe.Add(ptr, 1) {
+		b = append(b, *(*byte)(ptr))
+	}
+	return string(b)
 }

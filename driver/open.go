@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 )
 
@@ -90,14 +91,22 @@ func (o *ownedEngine) Close() error {
 // engine reads all of them; other engines get the model and the
 // tensor-parallel size. Extra (a JSON object) is merged over the rest.
 type EngineSettings struct {
-	Engine  string
-	Model   string
-	Seed    uint64
-	Device  string
-	Threads int
-	TP      int
-	Extra   string
+	Engine    string
+	Model     string
+	Seed      uint64
+	Device    string
+	Threads   int
+	TP        int
+	Precision string // "" (the engine's default) or one of Precisions
+	Extra     string
 }
+
+// Precisions are the values of --precision. fp32, fp16 and bf16 set the ref
+// engine's "dtype" (weights and activations); int8 and fp8 set its "weights"
+// (weight-only quantization, per output channel), leaving the activations at
+// the device's default dtype (fp32 on the CPU, fp16 on CUDA; "dtype" in
+// --engine-config picks bf16).
+var Precisions = []string{"fp32", "fp16", "bf16", "int8", "fp8"}
 
 // Config renders the settings as the engine's JSON config.
 func (s EngineSettings) Config() (json.RawMessage, error) {
@@ -108,6 +117,19 @@ func (s EngineSettings) Config() (json.RawMessage, error) {
 		return nil, fmt.Errorf("--threads %d is negative (0: the engine's default)", s.Threads)
 	}
 	cfg := map[string]any{"model": s.Model}
+	if s.Precision != "" {
+		if s.Engine != "ref" {
+			return nil, fmt.Errorf("--precision is a setting of the ref engine; %s takes its precision from the checkpoint it loads (its own keys go in --engine-config)", s.Engine)
+		}
+		switch s.Precision {
+		case "fp32", "fp16", "bf16":
+			cfg["dtype"] = s.Precision
+		case "int8", "fp8":
+			cfg["weights"] = s.Precision
+		default:
+			return nil, fmt.Errorf("--precision %q is not one of %s", s.Precision, strings.Join(Precisions, ", "))
+		}
+	}
 	if s.Engine == "ref" {
 		cfg["seed"] = s.Seed
 		cfg["device"] = s.Device

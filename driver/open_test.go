@@ -57,6 +57,25 @@ func TestOpenRefusesBadOptions(t *testing.T) {
 	}
 }
 
+func TestEngineSettingsPrecision(t *testing.T) {
+	for precision, want := range map[string]string{
+		"fp32": `"dtype":"fp32"`, "bf16": `"dtype":"bf16"`, "int8": `"weights":"int8"`, "fp8": `"weights":"fp8"`,
+	} {
+		cfg, err := EngineSettings{Engine: "ref", Model: "random:tiny", TP: 1, Precision: precision}.Config()
+		if err != nil || !strings.Contains(string(cfg), want) {
+			t.Errorf("--precision %s: %s %v, want %s", precision, cfg, err, want)
+		}
+	}
+	plain, _ := EngineSettings{Engine: "ref", Model: "random:tiny", TP: 1}.Config()
+	if strings.Contains(string(plain), "dtype") || strings.Contains(string(plain), "weights") {
+		t.Errorf("no --precision sets neither dtype nor weights: %s", plain)
+	}
+	_, err := EngineSettings{Engine: "ref", TP: 1, Precision: "int4"}.Config()
+	if err == nil || !strings.Contains(err.Error(), "fp32, fp16, bf16, int8, fp8") {
+		t.Errorf("bad precision: %v", err)
+	}
+}
+
 func TestEngineSettingsConfig(t *testing.T) {
 	cfg, err := EngineSettings{Engine: "ref", Model: "random:tiny", Seed: 3, Device: "cuda", TP: 2, Threads: 4,
 		Extra: `{"max_seq_len": 64, "device": "cpu"}`}.Config()
@@ -74,7 +93,8 @@ func TestEngineSettingsConfig(t *testing.T) {
 	if string(other) != `{"model":"/m","tp":1}` {
 		t.Errorf("other engines get model and tp only: %s", other)
 	}
-	for _, bad := range []EngineSettings{{TP: 0}, {TP: 1, Threads: -1}, {TP: 1, Extra: "[1]"}, {TP: 1, Extra: "null"}} {
+	for _, bad := range []EngineSettings{{TP: 0}, {TP: 1, Threads: -1}, {TP: 1, Extra: "[1]"}, {TP: 1, Extra: "null"},
+		{Engine: "ref", TP: 1, Precision: "int4"}, {Engine: "trtllm", TP: 1, Precision: "int8"}} {
 		if _, err := bad.Config(); err == nil {
 			t.Errorf("%+v accepted", bad)
 		}

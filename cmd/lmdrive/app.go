@@ -13,10 +13,12 @@ import (
 	"github.com/xrash/smetrics"
 )
 
-// Version and Commit are stamped by the Makefile (-ldflags -X).
+// Version, Commit and BuildDate are stamped by the Makefile (-ldflags -X);
+// BuildDate is the commit's date, so that a rebuild gives the same bytes.
 var (
-	Version = "dev"
-	Commit  = "unknown"
+	Version   = "dev"
+	Commit    = "unknown"
+	BuildDate = ""
 )
 
 // exitStatus lets a command choose a non-zero exit code other than 1
@@ -80,7 +82,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	app := &cli.App{
 		Name:                 "lmdrive",
 		Usage:                "measure LLM inference engines in-process, without HTTP in between",
-		Version:              Version + " (" + Commit + ")",
+		Version:              versionText(),
 		Writer:               stdout,
 		ErrWriter:            stderr,
 		EnableBashCompletion: false,
@@ -100,11 +102,14 @@ func commands() []*cli.Command {
 	return []*cli.Command{
 		// One line per command; each lives in its own file of this package.
 		runCommand(),
+		sweepCommand(),
 		enginesCommand(),
 		modelCommand(),
 		runnerCommand(),
 		eosCommand(),
 		reportCommand(),
+		compareCommand(),
+		importCommand(),
 		doctorCommand(),
 		gpusCommand(),
 		tokenizeCommand(),
@@ -204,4 +209,12 @@ func closest(typed string, names []string) string {
 		return ""
 	}
 	return best
+}
+
+// versionText is what --version prints: version, commit and build date.
+func versionText() string {
+	if BuildDate == "" {
+		return Version + " (" + Commit + ")"
+	}
+	return Version + " (" + Commit + ", " + BuildDate + ")"
 }

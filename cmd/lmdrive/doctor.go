@@ -5,95 +5,75 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/lmdrive/lmdrive/cuda"
-	"github.com/lmdrive/lmdrive/cuda/nvml"
-	"github.com/lmdrive/lmdrive/driver"
-	"github.com/lmdrive/lmdrive/tokenize"
+	"github.com/dustin/go-humanize"
 	"github.com/urfave/cli/v2"
+
+	"github.com/lmdrive/lmdrive/driver"
+	"github.com/lmdrive/lmdrive/driver/doctor"
 )
 
-// doctorCheck is one line of `lmdrive doctor`.
-type doctorCheck struct {
-	What   string `json:"what"`
-	OK     bool   `json:"ok"`
-	Detail string `json:"detail"`
-	Fix    string `json:"fix,omitempty"`
-}
+// exitNotReady is lmdrive doctor's exit status when a chosen engine lacks
+// something (1 stays "the doctor itself failed", bad flags for example).
+const exitNotReady = 2
 
 func doctorCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "doctor",
-		Usage: "check this host: driver, CUDA, NVML, NCCL, GPUs and their links, engine libraries, tokenizer",
-		Flags: []cli.Flag{libPathFlag(), &cli.BoolFlag{Name: "json", Usage: "print JSON"}},
-		Action: func(c *cli.Context) error {
-			checks := doctorChecks(driver.DefaultSearch(c.String("lib-path")))
-			if c.Bool("json") {
-				enc := json.NewEncoder(c.App.Writer)
-				enc.SetIndent("", "  ")
-				return enc.Encode(checks)
-			}
-			for _, ch := range checks {
-				mark := "ok  "
-				if !ch.OK {
-					mark = "MISS"
-				}
-				fmt.Fprintf(c.App.Writer, "[%s] %-22s %s\n", mark, ch.What, ch.Detail)
-				if ch.Fix != "" {
-					fmt.Fprintf(c.App.Writer, "       %-22s fix: %s\n", "", ch.Fix)
-				}
-			}
-			return nil
+		Usage: "check that this host has what the chosen engines need, with a fix for each problem",
+		Description: "Checks free memory and disk, the NVIDIA driver, the GPUs (persistence mode, clocks,\n" +
+			"power limits, links), NVML, NCCL, the engine libraries and their ABI versions, the\n" +
+			"Python packages of the Python engines and the tokenizer. Exits 0 when everything the\n" +
+			"engines named by --engines need is there, 2 when something is missing. See docs/doctor.md.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "engines", Value: "ref", Usage: "engines to check for, comma-separated: " + strings.Join(doctor.Engines(), ", ") + ", or all"},
+			&cli.StringFlag{Name: "device", Value: "cpu", Usage: "where ref and hf run: cpu or cuda (the other engines always need GPUs)"},
+			&cli.IntFlag{Name: "tp", Value: 1, Usage: "tensor-parallel size: needs that many GPUs, and NCCL above 1"},
+			libPathFlag(),
+			&cli.StringFlag{Name: "python", Usage: "Python interpreter of the Python engines (default: LMDRIVE_PYTHON, then python3)"},
+			&cli.StringFlag{Name: "disk-path", Value: ".", Usage: "folder whose file system must have --min-free-disk free"},
+			&cli.StringFlag{Name: "min-free-disk", Value: humanize.IBytes(doctor.DefaultMinFreeDisk), Usage: "free disk needed under --disk-path"},
+			&cli.StringFlag{Name: "min-free-memory", Value: humanize.IBytes(doctor.DefaultMinFreeMemory), Usage: "available memory needed"},
+			&cli.BoolFlag{Name: "json", Usage: "print JSON (docs/doctor.md describes it)"},
 		},
+		Action: doctorAction,
 	}
 }
 
-func doctorChecks(search driver.Search) []doctorCheck {
-	var out []doctorCheck
-	for _, lib := range cuda.ProbeLibraries() {
-		ch := doctorCheck{What: lib.Name, OK: lib.Error == "", Detail: lib.File + " " + lib.Version, Fix: lib.Fix}
-		if !ch.OK {
-			ch.Detail = lib.Error
-		}
-		out = append(out, ch)
-	}
-	t, err := nvml.Open()
+func doctorAction(c *cli.Context) error {
+	minDisk, err := humanize.ParseBytes(c.String("min-free-disk"))
 	if err != nil {
-		msg, fix, _ := strings.Cut(err.Error(), "\n")
-		out = append(out, doctorCheck{What: "NVML / GPUs", Detail: msg, Fix: strings.TrimSpace(fix)})
+		return fmt.Errorf("--min-free-disk %q: want a size such as 10GiB: %w", c.String("min-free-disk"), err)
+	}
+	minMem, err := humanize.ParseBytes(c.String("min-free-memory"))
+	if err != nil {
+		return fmt.Errorf("--min-free-memory %q: want a size such as 4GiB: %w", c.String("min-free-memory"), err)
+	}
+	opts := doctor.Options{
+		Engines:       strings.Split(c.String("engines"), ","),
+		Device:        c.String("device"),
+		TP:            c.Int("tp"),
+		Python:        c.String("python"),
+		DiskPath:      c.String("disk-path"),
+		MinFreeDisk:   minDisk,
+		MinFreeMemory: minMem,
+		Tool:          doctor.Tool{Version: Version, Commit: Commit, Date: BuildDate},
+	}
+	r, err := doctor.Run(c.Context, opts, doctor.NewSystem(driver.DefaultSearch(c.String("lib-path"))))
+	if err != nil {
+		return err
+	}
+	if c.Bool("json") {
+		enc := json.NewEncoder(c.App.Writer)
+		enc.SetIndent("", "  ")
+		err = enc.Encode(r)
 	} else {
-		defer t.Close()
-		inv, err := cuda.ReadInventory(t)
-		if err != nil {
-			out = append(out, doctorCheck{What: "NVML / GPUs", Detail: err.Error()})
-		} else {
-			out = append(out, doctorCheck{What: "NVIDIA driver", OK: true,
-				Detail: fmt.Sprintf("%s, CUDA %s", inv.System.DriverVersion, inv.System.CUDADriverVersion)})
-			for _, d := range inv.Devices {
-				out = append(out, doctorCheck{What: fmt.Sprintf("GPU %d", d.Index), OK: true, Detail: fmt.Sprintf("%s %s", d.Name, d.UUID)})
-			}
-			for _, p := range inv.Pairs {
-				out = append(out, doctorCheck{What: fmt.Sprintf("GPU %d ↔ GPU %d", p.A, p.B), OK: true, Detail: fmt.Sprintf("%s, P2P read %s write %s", p.Label(), p.P2PRead, p.P2PWrite)})
-			}
-		}
+		err = doctor.WriteText(c.App.Writer, r)
 	}
-	for _, name := range knownEngines {
-		r := driver.Inspect(name, search)
-		ch := doctorCheck{What: "engine " + name, OK: r.Error == "", Detail: fmt.Sprintf("%s %s, ABI %s (%s)", r.Backend, r.Version, r.ABI, r.Library)}
-		if !ch.OK {
-			ch.Detail = r.Error
-			ch.Fix = "build it with `make native`"
-			if name != "ref" {
-				ch.Fix = "built only where its SDK is installed: see docs/engines.md"
-			}
-		}
-		out = append(out, ch)
+	if err != nil {
+		return err
 	}
-	if tok, err := tokenize.Open("", tokenize.BackendAuto); err != nil {
-		out = append(out, doctorCheck{What: "tokenizer", Detail: err.Error()})
-	} else {
-		info := tok.Info()
-		out = append(out, doctorCheck{What: "tokenizer", OK: true, Detail: fmt.Sprintf("%s, %s backend (available: %s)", info.Source, info.Backend, strings.Join(tokenize.Backends(), ", "))})
-		tok.Close()
+	if err := r.NotReadyError(); err != nil {
+		return exitStatus{code: exitNotReady, err: err}
 	}
-	return out
+	return nil
 }

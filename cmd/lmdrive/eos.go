@@ -123,7 +123,7 @@ func eosAction(c *cli.Context) error {
 
 // explainRecords explains the runs saved by lmdrive run, each with its own settings.
 func explainRecords(c *cli.Context, path string) error {
-	recs, err := bench.ReadRecords(path)
+	recs, err := bench.ReadRecordsTolerant(path, warner(c))
 	if err != nil {
 		return fmt.Errorf("--record: %w", err)
 	}

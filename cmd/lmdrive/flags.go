@@ -1,12 +1,15 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"os"
 	"strings"
 
 	"github.com/lmdrive/lmdrive/bench"
+	"github.com/lmdrive/lmdrive/cuda"
 	"github.com/lmdrive/lmdrive/driver"
+	"github.com/lmdrive/lmdrive/progress"
 	"github.com/lmdrive/lmdrive/tokenize"
 	"github.com/lmdrive/lmdrive/tokenize/prompt"
 	"github.com/urfave/cli/v2"
@@ -17,19 +20,76 @@ import (
 
 // engineFlags say which engine to open and how to watch it.
 func engineFlags() []cli.Flag {
-	return []cli.Flag{
+	return append([]cli.Flag{
 		&cli.StringFlag{Name: "engine", Value: "ref", Usage: "engine library to load (ref, trtllm, turbomind)"},
-		libPathFlag(),
-		&cli.BoolFlag{Name: "allow-untrusted-lib", Usage: "load an engine library that another user owns or could have changed (also " + driver.AllowUntrustedEnv + "=1)"},
 		&cli.StringFlag{Name: "device", Value: "cpu", Usage: "where the ref engine runs: cpu or cuda"},
 		&cli.IntFlag{Name: "tp", Value: 1, Usage: "tensor-parallel size"},
 		&cli.IntFlag{Name: "threads", Usage: "CPU threads of the ref engine (default: sized to the work)"},
+		&cli.StringFlag{Name: "precision", Usage: "ref engine: " + strings.Join(driver.Precisions, ", ") +
+			"; fp32/fp16/bf16 for weights and activations, int8/fp8 for weight-only quantization (per output channel) with activations in the device's default (fp32 on cpu, fp16 on cuda); fp8 needs an sm_90 GPU"},
 		&cli.StringFlag{Name: "engine-config", Usage: "extra engine config keys as a JSON object, merged over the flags"},
+	}, libraryFlags()...)
+}
+
+// libraryFlags say how an engine library is loaded and watched, whichever it is (a
+// sweep plan names its engines itself).
+func libraryFlags() []cli.Flag {
+	return []cli.Flag{
+		libPathFlag(),
+		&cli.BoolFlag{Name: "allow-untrusted-lib", Usage: "load an engine library that another user owns or could have changed (also " + driver.AllowUntrustedEnv + "=1)"},
 		&cli.BoolFlag{Name: "in-process", Usage: "load the engine into this process instead of a runner child (no crash isolation, no timeouts)"},
 		&cli.DurationFlag{Name: "load-timeout", Value: driver.DefaultLoadTimeout, Usage: "give up on an engine that loads longer"},
 		&cli.DurationFlag{Name: "prefill-timeout", Value: driver.DefaultPrefillTimeout, Usage: "give up when the first token takes longer"},
 		&cli.DurationFlag{Name: "stall-timeout", Value: driver.DefaultStallTimeout, Usage: "give up when no token comes for this long"},
 	}
+}
+
+// telemetryFlags say which GPUs to sample during each repeat.
+func telemetryFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "gpus", Usage: "NVML indices of the GPUs to sample during each repeat (default: the engine's devices)"},
+		&cli.DurationFlag{Name: "sample-interval", Value: cuda.DefaultSampleInterval, Usage: "GPU telemetry sampling interval"},
+	}
+}
+
+// progressFlags say how progress shows while a benchmark runs.
+func progressFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "show no progress and no engine log, only the result"},
+		&cli.StringFlag{Name: "progress", Value: "auto", Usage: "auto (bars on a terminal, lines elsewhere), bars or lines"},
+	}
+}
+
+// newDisplay reads the progress flags: progress goes to stderr.
+func newDisplay(c *cli.Context) (*progress.Display, error) {
+	mode := progress.Auto
+	switch c.String("progress") {
+	case "auto":
+	case "bars":
+		mode = progress.Bars
+	case "lines":
+		mode = progress.Lines
+	default:
+		return nil, fmt.Errorf("--progress %q: want auto, bars or lines", c.String("progress"))
+	}
+	if c.Bool("quiet") {
+		mode = progress.Quiet
+	}
+	return progress.New(c.App.ErrWriter, mode), nil
+}
+
+// withDisplay routes the engine's log through the display (above the bars,
+// or nowhere when quiet).
+func withDisplay(o driver.OpenOptions, d *progress.Display) driver.OpenOptions {
+	if o.Log == nil {
+		return o
+	}
+	if log := d.Log(); log != nil {
+		o.Log = &prefixWriter{w: log, prefix: "  engine| "}
+	} else {
+		o.Log = nil
+	}
+	return o
 }
 
 // modelFlags name the model and the seed of its random weights and prompts.
@@ -69,16 +129,23 @@ func libPathFlag() cli.Flag {
 func openOptions(c *cli.Context) (driver.OpenOptions, error) {
 	engine := c.String("engine")
 	cfg, err := driver.EngineSettings{Engine: engine, Model: c.String("model"), Seed: c.Uint64("seed"), Device: c.String("device"),
-		Threads: c.Int("threads"), TP: c.Int("tp"), Extra: c.String("engine-config")}.Config()
+		Threads: c.Int("threads"), TP: c.Int("tp"), Precision: c.String("precision"), Extra: c.String("engine-config")}.Config()
 	if err != nil {
 		return driver.OpenOptions{}, err
 	}
+	o := libraryOptions(c)
+	o.Engine, o.Config = engine, cfg
+	return o, o.Validate()
+}
+
+// libraryOptions reads the library flags: everything of OpenOptions but the
+// engine and its config.
+func libraryOptions(c *cli.Context) driver.OpenOptions {
 	search := driver.DefaultSearch(c.String("lib-path"))
 	search.AllowUntrusted = search.AllowUntrusted || c.Bool("allow-untrusted-lib")
-	o := driver.OpenOptions{Engine: engine, Search: search, Config: cfg,
-		InProcess: c.Bool("in-process"), LoadTimeout: c.Duration("load-timeout"), PrefillTimeout: c.Duration("prefill-timeout"),
+	return driver.OpenOptions{Search: search, InProcess: c.Bool("in-process"),
+		LoadTimeout: c.Duration("load-timeout"), PrefillTimeout: c.Duration("prefill-timeout"),
 		StallTimeout: c.Duration("stall-timeout"), Log: engineLog(c)}
-	return o, o.Validate()
 }
 
 // promptOptions reads the prompt flags.

@@ -80,10 +80,10 @@ func TestRunCommandEndToEnd(t *testing.T) {
 		t.Fatalf("report: %v\n%s", err, md)
 	}
 	gb, _, err := lmdrive(t, "report", "--format", "gobench", out)
-	if err != nil || strings.Count(gb, "BenchmarkGenerate/label=ref_ref-cpu_random:tiny_ignore_eos/prompt=64/gen=8 1 ") != 2 {
+	if err != nil || strings.Count(gb, "BenchmarkGenerate/model=tiny/precision=fp32/label=ref_ref-cpu_random:tiny_ignore_eos/prompt=64/gen=8 1 ") != 2 {
 		t.Fatalf("gobench: %v\n%s", err, gb)
 	}
-	if _, _, err := lmdrive(t, "report", "--format", "csv", out); err == nil || !strings.Contains(err.Error(), "want markdown or gobench") {
+	if _, _, err := lmdrive(t, "report", "--format", "xml", out); err == nil || !strings.Contains(err.Error(), "want markdown, csv, json, gobench") {
 		t.Fatalf("bad format: %v", err)
 	}
 }
@@ -107,6 +107,29 @@ func TestRunCommandBadInput(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: error %v; want %q", tc.args, err, tc.want)
 		}
+	}
+}
+
+// --precision reaches the engine; its record names the precision it ran.
+func TestRunCommandPrecision(t *testing.T) {
+	lib := refLibDir(t)
+	out := filepath.Join(t.TempDir(), "r.jsonl")
+	_, stderr, err := lmdrive(t, "run", "--lib-path", lib, "--model", "random:tiny", "--precision", "int8", "--prompt-tokens", "16",
+		"--max-new", "4", "--ignore-eos", "--warmup", "0", "--repeats", "1", "--out", out)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	if b, _ := os.ReadFile(out); !strings.Contains(string(b), `"dtype":"int8/fp32"`) {
+		t.Errorf("the record lacks the int8 precision:\n%s", b)
+	}
+	_, _, err = lmdrive(t, "run", "--lib-path", lib, "--model", "random:tiny", "--precision", "fp8", "--warmup", "0",
+		"--repeats", "1", "--out", filepath.Join(t.TempDir(), "r.jsonl"))
+	if err == nil || !strings.Contains(err.Error(), "fp8 weights need the CUDA backend") {
+		t.Errorf("fp8 on the CPU: %v", err)
+	}
+	_, _, err = lmdrive(t, "run", "--precision", "int4")
+	if err == nil || !strings.Contains(err.Error(), `--precision "int4" is not one of fp32, fp16, bf16, int8, fp8`) {
+		t.Errorf("bad precision: %v", err)
 	}
 }
 

@@ -3,33 +3,43 @@ package main
 import (
 	"fmt"
 	"io"
+	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/lmdrive/lmdrive/bench"
-	"github.com/lmdrive/lmdrive/cuda"
 	"github.com/lmdrive/lmdrive/cuda/nvml"
+	"github.com/lmdrive/lmdrive/report"
 	"github.com/lmdrive/lmdrive/tokenize/prompt"
 	"github.com/urfave/cli/v2"
 )
 
 func runCommand() *cli.Command {
-	flags := append(append(engineFlags(), modelFlags()...), promptFlags(2048)...)
+	var flags []cli.Flag
+	for _, f := range append(append(engineFlags(), modelFlags()...), promptFlags(2048)...) {
+		if f.Names()[0] != "prompt-tokens" {
+			flags = append(flags, f)
+		}
+	}
 	flags = append(flags,
-		&cli.IntFlag{Name: "max-new", Value: 256, Usage: "tokens to generate at most"},
+		&cli.StringFlag{Name: "prompt-tokens", Value: "2048", Usage: "prompt length in tokens; a comma list (10000,20000) runs each"},
+		&cli.StringFlag{Name: "max-new", Value: "256", Usage: "tokens to generate at most; a comma list (800,1000) runs each with every prompt length"},
 		&cli.BoolFlag{Name: "ignore-eos", Usage: "ask the engine not to stop at EOS"},
 		&cli.IntFlag{Name: "warmup", Value: 1, Usage: "unrecorded runs first"},
 		&cli.IntFlag{Name: "repeats", Value: 3, Usage: "measured runs"},
 		&cli.StringFlag{Name: "out", Value: "results/lmdrive.jsonl", Usage: "JSON Lines file to append records to"},
 		&cli.StringFlag{Name: "label", Usage: "Engine / Config text of the report row (default: engine, backend, model)"},
-		&cli.StringFlag{Name: "gpus", Usage: "NVML indices of the GPUs to sample during each repeat (default: the engine's devices)"},
-		&cli.DurationFlag{Name: "sample-interval", Value: cuda.DefaultSampleInterval, Usage: "GPU telemetry sampling interval"},
 	)
+	flags = append(append(flags, telemetryFlags()...), progressFlags()...)
 	return &cli.Command{
 		Name:  "run",
-		Usage: "benchmark one engine on one workload and append the results",
+		Usage: "benchmark one engine on one workload (or a few) and append the results",
 		Description: `Loads the engine in a runner child process, hands it the prompt as token IDs,
 runs --warmup unrecorded and --repeats measured generations, prints a row shaped
 like the benchmark digest and appends one JSON Lines record per measured repeat
-to --out (see docs/results.md).
+to --out (see docs/results.md). Comma lists in --prompt-tokens and --max-new run
+every combination on the one loaded engine, llama-bench style; lmdrive sweep runs
+whole matrices.
 
 Examples:
   lmdrive run --model random:tiny --prompt-tokens 512 --max-new 64 --ignore-eos --repeats 2 --out /tmp/r.jsonl
@@ -43,15 +53,21 @@ func runAction(c *cli.Context) error {
 	if c.NArg() > 0 {
 		return fmt.Errorf("run takes no arguments, got %q (flags go before them?)", c.Args().Slice())
 	}
+	prompts, err := intList(c.String("prompt-tokens"), "--prompt-tokens")
+	if err != nil {
+		return err
+	}
+	gens, err := intList(c.String("max-new"), "--max-new")
+	if err != nil {
+		return err
+	}
 	switch {
 	case c.Int("repeats") < 1:
 		return fmt.Errorf("--repeats must be at least 1")
 	case c.Int("warmup") < 0:
 		return fmt.Errorf("--warmup must not be negative")
-	case c.Int("max-new") < 1:
-		return fmt.Errorf("--max-new must be at least 1")
-	case c.Int("prompt-tokens") < 1 || c.Int("prompt-tokens") > prompt.MaxTokens:
-		return fmt.Errorf("--prompt-tokens %d: give 1 to %d", c.Int("prompt-tokens"), prompt.MaxTokens)
+	case slices.Max(prompts) > prompt.MaxTokens:
+		return fmt.Errorf("--prompt-tokens %d: give 1 to %d", slices.Max(prompts), prompt.MaxTokens)
 	case c.Duration("sample-interval") <= 0:
 		return fmt.Errorf("--sample-interval %s: give a positive duration such as 100ms", c.Duration("sample-interval"))
 	}
@@ -66,34 +82,60 @@ func runAction(c *cli.Context) error {
 	defer out.Close()
 	// A cut-off last line left by an earlier run is reported before loading.
 	warned := warnSetAside(c.App.ErrWriter, out, 0)
+	display, err := newDisplay(c)
+	if err != nil {
+		return err
+	}
+	defer display.Close()
 
-	stderr := c.App.ErrWriter
 	ses, err := bench.OpenSession(c.Context, bench.Setup{
-		Open: open, Model: c.String("model"), Prompts: promptOptions(c), PromptTokens: c.Int("prompt-tokens"), MaxNew: c.Int("max-new"),
+		Open: withDisplay(open, display), Model: c.String("model"), Prompts: promptOptions(c),
+		// The longest prompt and generation are checked against the model
+		// before it loads.
+		PromptTokens: slices.Max(prompts), MaxNew: slices.Max(gens),
 		GPUs: c.String("gpus"), SampleInterval: c.Duration("sample-interval"), Telemetry: nvml.Open,
-		Overhead: true, Tool: bench.Tool{Version: Version, Commit: Commit}, Log: stderr,
+		Overhead: true, Tool: bench.Tool{Version: Version, Commit: Commit}, Log: display.Log(), Progress: display,
 	})
 	if err != nil {
 		return err
 	}
 	defer ses.Close()
-	prompt, err := ses.Prompt(c.Int("prompt-tokens"), c.Uint64("seed"))
-	if err != nil {
-		return err
-	}
 	label := c.String("label")
 	if label == "" {
 		label = bench.DefaultLabel(open.Engine, c.String("model"), ses.Info(), c.Bool("ignore-eos"))
 	}
-	w := bench.Workload{MaxNew: c.Int("max-new"), IgnoreEOS: c.Bool("ignore-eos"), Warmup: c.Int("warmup"), Repeats: c.Int("repeats")}
-	recs, runErr := ses.Run(c.Context, label, w, prompt, out.Write)
-	if err := (bench.Reporter{W: c.App.Writer}).Run(recs); err != nil {
+	var all []bench.Record
+	var runErr error
+	for _, tokens := range prompts {
+		prompt, err := ses.Prompt(tokens, c.Uint64("seed"))
+		if err != nil {
+			runErr = err
+			break
+		}
+		for _, maxNew := range gens {
+			if len(prompts)*len(gens) > 1 && display.Log() != nil {
+				fmt.Fprintf(display.Log(), "workload %s->%s\n", report.Kilo(tokens), report.Kilo(maxNew))
+			}
+			w := bench.Workload{MaxNew: maxNew, IgnoreEOS: c.Bool("ignore-eos"), Warmup: c.Int("warmup"), Repeats: c.Int("repeats")}
+			recs, err := ses.Run(c.Context, label, w, prompt, out.Write)
+			all = append(all, recs...)
+			if err != nil {
+				runErr = err
+				break
+			}
+		}
+		if runErr != nil {
+			break
+		}
+	}
+	display.Close()
+	if err := (report.Reporter{W: c.App.Writer}).Run(all); err != nil {
 		return err
 	}
-	if len(recs) > 0 {
-		fmt.Fprintf(c.App.Writer, "\n%d records appended to %s\n", len(recs), c.String("out"))
+	if len(all) > 0 {
+		fmt.Fprintf(c.App.Writer, "\n%d records appended to %s\n", len(all), c.String("out"))
 	}
-	warnSetAside(stderr, out, warned)
+	warnSetAside(c.App.ErrWriter, out, warned)
 	if runErr != nil {
 		return fmt.Errorf("%w\n(every record written before the failure is in %s)", runErr, c.String("out"))
 	}
@@ -108,4 +150,17 @@ func warnSetAside(w io.Writer, out *bench.Writer, skip int) int {
 		fmt.Fprintf(w, "warning: %s\n", cut)
 	}
 	return len(cuts)
+}
+
+// intList reads a comma list of positive integers: "10000,20000".
+func intList(s, flag string) ([]int, error) {
+	var out []int
+	for _, part := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(part))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("%s must be at least 1: %q is not (give a number or a comma list such as 10000,20000)", flag, part)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }

@@ -85,28 +85,3 @@ func TestGPUsCommand(t *testing.T) {
 		}
 	}
 }
-
-func TestDoctor(t *testing.T) {
-	lib := refLibDir(t)
-	out, _, err := lmdrive(t, "doctor", "--json", "--lib-path", lib)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var checks []doctorCheck
-	if err := json.Unmarshal([]byte(out), &checks); err != nil {
-		t.Fatal(err)
-	}
-	seen := map[string]doctorCheck{}
-	for _, c := range checks {
-		seen[c.What] = c
-		if !c.OK && c.Detail == "" {
-			t.Errorf("%s fails without saying why", c.What)
-		}
-	}
-	if !seen["engine ref"].OK || !strings.Contains(seen["engine ref"].Detail, "ABI 1.0") || !seen["tokenizer"].OK {
-		t.Fatalf("checks: %+v", checks)
-	}
-	if tm := seen["engine turbomind"]; !tm.OK && !strings.Contains(tm.Fix, "docs/engines.md") {
-		t.Fatalf("turbomind fix: %+v", tm)
-	}
-}

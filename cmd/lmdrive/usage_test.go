@@ -14,7 +14,7 @@ func TestMistypesGetOneLine(t *testing.T) {
 	}{
 		{[]string{"rn"}, `unknown command "rn"; did you mean "lmdrive run"?`},
 		{[]string{"eso"}, `did you mean "lmdrive eos"?`},
-		{[]string{"xyzzy"}, `unknown command "xyzzy"; the commands are run, engines, model`},
+		{[]string{"xyzzy"}, `unknown command "xyzzy"; the commands are run, sweep, engines, model`},
 		{[]string{"model", "int"}, `did you mean "lmdrive model init"?`},
 		{[]string{"tokenize", "encod", "x"}, `did you mean "lmdrive tokenize encode"?`},
 		{[]string{"run", "--promt-tokens", "5"}, "unknown flag --promt-tokens; did you mean --prompt-tokens? (`lmdrive run --help` lists the flags)"},

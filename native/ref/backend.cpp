@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <vector>
 
 #include "cpu/cpu_backend.h"
@@ -34,11 +35,6 @@ std::vector<int32_t> cuda_devices(const std::string& device) {
     at = comma + 1;
   }
   return ids;
-}
-
-bool env_is(const char* name, const char* value) {
-  const char* v = std::getenv(name);
-  return v && std::strcmp(v, value) == 0;
 }
 
 // The directory of the library (or executable) this code was linked into.
@@ -115,7 +111,7 @@ int32_t random_weight_rule(void* ctx, const char* name, uint64_t in_features, ui
 class CudaPluginBackend : public Backend {
  public:
   CudaPluginBackend(const lmdref_cuda_api* api, void* h, uint32_t n)
-      : api_(api), h_(h), n_(n), host_choice_(env_is("LMDREF_CUDA_CHOICE", "host")) {}
+      : api_(api), h_(h), n_(n), device_choice_(api->chooses_greedy(h) != 0) {}
   ~CudaPluginBackend() override { api_->destroy(h_); }
 
   const char* name() const override { return "ref-cuda"; }
@@ -132,8 +128,9 @@ class CudaPluginBackend : public Backend {
     return cancelled == 0;
   }
 
-  // LMDREF_CUDA_CHOICE=host brings the logits row to the host instead (A/B).
-  bool chooses_greedy() const override { return !host_choice_; }
+  // The plugin's switches decide (LMDREF_CUDA_CHOICE=host brings the logits
+  // row to the host instead, for A/B runs).
+  bool chooses_greedy() const override { return device_choice_; }
 
   bool forward_greedy(const int32_t* tokens, int n, int start_pos, const int32_t* watch,
                       int n_watch, float* watch_logits, GreedyChoice* choice,
@@ -158,7 +155,7 @@ class CudaPluginBackend : public Backend {
   const lmdref_cuda_api* api_;
   void* h_;
   uint32_t n_;
-  bool host_choice_;
+  bool device_choice_;
 };
 
 }  // namespace
@@ -185,6 +182,10 @@ void check_backend_options(const BackendOptions& opt) {
   if (opt.dtype != "fp32")
     fail(LMD_ERR_UNSUPPORTED,
          "dtype \"" + opt.dtype + "\" is not supported on the CPU backend; it computes in fp32");
+  if (opt.weights == WeightFormat::Fp8)
+    fail(LMD_ERR_UNSUPPORTED,
+         "fp8 weights need the CUDA backend on an sm_90 GPU (H100/H200); the CPU backend runs "
+         "fp32 or int8 weights");
 }
 
 std::unique_ptr<Backend> make_cuda_backend(const ModelConfig& m, const WeightSource& src,
@@ -218,6 +219,8 @@ std::unique_ptr<Backend> make_cuda_backend(const ModelConfig& m, const WeightSou
   o.dtype = opt.dtype.c_str();
   o.n_devices = static_cast<uint32_t>(devices.size());
   o.devices = devices.data();
+  o.weights = weight_format_name(opt.weights);
+  o.quantize_lm_head = opt.quantize_lm_head ? 1 : 0;
 
   char err[1024] = {0};
   int32_t code = 0;
@@ -230,7 +233,10 @@ std::unique_ptr<Backend> make_backend(const ModelConfig& m, const WeightSource& 
                                       const BackendOptions& opt) {
   if (is_cuda_device(opt.device)) return make_cuda_backend(m, src, opt, CudaWeightOrigin{});
   check_backend_options(opt);
-  return make_cpu_backend(m, src, opt.threads, opt.max_seq_len);
+  CpuWeightOptions w;
+  w.int8 = opt.weights == WeightFormat::Int8;
+  w.int8_lm_head = w.int8 && opt.quantize_lm_head;
+  return make_cpu_backend(m, src, opt.threads, opt.max_seq_len, w);
 }
 
 }  // namespace lmdref

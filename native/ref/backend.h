@@ -9,6 +9,7 @@
 #include <string>
 
 #include "model_config.h"
+#include "quantize.h"
 #include "weight_source.h"
 
 namespace lmdref {
@@ -25,7 +26,9 @@ class Backend {
   virtual ~Backend() = default;
 
   virtual const char* name() const = 0;   // info().backend, e.g. "ref-cpu"
-  virtual const char* dtype() const = 0;  // compute type, e.g. "fp32"
+  // info().dtype: the compute type ("fp32", "fp16"), or weights/activations
+  // when the Linear weights are quantized ("int8/fp32", "fp8/bf16").
+  virtual const char* dtype() const = 0;
   virtual uint32_t n_devices() const { return 0; }
 
   // Runs the model over tokens at positions [start_pos, start_pos + n),
@@ -60,7 +63,9 @@ class Backend {
 
 struct BackendOptions {
   std::string device = "cpu";
-  std::string dtype = "fp32";
+  std::string dtype = "fp32";                    // activations
+  WeightFormat weights = WeightFormat::Native;  // Linear weights (quantize.h)
+  bool quantize_lm_head = false;
   int threads = 1;
   uint32_t max_seq_len = 0;  // the engine's length limit; bounds the KV cache
 };

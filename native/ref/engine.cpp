@@ -26,6 +26,23 @@ void copy_tail(char* dst, size_t cap, const std::string& s) {
   }
 }
 
+// Bytes of the CPU backend's weights: fp32, or int8 Linear weights with one
+// fp32 scale per row (a quantized tied lm_head keeps an fp32 embedding too).
+uint64_t host_weight_bytes(const ModelConfig& m, WeightFormat w, bool quantize_lm_head) {
+  const uint64_t all = m.param_count() * sizeof(float);
+  if (w != WeightFormat::Int8) return all;
+  const uint64_t H = m.hidden, QKV = m.q_dim() + 2ull * m.kv_dim(), I = m.intermediate;
+  const uint64_t linear = m.layers * (QKV * H + H * m.q_dim() + 3 * I * H);
+  const uint64_t rows = m.layers * (QKV + H + 3 * I);
+  uint64_t bytes = all - linear * 3 + rows * sizeof(float);
+  if (quantize_lm_head) {
+    const uint64_t head = uint64_t(m.vocab) * H;
+    bytes += head + m.vocab * sizeof(float);
+    if (!m.tied) bytes -= head * sizeof(float);
+  }
+  return bytes;
+}
+
 }  // namespace
 
 std::shared_ptr<Engine> Engine::create(const char* config_json) {
@@ -36,6 +53,8 @@ std::shared_ptr<Engine> Engine::create(const char* config_json) {
   BackendOptions opt;
   opt.device = backend_device(c);
   opt.dtype = c.dtype;
+  opt.weights = parse_weight_format(c.weights);
+  opt.quantize_lm_head = c.quantize_lm_head;
   opt.threads = c.threads;
   check_backend_options(opt);
 
@@ -68,11 +87,12 @@ std::shared_ptr<Engine> Engine::create(const char* config_json) {
 
   // The CUDA backend checks GPU memory itself and keeps no host copy.
   const bool cuda = is_cuda_device(opt.device);
-  const uint64_t need = e->model_.param_count() * sizeof(float);
+  const uint64_t need = host_weight_bytes(e->model_, opt.weights, opt.quantize_lm_head);
   const int64_t avail = mem_available_bytes();
   if (!cuda && avail >= 0 && need > uint64_t(avail))
-    fail(LMD_ERR_NOMEM, c.model + " needs " + format_gb(need) +
-                            " of host memory for fp32 weights, " + format_gb(uint64_t(avail)) +
+    fail(LMD_ERR_NOMEM, c.model + " needs " + format_gb(need) + " of host memory for " +
+                            (opt.weights == WeightFormat::Int8 ? "int8" : "fp32") + " weights, " +
+                            format_gb(uint64_t(avail)) +
                             " available; use --device cuda or a smaller " +
                             (c.random ? "preset" : "model"));
 

@@ -5,11 +5,13 @@
 #include <thread>
 
 #include "kit.h"
+#include "quantize.h"
 
 namespace lmdref {
 
 const char* engine_config_keys() {
-  return "model, seed, device, threads, max_seq_len, eos_ids, calibrate, dtype, tp, devices";
+  return "model, seed, device, threads, max_seq_len, eos_ids, calibrate, dtype, weights, quantize_lm_head, tp, "
+         "devices";
 }
 
 namespace {
@@ -68,6 +70,12 @@ EngineConfig parse_engine_config(const char* json_text) {
     } else if (key == "dtype") {
       c.dtype = as_string(v, key);
       have_dtype = true;
+    } else if (key == "weights") {
+      c.weights = as_string(v, key);
+      parse_weight_format(c.weights);
+    } else if (key == "quantize_lm_head") {
+      if (!v.is_bool()) invalid(where(key) + " must be true or false");
+      c.quantize_lm_head = v.as_bool();
     } else if (key == "tp") {
       uint64_t n = as_u64(v, key);
       if (n < 1 || n > 16) invalid(where(key) + " must be an integer in [1, 16]");
@@ -119,6 +127,8 @@ EngineConfig parse_engine_config(const char* json_text) {
     fail(LMD_ERR_UNSUPPORTED, "config keys \"tp\" and \"devices\" need device \"cuda\"; device \"" +
                                   c.device + "\" runs on one host without tensor parallelism");
   }
+  if (c.quantize_lm_head && c.weights.empty())
+    invalid("config key \"quantize_lm_head\" needs \"weights\": \"int8\" or \"fp8\"");
   c.threads = static_cast<int>(threads);
   if (c.threads == 0) {
     unsigned hw = std::thread::hardware_concurrency();

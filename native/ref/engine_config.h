@@ -18,7 +18,9 @@ struct EngineConfig {
   bool eos_override = false;
   std::vector<int32_t> eos_ids;
   bool calibrate = false;
-  std::string dtype = "fp32";  // "fp16" when device is cuda and no dtype was given
+  std::string dtype = "fp32";  // activations; "fp16" when device is cuda and no dtype was given
+  std::string weights;         // Linear weights: "" (the dtype), "int8" or "fp8"
+  bool quantize_lm_head = false;  // lm_head in the weights' format too
   uint32_t tp = 1;             // tensor-parallel size (cuda only)
   std::vector<int32_t> devices;  // CUDA ordinals, one per rank (cuda only)
 };

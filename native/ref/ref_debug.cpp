@@ -5,6 +5,7 @@
 #include "engine.h"
 #include "export.h"
 #include "kit.h"
+#include "quantize.h"
 
 extern "C" LMDREF_EXPORT int32_t lmdrive_ref_logits(const char* config_json,
                                                     const int32_t* tokens, uint32_t n,
@@ -27,5 +28,24 @@ extern "C" LMDREF_EXPORT int32_t lmdrive_ref_logits(const char* config_json,
         invalid("lmdrive_ref_logits: token " + std::to_string(i) + " (id " +
                 std::to_string(tokens[i]) + ") is outside the vocabulary");
     b->forward(tokens, int(n), 0, int(last_k), out, nullptr);
+  });
+}
+
+extern "C" LMDREF_EXPORT int32_t lmdrive_ref_quantize(const char* format, const float* w,
+                                                      uint64_t rows, uint64_t cols, uint8_t* q,
+                                                      float* scales, lmd_error* err) {
+  using namespace lmdref;
+  return guarded(err, [&] {
+    if (!format || !w || !q || !scales) invalid("lmdrive_ref_quantize: NULL argument");
+    switch (parse_weight_format(format)) {
+      case WeightFormat::Int8:
+        quantize_int8(w, rows, cols, reinterpret_cast<int8_t*>(q), scales, "matrix");
+        break;
+      case WeightFormat::Fp8:
+        quantize_fp8(w, rows, cols, q, scales, "matrix");
+        break;
+      default:
+        invalid("lmdrive_ref_quantize: format must be int8 or fp8");
+    }
   });
 }

@@ -20,6 +20,12 @@ extern "C" {
 int32_t lmdrive_ref_logits(const char* config_json, const int32_t* tokens, uint32_t n,
                            uint32_t last_k, float* out, lmd_error* err);
 
+/* Quantizes a rows × cols fp32 matrix (row-major) as the engine does at load
+ * (quantize.h): format "int8" (q: int8 bytes) or "fp8" (E4M3 bytes), one scale
+ * per row into scales. For checking other implementations bit for bit. */
+int32_t lmdrive_ref_quantize(const char* format, const float* w, uint64_t rows, uint64_t cols,
+                             uint8_t* q, float* scales, lmd_error* err);
+
 #ifdef __cplusplus
 }
 #endif

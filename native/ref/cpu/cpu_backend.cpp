@@ -24,8 +24,11 @@ constexpr int kMlpRows = 256;
 
 class CpuBackend : public Backend {
  public:
-  CpuBackend(const ModelConfig& m, const WeightSource& src, int threads, uint32_t max_seq_len)
+  CpuBackend(const ModelConfig& m, const WeightSource& src, int threads, uint32_t max_seq_len,
+             const CpuWeightOptions& w)
       : m_(m), par_(threads), rope_(int(m.head_dim), m.rope_theta) {
+    const bool q8 = w.int8;
+    dtype_ = w.int8 ? "int8/fp32" : "fp32";
     layers_.resize(m.layers);
     for (uint32_t l = 0; l < m.layers; ++l) {
       const std::string p = "model.layers." + std::to_string(l) + ".";
@@ -35,22 +38,22 @@ class CpuBackend : public Backend {
       pack_tensors(par_, src,
                    {p + "self_attn.q_proj.weight", p + "self_attn.k_proj.weight",
                     p + "self_attn.v_proj.weight"},
-                   L.qkv);
+                   L.qkv, q8);
       load_vectors(src,
                    {p + "self_attn.q_proj.bias", p + "self_attn.k_proj.bias",
                     p + "self_attn.v_proj.bias"},
                    L.qkv_bias);
-      pack_tensors(par_, src, {p + "self_attn.o_proj.weight"}, L.o);
-      pack_tensors(par_, src, {p + "mlp.gate_proj.weight", p + "mlp.up_proj.weight"}, L.gate_up);
-      pack_tensors(par_, src, {p + "mlp.down_proj.weight"}, L.down);
+      pack_tensors(par_, src, {p + "self_attn.o_proj.weight"}, L.o, q8);
+      pack_tensors(par_, src, {p + "mlp.gate_proj.weight", p + "mlp.up_proj.weight"}, L.gate_up,
+                   q8);
+      pack_tensors(par_, src, {p + "mlp.down_proj.weight"}, L.down, q8);
     }
     load_vectors(src, {"model.norm.weight"}, final_norm_);
-    if (m.tied) {
-      pack_tensors(par_, src, {"model.embed_tokens.weight"}, lm_head_);
-    } else {
-      pack_tensors(par_, src, {"lm_head.weight"}, lm_head_);
-      load_vectors_2d(src, "model.embed_tokens.weight", embed_);
-    }
+    // A quantized lm_head never quantizes the embedding, even when tied.
+    const bool q8_head = w.int8 && w.int8_lm_head;
+    pack_tensors(par_, src, {m.tied ? "model.embed_tokens.weight" : "lm_head.weight"}, lm_head_,
+                 q8_head);
+    if (!m.tied || q8_head) load_vectors_2d(src, "model.embed_tokens.weight", embed_);
     cache_.configure(int(m.layers), int(m.kv_heads), int(m.head_dim), max_seq_len);
     attn_shape_.heads = int(m.heads);
     attn_shape_.kv_heads = int(m.kv_heads);
@@ -59,7 +62,7 @@ class CpuBackend : public Backend {
   }
 
   const char* name() const override { return "ref-cpu"; }
-  const char* dtype() const override { return "fp32"; }
+  const char* dtype() const override { return dtype_; }
 
   void reset() override {}  // positions restart at 0 and overwrite the cache
 
@@ -73,13 +76,14 @@ class CpuBackend : public Backend {
   };
 
   ModelConfig m_;
+  const char* dtype_ = "fp32";  // info().dtype: weights/activations when they differ
   Parallel par_;
   Rope rope_;
   AttentionShape attn_shape_;
   std::vector<Layer> layers_;
   FloatBuffer final_norm_;
-  FloatBuffer embed_;      // row-major [vocab, hidden]; empty when tied
-  PackedMatrix lm_head_;   // also the embedding table when tied
+  FloatBuffer embed_;      // row-major [vocab, hidden]; empty when tied to an fp32 lm_head
+  PackedMatrix lm_head_;   // also the embedding table when tied and fp32
   KvCache cache_;
   FloatBuffer x_, h_, qkv_, attn_, tmp_, gate_up_, act_;
 
@@ -94,7 +98,7 @@ class CpuBackend : public Backend {
     const int64_t H = m_.hidden;
     par_.for_range(n, [&](int64_t b, int64_t e) {
       for (int64_t i = b; i < e; ++i) {
-        if (m_.tied) {
+        if (embed_.size() == 0) {
           lm_head_.get_row(uint64_t(tokens[i]), x + i * H);
         } else {
           std::copy_n(embed_.data() + int64_t(tokens[i]) * H, H, x + i * H);
@@ -201,8 +205,9 @@ bool CpuBackend::forward(const int32_t* tokens, int n, int start_pos, int n_logi
 }  // namespace
 
 std::unique_ptr<Backend> make_cpu_backend(const ModelConfig& m, const WeightSource& src,
-                                          int threads, uint32_t max_seq_len) {
-  return std::make_unique<CpuBackend>(m, src, threads, max_seq_len);
+                                          int threads, uint32_t max_seq_len,
+                                          const CpuWeightOptions& w) {
+  return std::make_unique<CpuBackend>(m, src, threads, max_seq_len, w);
 }
 
 }  // namespace lmdref

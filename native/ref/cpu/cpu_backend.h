@@ -1,4 +1,5 @@
-// The CPU backend: fp32 weights in host memory, threads via Parallel.
+// The CPU backend: fp32 activations in host memory, threads via Parallel;
+// Linear weights in fp32, or int8 with per-channel scales (quantize.h).
 #pragma once
 
 #include <memory>
@@ -7,7 +8,13 @@
 
 namespace lmdref {
 
+struct CpuWeightOptions {
+  bool int8 = false;          // q/k/v/o and gate/up/down weights in int8
+  bool int8_lm_head = false;  // lm_head too (the embedding stays fp32)
+};
+
 std::unique_ptr<Backend> make_cpu_backend(const ModelConfig& m, const WeightSource& src,
-                                          int threads, uint32_t max_seq_len);
+                                          int threads, uint32_t max_seq_len,
+                                          const CpuWeightOptions& w = CpuWeightOptions{});
 
 }  // namespace lmdref

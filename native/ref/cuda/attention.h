@@ -1,4 +1,6 @@
-// Causal attention over the KV cache ([kv_heads][cap][head_dim] per layer).
+// Causal attention over the KV cache ([kv_heads][cap][head_dim] per layer):
+// the prefill kernels (attention_prefill.cu) and the decode kernels
+// (attention_decode.cu), which share attention_tiles.cuh.
 #pragma once
 
 #include "common.h"
@@ -8,22 +10,41 @@ namespace lmdcu {
 // Whether head_dim has compiled kernels (16, 32, 64, 128).
 bool attention_supports(int head_dim);
 
-// n query rows at positions state[0] + i (q: [n][q_heads*hd]) against keys
-// [0, state[0] + n): tiled on tensor cores with an online softmax, so the
-// score matrix never exists in memory. out: [n][q_heads*hd].
+// n query rows at positions state[0] + i against keys [0, state[0] + n) of
+// one layer.
 template <typename T>
-void launch_prefill_attention(const T* q, const T* k_cache, const T* v_cache, int cap,
-                              const int32_t* state, int n, int q_heads, int kv_heads, int head_dim,
-                              T* out, const Launch& l);
+struct AttentionArgs {
+  const T* q = nullptr;  // [n][q_heads * head_dim]
+  const T* k_cache = nullptr;
+  const T* v_cache = nullptr;
+  int cap = 0;                      // positions per kv head in the cache
+  const int32_t* state = nullptr;   // device memory: state[0] is the first row's position
+  int n = 0;
+  int q_heads = 0, kv_heads = 0, head_dim = 0;
+  T* out = nullptr;  // [n][q_heads * head_dim]
+};
 
-// One query row at position state[0] (keys [0, state[0] + 1)), split over the
-// KV length into `splits` parts per kv head (a multiple of 4: one per warp),
-// then combined. part_o holds q_heads*splits*hd floats, part_ml
-// q_heads*splits*2. The grid does not depend on the position, so the launch
-// can live in a CUDA graph.
+// Prefill: tiled on tensor cores with an online softmax, so the score matrix
+// never exists in memory.
 template <typename T>
-void launch_decode_attention(const T* q, const T* k_cache, const T* v_cache, int cap,
-                             const int32_t* state, int q_heads, int kv_heads, int head_dim,
-                             int splits, float* part_o, float* part_ml, T* out, const Launch& l);
+void launch_prefill_attention(const AttentionArgs<T>& a, const Launch& l);
+
+// Scratch of the split-KV decode: partial outputs and (max, sum) per query
+// head and part.
+struct DecodeSplits {
+  int parts = 1;             // parts of the KV length per kv head
+  float* part_o = nullptr;   // q_heads * parts * head_dim floats
+  float* part_ml = nullptr;  // q_heads * parts * 2 floats
+};
+
+// Parts for a GPU with `sms` multiprocessors: about two blocks per SM over
+// all kv heads.
+int decode_parts(int sms, int kv_heads);
+
+// Decode: one query row (a.n = 1), the KV length split into s.parts parts per
+// kv head, then combined. The grid does not depend on the position, so the
+// launch can live in a CUDA graph.
+template <typename T>
+void launch_decode_attention(const AttentionArgs<T>& a, const DecodeSplits& s, const Launch& l);
 
 }  // namespace lmdcu

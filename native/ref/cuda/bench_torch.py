@@ -6,6 +6,8 @@ run as the ref engine's figures (gpu_check.sh calls it):
                     bytes written) / time: the roofline's denominator
   gemm PRESET N     the model's prefill matrix products alone for N tokens
                     through cuBLAS (torch.matmul), fp16, events around all layers
+  gemm8 PRESET N    the same products as FP8 tensor-core GEMMs (torch._scaled_mm),
+                    with and without casting the activations, beside fp16
   hf PRESET N NEW   Hugging Face transformers on random weights of the preset's
                     shape, fp16, sdpa: TTFT (generate of one token) and decode
                     speed ((generate of 1+NEW tokens − TTFT) / NEW)
@@ -76,6 +78,41 @@ def gemm(preset, n):
                       "tflops": flops / t / 1e12, "gpu": torch.cuda.get_device_name(0)}))
 
 
+def gemm8(preset, n):
+    """The prefill's four projections of every layer for n tokens as FP8
+    tensor-core GEMMs (torch._scaled_mm, E4M3, per-tensor scales, fp16 out;
+    sm_89+), beside the same fp16 GEMMs in this run: what an FP8 prefill could
+    gain. FP8 GEMMs need FP8 activations too (W8A8): "with_casts" adds the
+    per-GEMM cast of the fp16 activations to E4M3."""
+    h, inter, layers, heads, kv, vocab, _, _ = SHAPES[preset]
+    hd = h // heads
+    q, kvd = heads * hd, kv * hd
+    f8, dt = torch.float8_e4m3fn, torch.float16
+    shapes = [(h, q + 2 * kvd), (q, h), (h, 2 * inter), (inter, h)]  # (in, out)
+    xs = [torch.randn(n, k, dtype=dt, device="cuda") for k, _ in shapes]
+    ws = [torch.randn(o, k, dtype=dt, device="cuda") * 0.01 for k, o in shapes]
+    x8 = [x.to(f8) for x in xs]
+    w8 = [w.to(f8) for w in ws]
+    one = torch.ones((), dtype=torch.float32, device="cuda")
+
+    def fp16():
+        for _ in range(layers):
+            for x, w in zip(xs, ws):
+                torch.matmul(x, w.t())
+
+    def fp8(casts):
+        for _ in range(layers):
+            for x, x_8, w in zip(xs, x8, w8):
+                a = x.to(f8) if casts else x_8
+                torch._scaled_mm(a, w.t(), scale_a=one, scale_b=one, out_dtype=dt)
+
+    fp16()
+    fp8(True)
+    t16, t8, t8c = timed(fp16, 5), timed(lambda: fp8(False), 5), timed(lambda: fp8(True), 5)
+    print(json.dumps({"measure": "gemm8", "preset": preset, "tokens": n, "fp16_s": t16,
+                      "fp8_s": t8, "fp8_with_casts_s": t8c, "gpu": torch.cuda.get_device_name(0)}))
+
+
 def hf(preset, n, new):
     import transformers
     h, inter, layers, heads, kv, vocab, theta, eps = SHAPES[preset]
@@ -121,6 +158,8 @@ if __name__ == "__main__":
         copybw()
     elif what == "gemm":
         gemm(sys.argv[2], int(sys.argv[3]))
+    elif what == "gemm8":
+        gemm8(sys.argv[2], int(sys.argv[3]))
     elif what == "hf":
         hf(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
     else:

@@ -10,8 +10,15 @@
 #   bash native/ref/cuda/gpu_check.sh path/to/lmdrive [out-dir]
 # Environment: LMDREF_CHECK_STEPS  which steps to run (default: all of
 #                                  build parity torch run14 ab14 pre14 profile hf14 tp14 abtp14 run32;
-#                                  run72: 72B at TP=2, run where each GPU has 100 GB or more)
-#              LMDREF_CUDA_ARCHS   CUDA architectures (default "80;90")
+#                                  run72: 72B at TP=2, run where each GPU has 100 GB or more;
+#                                  doctor: lmdrive doctor on this host, for docs/doctor.md;
+#                                  omp, not in the default list: the CPU backend with OpenMP
+#                                  and with std::thread, for docs/dist.md;
+#                                  quant: int8/fp8 weights, see below, not in the default list;
+#                                  cpuparity: the CPU engine (fp32 and int8) against transformers
+#                                  on the CPU, native/ref/tests/hf_parity.py;
+#                                  digest: the example digest, docs/plans/h200-digest.sh, only when named)
+#              LMDREF_CHECK_ARCHS  CUDA architectures (default "80;90a")
 #              LMDREF_CHECK_GEMM_TOKENS  prompt lengths of the GEMM baseline (default "10000 20000")
 set -uo pipefail
 if [ $# -lt 1 ]; then
@@ -32,7 +39,11 @@ fi
 HERE=native/ref/cuda
 BUILD=build/gpu
 LIB=$PWD/$BUILD/lib
-STEPS=${LMDREF_CHECK_STEPS:-build parity torch run14 ab14 pre14 profile hf14 tp14 abtp14 run32 run72}
+# LMDREF_CUDA_* names the engine's switches only (it refuses other names):
+# the architectures are LMDREF_CHECK_ARCHS (LMDREF_CUDA_ARCHS still read).
+ARCHS=${LMDREF_CHECK_ARCHS:-${LMDREF_CUDA_ARCHS:-80;90a}}
+unset LMDREF_CUDA_ARCHS
+STEPS=${LMDREF_CHECK_STEPS:-build doctor parity torch run14 ab14 pre14 profile hf14 tp14 abtp14 run32 run72}
 # The GPUs are shared: never NVLink multicast (NCCL NVLS) from this script.
 export NCCL_NVLS_ENABLE=0
 NGPU=$(nvidia-smi -L 2>/dev/null | wc -l)
@@ -57,7 +68,7 @@ if want build; then
   phase "build"
   mkdir -p $BUILD
   cmake -S . -B $BUILD -DCMAKE_BUILD_TYPE=Release -DLMDRIVE_LIB_DIR="$LIB" \
-    -DCMAKE_CUDA_ARCHITECTURES="${LMDREF_CUDA_ARCHS:-80;90}" >"$BUILD/cmake.log" 2>&1 &&
+    -DCMAKE_CUDA_ARCHITECTURES="$ARCHS" >"$BUILD/cmake.log" 2>&1 &&
     grep -E "lmdrive" "$BUILD/cmake.log" &&
     cmake --build $BUILD -j"$(nproc)" --target lmdrive_ref lmdrive_ref_cuda >>"$BUILD/cmake.log" 2>&1
   rc=$?
@@ -67,6 +78,39 @@ if want build; then
     exit 1
   fi
   ls -l "$LIB"
+fi
+
+if want doctor; then  # what lmdrive doctor says on a GPU host (docs/doctor.md), and what the plugin links
+  phase "doctor"
+  tp=1
+  [ "$NGPU" -ge 2 ] && tp=2
+  "$BIN" doctor --lib-path "$LIB" --engines ref,hf --device cuda --tp $tp --json >"$OUTD/doctor-gpu.json"
+  echo "doctor --json exit $?"
+  "$BIN" doctor --lib-path "$LIB" --engines ref,hf --device cuda --tp $tp | tee "$OUTD/doctor-gpu.txt"
+  echo "doctor exit ${PIPESTATUS[0]}"
+  { readelf -d "$LIB/liblmdrive_ref_cuda.so" | grep -E "NEEDED|RUNPATH"; ldd "$LIB/liblmdrive_ref_cuda.so"; } |
+    tee "$OUTD/ref-cuda-deps.txt"
+fi
+
+if want omp; then  # the CPU backend's threads: OpenMP (the default build) against std::thread
+  phase "omp: CPU backend, OpenMP vs std::thread, $(nproc) CPUs"
+  if cmake -S . -B build/gpu-noomp -DCMAKE_BUILD_TYPE=Release -DLMDRIVE_REF_OPENMP=OFF -DLMDRIVE_REF_CUDA=OFF \
+    -DLMDRIVE_LIB_DIR="$PWD/build/gpu-noomp/lib" >/dev/null &&
+    cmake --build build/gpu-noomp -j"$(nproc)" --target lmdrive_ref >/dev/null; then
+    for round in 1 2; do
+      for v in "openmp:$LIB" "threads:$PWD/build/gpu-noomp/lib"; do
+        timeout 120 "$BIN" run --engine ref --device cpu --lib-path "${v#*:}" --model random:qwen2.5-0.5b \
+          --prompt-tokens 512 --max-new 64 --ignore-eos --warmup 1 --repeats 3 --label "0.5b ${v%%:*}" \
+          --out "$OUTD/cpu-omp.jsonl" >/dev/null 2>&1 || step_failed omp $?
+        timeout 60 "$BIN" run --engine ref --device cpu --lib-path "${v#*:}" --model random:tiny \
+          --prompt-tokens 2048 --max-new 256 --ignore-eos --warmup 1 --repeats 3 --label "tiny ${v%%:*}" \
+          --out "$OUTD/cpu-omp.jsonl" >/dev/null 2>&1 || step_failed omp $?
+      done
+    done
+    "$BIN" report "$OUTD/cpu-omp.jsonl"
+  else
+    step_failed omp $?
+  fi
 fi
 
 run_ref() {  # name, timeout, lmdrive run args...  (A/B runs: name ab:<label>)
@@ -86,7 +130,7 @@ run_ref() {  # name, timeout, lmdrive run args...  (A/B runs: name ab:<label>)
 
 if want parity; then
   phase "parity"
-  timeout 300 python3 $HERE/parity.py "$LIB" "$BIN" "$PWD/$BUILD/parity" "$OUTD/parity.json" ||
+  timeout 480 python3 $HERE/parity.py "$LIB" "$BIN" "$PWD/$BUILD/parity" "$OUTD/parity.json" ||
     step_failed parity $?
 fi
 
@@ -106,11 +150,8 @@ if want run14; then
 fi
 
 if want ab14; then  # A/B, each against the default code of the run14 step:
-  # no early kernel start, the greedy choice on the host, 64-row prefill
-  # tiles, decode attention on CUDA cores (one split per warp), fp32
-  # projection outputs in the single-GPU prefill
-  for ab in LMDREF_CUDA_PDL=0 LMDREF_CUDA_CHOICE=host LMDREF_CUDA_PREFILL=64 LMDREF_CUDA_ATTN=warp \
-    LMDREF_CUDA_DELTA=fp32; do
+  # no early kernel start, the greedy choice on the host, no decode graph
+  for ab in LMDREF_CUDA_PDL=0 LMDREF_CUDA_CHOICE=host LMDREF_CUDA_GRAPH=0; do
     export "${ab?}"
     run_ref "ab:14b ${ab#LMDREF_CUDA_}" 100 --model random:qwen2.5-14b --prompt-tokens 10000 \
       --max-new 200 --warmup 1 --repeats 2
@@ -158,6 +199,41 @@ fi
 if want run72 && [ "$NGPU" -ge 2 ] && [ "${GPU_MIB:-0}" -ge 100000 ]; then
   run_ref 72b-tp2 400 --tp 2 --model random:qwen2.5-72b --prompt-tokens 20000 --max-new 1000 \
     --warmup 1 --repeats 1
+fi
+
+if want cpuparity; then  # the CPU backend against transformers (fp32, int8): needs no GPU
+  phase "cpuparity: CPU engine vs transformers on the CPU"
+  timeout 400 python3 native/ref/tests/hf_parity.py "$LIB/liblmdrive_ref.so" "$OUTD/hf_parity_cpu.json" ||
+    step_failed cpuparity $?
+fi
+
+if want quant; then  # weight-only int8 (and fp8 on sm_90), one GPU, with its fp16 baseline
+  phase "quant: quantizer check, copy bandwidth, fp16 / int8 / fp8 on 14B and 32B"
+  python3 native/ref/quant_ref.py check "$LIB/liblmdrive_ref.so" || step_failed quant-ref $?
+  timeout 60 python3 $HERE/bench_torch.py copybw | tee "$OUTD/quant-torch.jsonl"
+  CAP=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -1)
+  FORMATS="fp16 int8"
+  if [ "${CAP%%.*}" -ge 9 ] 2>/dev/null; then
+    FORMATS="$FORMATS fp8"
+    # What FP8 tensor-core GEMMs (W8A8) would give the prefill: the measured note.
+    timeout 120 python3 $HERE/bench_torch.py gemm8 qwen2.5-14b 10000 | tee -a "$OUTD/quant-torch.jsonl"
+  fi
+  for f in $FORMATS; do
+    run_ref "q14-$f" 150 --model random:qwen2.5-14b --prompt-tokens 10000 --max-new 800 \
+      --warmup 1 --repeats 1 --precision "$f"
+  done
+  for f in $FORMATS; do
+    run_ref "q32-$f" 240 --model random:qwen2.5-32b --prompt-tokens 20000 --max-new 1000 \
+      --warmup 1 --repeats 1 --precision "$f"
+  done
+  python3 $HERE/quant_bars.py "$OUTD" || step_failed quant-bars $?
+fi
+
+if want digest; then  # the example digest (docs/digest-example.md, plots, HTML), about 4 minutes
+  phase "digest"
+  LMDRIVE_DIGEST_COPY_TO="$OUTD/digest-example" bash docs/plans/h200-digest.sh "$BIN" --lib-path "$LIB" 2>&1 | tail -60
+  rc=${PIPESTATUS[0]}
+  [ "$rc" -eq 0 ] || step_failed digest "$rc"
 fi
 
 phase "summary"

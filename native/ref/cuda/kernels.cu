@@ -1,36 +1,17 @@
+// Element-wise, normalisation and reduction kernels of the model step, and
+// the kernels that fill weights on the device.
 #include "kernels.h"
 
 #include <algorithm>
 #include <climits>
-#include <cstdio>
+
+#include "kernel_math.cuh"
 
 namespace lmdcu {
 
-void cuda_fail(cudaError_t e, const char* what, const char* file, int line) {
-  const int32_t code = (e == cudaErrorMemoryAllocation) ? LMD_ERR_NOMEM : LMD_ERR_ENGINE;
-  char buf[512];
-  std::snprintf(buf, sizeof buf, "CUDA error %s (%s) in %s at %s:%d", cudaGetErrorName(e),
-                cudaGetErrorString(e), what, file, line);
-  throw Error(code, buf);
-}
-
-void cublas_fail(cublasStatus_t s, const char* what, const char* file, int line) {
-  const int32_t code = (s == CUBLAS_STATUS_ALLOC_FAILED) ? LMD_ERR_NOMEM : LMD_ERR_ENGINE;
-  char buf[512];
-  std::snprintf(buf, sizeof buf, "cuBLAS error %d (%s) in %s at %s:%d", int(s),
-                cublasGetStatusString(s), what, file, line);
-  throw Error(code, buf);
-}
-
 namespace {
 
-constexpr unsigned kFull = 0xffffffffu;
-
-__device__ __forceinline__ float warp_sum(float v) {
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(kFull, v, o);
-  return v;
-}
+using namespace math;
 
 __device__ __forceinline__ uint64_t splitmix64(uint64_t x) {
   x += 0x9E3779B97F4A7C15ULL;
@@ -38,38 +19,6 @@ __device__ __forceinline__ uint64_t splitmix64(uint64_t x) {
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
   return z ^ (z >> 31);
-}
-
-// Eight 16-bit values of one 16-byte load, as floats.
-template <typename T>
-__device__ __forceinline__ void unpack8(const uint4& v, float (&f)[8]) {
-  const typename Types<T>::T2* p = reinterpret_cast<const typename Types<T>::T2*>(&v);
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    f[2 * i] = to_f(p[i].x);
-    f[2 * i + 1] = to_f(p[i].y);
-  }
-}
-
-template <typename T>
-__device__ __forceinline__ uint4 pack8(const float (&f)[8]) {
-  uint4 v;
-  v.x = pack2<T>(f[0], f[1]);
-  v.y = pack2<T>(f[2], f[3]);
-  v.z = pack2<T>(f[4], f[5]);
-  v.w = pack2<T>(f[6], f[7]);
-  return v;
-}
-
-template <typename T>
-__device__ __forceinline__ float dot8(const uint4& a, const uint4& b) {
-  float fa[8], fb[8];
-  unpack8<T>(a, fa);
-  unpack8<T>(b, fb);
-  float s = 0.f;
-#pragma unroll
-  for (int i = 0; i < 8; ++i) s = fmaf(fa[i], fb[i], s);
-  return s;
 }
 
 template <typename T>
@@ -211,48 +160,13 @@ __global__ void rmsnorm_kernel(T* x, const D* delta, const T* weight, T* out, in
   }
 }
 
-// Writes one rotated (or, for v, plain) pair (d, d + half) of "head" hh, where
-// heads [0, qh) are q, [qh, qh + kvh) are k and the rest are v. a and b are
-// the projection plus bias in fp32. Rounding follows Hugging Face's Qwen2 in
-// 16-bit: the projection is rounded, cos and sin are rounded, and so is each
-// product and the sum of q·cos + rotate_half(q)·sin.
+// One thread per rotation pair of q|k|v for n tokens (fp32 projections).
 template <typename T>
-__device__ __forceinline__ void store_pair(float a, float b, int hh, int d, int pos, int row,
-                                           const float* inv_freq, int qh, int kvh, int hd,
-                                           T* q_out, T* k_cache, T* v_cache, int cap) {
-  const int half = hd / 2;
-  a = round_t<T>(a);
-  b = round_t<T>(b);
-  if (hh < qh + kvh) {
-    float sn, cs;
-    sincosf(float(pos) * inv_freq[d], &sn, &cs);
-    cs = round_t<T>(cs);
-    sn = round_t<T>(sn);
-    const float lo = round_t<T>(a * cs) + round_t<T>(-b * sn);
-    const float hi = round_t<T>(b * cs) + round_t<T>(a * sn);
-    T* dst;
-    if (hh < qh) {
-      dst = q_out + int64_t(row) * qh * hd + int64_t(hh) * hd;
-    } else {
-      dst = k_cache + (int64_t(hh - qh) * cap + pos) * hd;
-    }
-    dst[d] = from_f<T>(lo);
-    dst[d + half] = from_f<T>(hi);
-  } else {
-    T* dst = v_cache + (int64_t(hh - qh - kvh) * cap + pos) * hd;
-    dst[d] = from_f<T>(a);
-    dst[d + half] = from_f<T>(b);
-  }
-}
-
-template <typename T>
-__global__ void rope_qkv_kernel(const float* qkv, const T* bias, int n, const int32_t* state,
-                                const float* inv_freq, int qh, int kvh, int hd, T* q_out,
-                                T* k_cache, T* v_cache, int cap) {
+__global__ void rope_qkv_kernel(const float* qkv, int n, const QkvTarget<T> t) {
   grid_wait();
   grid_release();
-  const int half = hd / 2;
-  const int width = (qh + 2 * kvh) * hd;
+  const int hd = t.head_dim, half = hd / 2;
+  const int width = (t.q_heads + 2 * t.kv_heads) * hd;
   const int pairs = width / 2;
   const int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
   if (i >= int64_t(n) * pairs) return;
@@ -260,17 +174,9 @@ __global__ void rope_qkv_kernel(const float* qkv, const T* bias, int n, const in
   const int hh = p / half, d = p % half;
   const int r0 = hh * hd + d, r1 = r0 + half;
   const float* src = qkv + int64_t(row) * width;
-  const float a = src[r0] + to_f(bias[r0]);
-  const float b = src[r1] + to_f(bias[r1]);
-  store_pair<T>(a, b, hh, d, state[0] + row, row, inv_freq, qh, kvh, hd, q_out, k_cache, v_cache,
-                cap);
-}
-
-template <typename T>
-__device__ __forceinline__ float swiglu(float g, float u) {
-  const float gt = round_t<T>(g), ut = round_t<T>(u);
-  const float s = round_t<T>(gt / (1.0f + expf(-gt)));
-  return s * ut;
+  const float a = src[r0] + to_f(t.bias[r0]);
+  const float b = src[r1] + to_f(t.bias[r1]);
+  store_pair<T>(a, b, hh, d, t.state[0] + row, row, t);
 }
 
 template <typename T>
@@ -289,116 +195,6 @@ __global__ void silu_mul_kernel(const T* gu, int n, int inter, T* act) {
 #pragma unroll
   for (int j = 0; j < 8; ++j) gf[j] = swiglu<T>(gf[j], uf[j]);
   reinterpret_cast<uint4*>(act + row * inter)[c] = pack8<T>(gf);
-}
-
-// A streamed 16-byte weight load. The asm is volatile so that the loads of one
-// unrolled step stay together, issued before the arithmetic that uses them.
-__device__ __forceinline__ uint4 ld_stream(const uint4* p) {
-  uint4 v;
-  asm volatile("ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-               : "l"(p));
-  return v;
-}
-
-// Two dot products of one token's x with rows r0 and r1 of a row-major
-// [*, k] matrix, reduced over the warp (every lane gets the sums). Each lane
-// streams 16-byte chunks, four chunks of each row in flight. The kernel's
-// grid_wait() happens in here: the first weight loads are issued before it,
-// so they overlap the end of the kernel that produces x.
-template <typename T>
-__device__ __forceinline__ void warp_dot2(const T* __restrict__ w0, const T* __restrict__ w1,
-                                          const T* __restrict__ x, int k, float& s0, float& s1) {
-  const int lane = threadIdx.x % 32;
-  const uint4* a = reinterpret_cast<const uint4*>(w0);
-  const uint4* b = reinterpret_cast<const uint4*>(w1);
-  const uint4* v = reinterpret_cast<const uint4*>(x);
-  const int chunks = k / 8;
-  float acc0 = 0.f, acc1 = 0.f;
-  int c = lane;
-  uint4 ra[4], rb[4];
-  if (c + 96 < chunks) {
-#pragma unroll
-    for (int u = 0; u < 4; ++u) {
-      ra[u] = ld_stream(a + c + 32 * u);
-      rb[u] = ld_stream(b + c + 32 * u);
-    }
-  }
-  grid_wait();
-  grid_release();
-  for (; c + 96 < chunks; c += 128) {
-    uint4 rx[4];
-    if (c != lane) {
-#pragma unroll
-      for (int u = 0; u < 4; ++u) {
-        ra[u] = ld_stream(a + c + 32 * u);
-        rb[u] = ld_stream(b + c + 32 * u);
-      }
-    }
-#pragma unroll
-    for (int u = 0; u < 4; ++u) rx[u] = __ldg(v + c + 32 * u);
-#pragma unroll
-    for (int u = 0; u < 4; ++u) {
-      acc0 += dot8<T>(ra[u], rx[u]);
-      acc1 += dot8<T>(rb[u], rx[u]);
-    }
-  }
-  for (; c < chunks; c += 32) {
-    const uint4 rx = __ldg(v + c);
-    acc0 += dot8<T>(ld_stream(a + c), rx);
-    acc1 += dot8<T>(ld_stream(b + c), rx);
-  }
-  s0 = warp_sum(acc0);
-  s1 = warp_sum(acc1);
-}
-
-constexpr int kGemvWarps = 4;
-
-template <typename T>
-__global__ void __launch_bounds__(kGemvWarps * 32) gemv_kernel(const T* __restrict__ w,
-                                                               const T* __restrict__ x,
-                                                               float* __restrict__ y, int rows,
-                                                               int k) {
-  const int warp = blockIdx.x * kGemvWarps + threadIdx.x / 32;
-  const int r0 = 2 * warp;
-  if (r0 >= rows) return;
-  const int r1 = min(r0 + 1, rows - 1);
-  float s0, s1;
-  warp_dot2<T>(w + int64_t(r0) * k, w + int64_t(r1) * k, x, k, s0, s1);
-  if (threadIdx.x % 32 == 0) {
-    y[r0] = s0;
-    if (r1 != r0) y[r1] = s1;
-  }
-}
-
-template <typename T>
-__global__ void __launch_bounds__(kGemvWarps * 32)
-    gemv_qkv_rope_kernel(const T* __restrict__ w, const T* __restrict__ bias,
-                         const T* __restrict__ x, int k, const int32_t* state,
-                         const float* inv_freq, int qh, int kvh, int hd, T* q_out, T* k_cache,
-                         T* v_cache, int cap) {
-  const int half = hd / 2;
-  const int pairs = (qh + 2 * kvh) * half;
-  const int p = blockIdx.x * kGemvWarps + threadIdx.x / 32;
-  if (p >= pairs) return;
-  const int hh = p / half, d = p % half;
-  const int r0 = hh * hd + d, r1 = r0 + half;
-  float a, b;
-  warp_dot2<T>(w + int64_t(r0) * k, w + int64_t(r1) * k, x, k, a, b);
-  if (threadIdx.x % 32 == 0)
-    store_pair<T>(a + to_f(bias[r0]), b + to_f(bias[r1]), hh, d, state[0], 0, inv_freq, qh, kvh,
-                  hd, q_out, k_cache, v_cache, cap);
-}
-
-template <typename T>
-__global__ void __launch_bounds__(kGemvWarps * 32)
-    gemv_gate_up_kernel(const T* __restrict__ w, const T* __restrict__ x, int inter, int k,
-                        T* act) {
-  const int j = blockIdx.x * kGemvWarps + threadIdx.x / 32;
-  if (j >= inter) return;
-  float g, u;
-  warp_dot2<T>(w + int64_t(j) * k, w + int64_t(inter + j) * k, x, k, g, u);
-  if (threadIdx.x % 32 == 0) act[j] = from_f<T>(swiglu<T>(g, u));
 }
 
 __global__ void step_kernel(unsigned long long* counter) {
@@ -565,12 +361,9 @@ void launch_rmsnorm(T* x, const D* delta, const T* weight, T* out, int rows, int
 }
 
 template <typename T>
-void launch_rope_qkv(const float* qkv, const T* bias, int n, const int32_t* state,
-                     const float* inv_freq, int q_heads, int kv_heads, int head_dim, T* q_out,
-                     T* k_cache, T* v_cache, int cap, const Launch& l) {
-  const uint64_t total = uint64_t(n) * (q_heads + 2 * kv_heads) * head_dim / 2;
-  launch(l, rope_qkv_kernel<T>, unsigned((total + 255) / 256), 256, 0, qkv, bias, n, state,
-         inv_freq, q_heads, kv_heads, head_dim, q_out, k_cache, v_cache, cap);
+void launch_rope_qkv(const float* qkv, int n, const QkvTarget<T>& t, const Launch& l) {
+  const uint64_t total = uint64_t(n) * (t.q_heads + 2 * t.kv_heads) * t.head_dim / 2;
+  launch(l, rope_qkv_kernel<T>, unsigned((total + 255) / 256), 256, 0, qkv, n, t);
 }
 
 void launch_step(unsigned long long* counter, const Launch& l) {
@@ -598,28 +391,6 @@ void launch_silu_mul(const T* gu, int n, int inter, T* act, const Launch& l) {
   launch(l, silu_mul_kernel<T>, unsigned((total + 255) / 256), 256, 0, gu, n, inter, act);
 }
 
-template <typename T>
-void launch_gemv(const T* w, const T* x, float* y, int rows, int k, const Launch& l) {
-  const int warps = (rows + 1) / 2;
-  launch(l, gemv_kernel<T>, (warps + kGemvWarps - 1) / kGemvWarps, kGemvWarps * 32, 0, w, x, y,
-         rows, k);
-}
-
-template <typename T>
-void launch_gemv_qkv_rope(const T* w, const T* bias, const T* x, int k, const int32_t* state,
-                          const float* inv_freq, int q_heads, int kv_heads, int head_dim,
-                          T* q_out, T* k_cache, T* v_cache, int cap, const Launch& l) {
-  const int pairs = (q_heads + 2 * kv_heads) * head_dim / 2;
-  launch(l, gemv_qkv_rope_kernel<T>, (pairs + kGemvWarps - 1) / kGemvWarps, kGemvWarps * 32, 0, w,
-         bias, x, k, state, inv_freq, q_heads, kv_heads, head_dim, q_out, k_cache, v_cache, cap);
-}
-
-template <typename T>
-void launch_gemv_gate_up(const T* w, const T* x, int inter, int k, T* act, const Launch& l) {
-  launch(l, gemv_gate_up_kernel<T>, (inter + kGemvWarps - 1) / kGemvWarps, kGemvWarps * 32, 0, w,
-         x, inter, k, act);
-}
-
 #define LMDCU_INSTANTIATE(T)                                                                     \
   template void launch_random_fill<T>(uint64_t, float, bool, uint64_t, uint64_t, uint64_t,      \
                                       uint64_t, uint64_t, T*, uint64_t, const Launch&);          \
@@ -629,19 +400,15 @@ void launch_gemv_gate_up(const T* w, const T* x, int inter, int k, T* act, const
   template void launch_rmsnorm<T, float>(T*, const float*, const T*, T*, int, int, float,       \
                                          const Launch&);                                         \
   template void launch_rmsnorm<T, T>(T*, const T*, const T*, T*, int, int, float, const Launch&); \
-  template void launch_rope_qkv<T>(const float*, const T*, int, const int32_t*, const float*,   \
-                                   int, int, int, T*, T*, T*, int, const Launch&);              \
+  template void launch_rope_qkv<T>(const float*, int, const QkvTarget<T>&, const Launch&);     \
   template void launch_silu_mul<T>(const T*, int, int, T*, const Launch&);                      \
   template void launch_round<T>(float*, int64_t, PickScratch*, const Launch&);                  \
   template void launch_allreduce_rmsnorm<T>(const PeerSet&, int, int, const unsigned long long*, \
-                                            int, T*, const T*, T*, int, float, const Launch&);    \
-  template void launch_gemv<T>(const T*, const T*, float*, int, int, const Launch&);            \
-  template void launch_gemv_qkv_rope<T>(const T*, const T*, const T*, int, const int32_t*,      \
-                                        const float*, int, int, int, T*, T*, T*, int,            \
-                                        const Launch&);                                          \
-  template void launch_gemv_gate_up<T>(const T*, const T*, int, int, T*, const Launch&);
+                                            int, T*, const T*, T*, int, float, const Launch&);
 
 LMDCU_INSTANTIATE(__half)
 LMDCU_INSTANTIATE(__nv_bfloat16)
+template void launch_random_fill<float>(uint64_t, float, bool, uint64_t, uint64_t, uint64_t,
+                                        uint64_t, uint64_t, float*, uint64_t, const Launch&);
 
 }  // namespace lmdcu

@@ -1,15 +1,16 @@
-// Launchers of the element-wise, normalisation, matrix-vector and weight
-// kernels (kernels.cu). T is __half or __nv_bfloat16; every launch goes to the
-// given stream and is checked.
+// Launchers of the element-wise, normalisation, reduction and weight
+// kernels (kernels.cu); the matrix products are in linear.h. T is __half or
+// __nv_bfloat16; every launch goes to the given stream and is checked.
 #pragma once
 
 #include "common.h"
+#include "linear.h"
 
 namespace lmdcu {
 
 // Random weights (random_weights.h's spec) for the block [row0, row0 + rows) ×
 // [col0, col0 + cols) of a tensor with full_cols columns, written to dst with
-// row stride ld.
+// row stride ld. T may also be float (weights quantized next).
 template <typename T>
 void launch_random_fill(uint64_t key, float scale, bool plus_one, uint64_t full_cols,
                         uint64_t row0, uint64_t col0, uint64_t rows, uint64_t cols, T* dst,
@@ -32,13 +33,10 @@ template <typename T, typename D>
 void launch_rmsnorm(T* x, const D* delta, const T* weight, T* out, int rows, int hidden,
                     float eps, const Launch& l);
 
-// Adds the bias to the fp32 q|k|v rows of n tokens (positions state[0] + i),
-// rotates q and k (RoPE), writes q to q_out ([n][q_heads*hd]) and k, v into the
-// cache ([kv_heads][cap][hd]).
+// Adds the bias to the fp32 q|k|v rows of n tokens, rotates q and k (RoPE)
+// and stores them as t says.
 template <typename T>
-void launch_rope_qkv(const float* qkv, const T* bias, int n, const int32_t* state,
-                     const float* inv_freq, int q_heads, int kv_heads, int head_dim, T* q_out,
-                     T* k_cache, T* v_cache, int cap, const Launch& l);
+void launch_rope_qkv(const float* qkv, int n, const QkvTarget<T>& t, const Launch& l);
 
 // Tensor-parallel decode without NCCL: every rank's fp32 partial sums and
 // flag words, reachable from every GPU (peer access).
@@ -86,20 +84,5 @@ void launch_round(float* y, int64_t n, PickScratch* pick, const Launch& l);
 // act[i][j] = T(T(silu(g)) * u) with g = gu[i][j], u = gu[i][inter + j].
 template <typename T>
 void launch_silu_mul(const T* gu, int n, int inter, T* act, const Launch& l);
-
-// Matrix-vector products for one token, weights row-major [rows][k]:
-// y = W x in fp32.
-template <typename T>
-void launch_gemv(const T* w, const T* x, float* y, int rows, int k, const Launch& l);
-
-// The q|k|v projection of one token fused with bias, RoPE and the cache write.
-template <typename T>
-void launch_gemv_qkv_rope(const T* w, const T* bias, const T* x, int k, const int32_t* state,
-                          const float* inv_freq, int q_heads, int kv_heads, int head_dim,
-                          T* q_out, T* k_cache, T* v_cache, int cap, const Launch& l);
-
-// The gate|up projection of one token fused with SwiGLU: act[j] for j < inter.
-template <typename T>
-void launch_gemv_gate_up(const T* w, const T* x, int inter, int k, T* act, const Launch& l);
 
 }  // namespace lmdcu

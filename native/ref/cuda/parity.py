@@ -12,9 +12,20 @@ Checks, each printed as one line and stored in REPORT.json:
   spec    random:<preset> weights generated on the GPU equal the checkpoint's
           (identical logits).
   path    other code paths give the same tokens: the greedy choice on the
-          host instead of the GPU (and the same logprobs), the cuBLAS decode.
+          host instead of the GPU (and the same logprobs), and every other
+          switch of options.h (SWITCHES; LMDREF_CUDA_AR=nccl under tp).
   tp      greedy tokens with tp=2 equal tp=1 (tiny: 32 steps; qwen2.5-1.5b
           random weights: 64 steps).
+  quant   weight-only int8 (and fp8 on sm_90): the engine quantizing the
+          tiny/tiny-untied checkpoints at load against transformers running
+          the dequantized weights (quant_ref.py: int8 values × scales, written
+          as an fp32 checkpoint so that fp16 and bf16 round them once, as the
+          engine does): same greedy tokens, relative error < 2e-2, also with a
+          quantized lm_head (tiny-untied); the GPU quantizer equals the numpy
+          reference exactly (the quantized engine's prefill logits are
+          bit-identical to the 16-bit engine's on the dequantized checkpoint);
+          random:<preset> quantized on the GPU = the checkpoint quantized;
+          tp=2 = tp=1 and the cuBLAS decode = the quantized matrix-vector one.
 Transformers runs in a child process so that PyTorch's CUDA libraries and the
 engine's never share a process.
 """
@@ -28,9 +39,13 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.dirname(HERE))  # quant_ref.py
 
 TOL = 2e-2
 STEPS = 32
+# The switches (native/ref/cuda/options.h) whose other value runs another
+# code path on one GPU; each must give the default path's greedy tokens.
+SWITCHES = ["LMDREF_CUDA_GRAPH=0", "LMDREF_CUDA_DECODE=cublas", "LMDREF_CUDA_PDL=0"]
 
 
 def prompt_ids(n, vocab, seed):
@@ -73,6 +88,57 @@ def hf_worker(job_file, out_dir):
                "gpu": torch.cuda.get_device_name(0)}, open(os.path.join(out_dir, "env.json"), "w"))
 
 
+def quant_extra(lib, cases, ours_tp1, hf_dir, vocab, ngpu, record):
+    """The quantized engine beyond transformers: exact against the numpy
+    quantizer, random weights = checkpoint, other code paths, tp=2."""
+    for c in cases:
+        if not c.get("weights") or c["lm_head"] or len(c["prompt"]) != 37:
+            continue
+        fmt, dt, p = c["weights"], c["dtype"], c["preset"]
+        hf = json.load(open(os.path.join(hf_dir, f"case{cases.index(c)}.json")))
+        seq = c["prompt"] + hf["tokens"][:-1]
+        ids_q, got_q = ours_tp1[(p, dt, 37, fmt, False)]
+        # Prefill dequantizes to the 16-bit type and runs cuBLAS: bit-identical
+        # to the 16-bit engine on the dequantized checkpoint iff the GPU
+        # quantizer made the numpy reference's bytes and scales.
+        plain = lib.logits({"model": c["dir"], "device": "cuda", "dtype": dt}, seq, c["steps"], vocab)
+        diff = float(np.abs(got_q - plain).max())
+        record("quant", f"{fmt} GPU quantizer = numpy reference: {p} {dt}", diff == 0.0,
+               max_abs_diff=diff)
+        cfg = {"model": f"random:{p}", "seed": 1, "device": "cuda", "dtype": dt, "weights": fmt}
+        got = lib.logits(cfg, seq, c["steps"], vocab)
+        diff = float(np.abs(got - got_q).max())
+        record("quant", f"{fmt} random:{p} seed=1 {dt} = its checkpoint", diff == 0.0,
+               max_abs_diff=diff)
+        if dt != "fp16":
+            continue
+        engine_cfg = {"model": c["engine_dir"], "device": "cuda", "dtype": dt, "weights": fmt}
+        os.environ["LMDREF_CUDA_DECODE"] = "cublas"
+        e = lib.engine(engine_cfg)
+        ids, _, _ = e.greedy(c["prompt"], c["steps"])
+        e.close()
+        del os.environ["LMDREF_CUDA_DECODE"]
+        record("quant", f"{fmt} cublas decode = quantized gemv: {p} {dt}", ids == ids_q,
+               same_tokens=ids == ids_q)
+        if ngpu >= 2 and p == "tiny-untied":  # tiny's 176/2 MLP rows are not whole 16-byte rows
+            e = lib.engine({**engine_cfg, "tp": 2})
+            ids, _, _ = e.greedy(c["prompt"], c["steps"])
+            e.close()
+            record("quant", f"{fmt} tp2=tp1 {p} {dt} x{c['steps']}", ids == ids_q,
+                   same_tokens=ids == ids_q)
+    if ngpu >= 2:
+        prompt = prompt_ids(300, 151936, 7)
+        out = {}
+        for tp in [1, 2]:
+            e = lib.engine({"model": "random:qwen2.5-1.5b", "seed": 1, "device": "cuda",
+                            "dtype": "fp16", "weights": "int8", "tp": tp})
+            out[tp], _, _ = e.greedy(prompt, 64)
+            e.close()
+        first = next((k for k, (a, b) in enumerate(zip(out[1], out[2])) if a != b), -1)
+        record("quant", "int8 tp2=tp1 random:qwen2.5-1.5b fp16 300 x64", out[1] == out[2],
+               first_diff=first, distinct_tokens=len(set(out[1])))
+
+
 def main():
     if sys.argv[1] == "--hf-worker":
         hf_worker(sys.argv[2], sys.argv[3])
@@ -105,6 +171,26 @@ def main():
             for n in [37, 700]:
                 cases.append({"preset": p, "dir": dirs[p], "dtype": dt,
                               "prompt": prompt_ids(n, vocab, n), "steps": STEPS})
+    # Quantized weights: the engine loads the original checkpoint ("engine_dir")
+    # and quantizes it; transformers runs the dequantized one ("dir").
+    import quant_ref
+    formats = ["int8"]
+    caps = subprocess.run(["nvidia-smi", "--query-gpu=compute_cap", "--format=csv,noheader"],
+                          capture_output=True, text=True).stdout.split()
+    if caps and min(float(c) for c in caps) >= 9.0:
+        formats.append("fp8")
+    else:
+        print(f"fp8 parity skipped: compute capability {caps} (fp8 needs sm_90)", flush=True)
+    for fmt in formats:
+        for p in presets:
+            for head in ([False, True] if p == "tiny-untied" else [False]):
+                deq = os.path.join(work, f"{p}-{fmt}{'-head' if head else ''}-dequantized")
+                quant_ref.write_dequantized(dirs[p], deq, fmt, lm_head=head, dtype=np.float32)
+                for dt in ["fp16", "bf16"]:
+                    for n in ([37, 700] if not head else [37]):
+                        cases.append({"preset": p, "dir": deq, "engine_dir": dirs[p], "dtype": dt,
+                                      "weights": fmt, "lm_head": head,
+                                      "prompt": prompt_ids(n, vocab, n), "steps": STEPS})
     hf_dir = tempfile.mkdtemp(dir=work)
     job = os.path.join(hf_dir, "job.json")
     json.dump({"cases": cases}, open(job, "w"))
@@ -117,7 +203,10 @@ def main():
     for i, c in enumerate(cases):
         hf = json.load(open(os.path.join(hf_dir, f"case{i}.json")))
         hf_logits = np.load(os.path.join(hf_dir, f"logits{i}.npy"))
-        cfg = {"model": c["dir"], "device": "cuda", "dtype": c["dtype"]}
+        cfg = {"model": c.get("engine_dir", c["dir"]), "device": "cuda", "dtype": c["dtype"]}
+        if c.get("weights"):
+            cfg["weights"] = c["weights"]
+            cfg["quantize_lm_head"] = c["lm_head"]
         e = lib.engine(cfg)
         ids, lps, res = e.greedy(c["prompt"], c["steps"])
         e.close()
@@ -130,22 +219,27 @@ def main():
         lp_diff = float(np.abs(np.array(lps[:upto]) - np.array(hf["logprobs"][:upto])).max()) \
             if upto else float("nan")
         name = f"{c['preset']} {c['dtype']} prompt={len(c['prompt'])}"
+        kind = "hf"
+        if c.get("weights"):
+            kind = "quant"
+            name = f"{c['weights']}{'+lm_head' if c['lm_head'] else ''} vs hf dequantized: " + name
         extra = {}
         if first_diff >= 0:
             # Where the tokens part: how far apart transformers itself had the two.
             step = np.load(os.path.join(hf_dir, f"step{i}.npy"))[first_diff]
             extra["hf_margin_at_diff"] = float(step[hf["tokens"][first_diff]] - step[ids[first_diff]])
             extra["hf_logit_at_diff"] = float(step[hf["tokens"][first_diff]])
-        record("hf", name, same and rel < TOL, rel_err=rel, same_tokens=same,
+        record(kind, name, same and rel < TOL, rel_err=rel, same_tokens=same,
                first_diff=first_diff, decode_logprob_diff=lp_diff, **extra,
                device_prefill_s=res["device_prefill_s"], tokens=ids, hf_tokens=hf["tokens"])
-        ours_tp1[(c["preset"], c["dtype"], len(c["prompt"]))] = (ids, got)
+        ours_tp1[(c["preset"], c["dtype"], len(c["prompt"]), c.get("weights", ""),
+                  c.get("lm_head", False))] = (ids, got)
 
     # random:<preset> generated on the GPU = the checkpoint written from the same spec.
     for p in presets:
         for dt in ["fp16", "bf16"]:
             c = next(c for c in cases if c["preset"] == p and c["dtype"] == dt)
-            ids_ck, got_ck = ours_tp1[(p, dt, len(c["prompt"]))]
+            ids_ck, got_ck = ours_tp1[(p, dt, len(c["prompt"]), "", False)]
             hf = json.load(open(os.path.join(hf_dir, f"case{cases.index(c)}.json")))
             cfg = {"model": f"random:{p}", "seed": 1, "device": "cuda", "dtype": dt}
             got = lib.logits(cfg, c["prompt"] + hf["tokens"][:-1], c["steps"], vocab)
@@ -176,16 +270,19 @@ def main():
                di == hi and lp < 1e-4 and wl < 1e-4, same_tokens=di == hi, logprob_diff=lp,
                watch_logprob_diff=wl)
 
-    # The cuBLAS decode path (LMDREF_CUDA_DECODE=cublas) must agree as well.
-    os.environ["LMDREF_CUDA_DECODE"] = "cublas"
-    for c in cases[:2]:
-        e = lib.engine({"model": c["dir"], "device": "cuda", "dtype": c["dtype"]})
-        ids, _, _ = e.greedy(c["prompt"], c["steps"])
-        e.close()
-        ref_ids = ours_tp1[(c["preset"], c["dtype"], len(c["prompt"]))][0]
-        record("path", f"cublas decode {c['preset']} {c['dtype']} {len(c['prompt'])}",
-               ids == ref_ids, same_tokens=ids == ref_ids)
-    del os.environ["LMDREF_CUDA_DECODE"]
+    # Every other switch of the CUDA backend (options.h; CHOICE is checked
+    # above, AR with tp=2 below) gives the default path's tokens.
+    for switch in SWITCHES:
+        name, value = switch.split("=")
+        os.environ[name] = value
+        for c in [cases[1], cases[5]]:
+            e = lib.engine({"model": c["dir"], "device": "cuda", "dtype": c["dtype"]})
+            ids, _, _ = e.greedy(c["prompt"], c["steps"])
+            e.close()
+            ref_ids = ours_tp1[(c["preset"], c["dtype"], len(c["prompt"]), "", False)][0]
+            record("path", f"{switch} {c['preset']} {c['dtype']} {len(c['prompt'])}",
+                   ids == ref_ids, same_tokens=ids == ref_ids)
+        del os.environ[name]
 
     # Tensor parallelism: tp=2 greedy = tp=1 greedy.
     ngpu = int(os.environ.get("LMDREF_CHECK_GPUS", "2"))
@@ -195,9 +292,16 @@ def main():
             ids, _, _ = e.greedy(c["prompt"], c["steps"])
             info = e.info
             e.close()
-            ref_ids = ours_tp1[(c["preset"], c["dtype"], len(c["prompt"]))][0]
+            ref_ids = ours_tp1[(c["preset"], c["dtype"], len(c["prompt"]), "", False)][0]
             record("tp", f"tp2=tp1 {c['preset']} {c['dtype']} {len(c['prompt'])} x{c['steps']}",
                    ids == ref_ids, same_tokens=ids == ref_ids, tp_size=info["tp_size"])
+            os.environ["LMDREF_CUDA_AR"] = "nccl"
+            e = lib.engine({"model": c["dir"], "device": "cuda", "dtype": c["dtype"], "tp": 2})
+            ids, _, _ = e.greedy(c["prompt"], c["steps"])
+            e.close()
+            del os.environ["LMDREF_CUDA_AR"]
+            record("tp", f"LMDREF_CUDA_AR=nccl tp2=tp1 {c['preset']} {c['dtype']} "
+                   f"{len(c['prompt'])}", ids == ref_ids, same_tokens=ids == ref_ids)
         for dt in ["fp16", "bf16"]:
             prompt = prompt_ids(300, 151936, 7)
             out = {}
@@ -209,6 +313,8 @@ def main():
             first = next((k for k, (a, b) in enumerate(zip(out[1], out[2])) if a != b), -1)
             record("tp", f"tp2=tp1 random:qwen2.5-1.5b {dt} 300 x64", out[1] == out[2],
                    first_diff=first, distinct_tokens=len(set(out[1])))
+
+    quant_extra(lib, cases, ours_tp1, hf_dir, vocab, ngpu, record)
 
     report = {"tolerance": TOL, "steps": STEPS, "env": env, "results": results}
     json.dump(report, open(report_path, "w"), indent=1)

@@ -16,7 +16,7 @@
 extern "C" {
 #endif
 
-#define LMDREF_CUDA_PLUGIN_VERSION 2
+#define LMDREF_CUDA_PLUGIN_VERSION 4
 #define LMDREF_CUDA_PLUGIN_FILE "liblmdrive_ref_cuda.so"
 #define LMDREF_CUDA_PLUGIN_ENTRY "lmdref_cuda_get_api"
 
@@ -51,6 +51,11 @@ typedef struct lmdref_cuda_options {
   uint32_t n_devices;    /* the tensor-parallel size */
   uint32_t reserved;
   const int32_t* devices; /* CUDA device ordinals, one per rank */
+  /* Linear weights: NULL or "" (in dtype), "int8" (per-channel, any GPU) or
+   * "fp8" (E4M3, per-channel, sm_90); quantize.h's rules. */
+  const char* weights;
+  int32_t quantize_lm_head; /* 1: lm_head in the weights' format too */
+  uint32_t reserved2;
 } lmdref_cuda_options;
 
 /* The greedy choice of one position, made on the GPUs. */
@@ -82,6 +87,9 @@ typedef struct lmdref_cuda_api {
                             const int32_t* watch, int32_t n_watch, float* watch_logits,
                             lmdref_cuda_choice* choice, const void* cancel, int32_t* cancelled,
                             char* err, size_t cap);
+  /* 1 when greedy decoding should use forward_greedy (the choice made on the
+   * GPUs), 0 when the plugin's switches ask for the logits row instead. */
+  int32_t (*chooses_greedy)(void* h);
 } lmdref_cuda_api;
 
 typedef const lmdref_cuda_api* (*lmdref_cuda_get_api_fn)(void);

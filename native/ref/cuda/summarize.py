@@ -76,6 +76,8 @@ def main():
     for f in sorted(glob.glob(os.path.join(d, "run-*.jsonl"))):
         recs = [json.loads(l) for l in open(f) if l.strip()]
         base = os.path.basename(f)[4:-6]
+        if base.startswith(("q14-", "q32-")):
+            continue  # the quant step's runs: quant_bars.py reports them
         if base == "ab":
             for label in dict.fromkeys(r["label"] for r in recs):
                 groups.append((label, [r for r in recs if r["label"] == label]))

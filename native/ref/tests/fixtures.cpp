@@ -9,6 +9,9 @@
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
+#include <vector>
+
+#include "quantize.h"
 
 namespace fixtures {
 
@@ -35,6 +38,31 @@ std::string safetensors_bytes(const std::string& header, const std::string& data
   uint64_t n = header.size();
   for (int i = 0; i < 8; ++i) s[i] = char((n >> (8 * i)) & 0xFF);
   return s + header + data;
+}
+
+lmdref::TensorInfo DequantizedSource::info(const std::string& name) const {
+  lmdref::TensorInfo ti = inner_.info(name);
+  if (!ti.found && lm_head_ && name == "lm_head.weight") return inner_.info("model.embed_tokens.weight");
+  return ti;
+}
+
+void DequantizedSource::read(const std::string& name_in, uint64_t first, uint64_t count,
+                             float* out) const {
+  const bool head = lm_head_ && name_in == "lm_head.weight";
+  if (!lmdref::is_linear_weight(name_in) && !head) return inner_.read(name_in, first, count, out);
+  const std::string name =
+      head && !inner_.info(name_in).found ? "model.embed_tokens.weight" : name_in;
+  const uint64_t cols = inner_.info(name).shape.at(1);
+  const uint64_t r0 = first / cols, r1 = (first + count + cols - 1) / cols;
+  std::vector<float> w((r1 - r0) * cols);
+  std::vector<int8_t> q(w.size());
+  std::vector<float> scales(r1 - r0);
+  inner_.read(name, r0 * cols, w.size(), w.data());
+  lmdref::quantize_int8(w.data(), r1 - r0, cols, q.data(), scales.data(), name);
+  for (uint64_t i = 0; i < count; ++i) {
+    const uint64_t at = first - r0 * cols + i;
+    out[i] = float(q[at]) * scales[at / cols];
+  }
 }
 
 uint16_t to_bf16(float f) {

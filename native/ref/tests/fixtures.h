@@ -45,6 +45,23 @@ std::string qwen2_config_json(const lmdref::ModelConfig& m, const std::string& e
 void write_checkpoint(const std::string& dir, const lmdref::ModelConfig& m,
                       const lmdref::WeightSource& src, const CheckpointOptions& opt);
 
+// The weights of `inner` with every Linear weight (and lm_head when asked)
+// replaced by its int8 quantization times its scale (quantize.h), in fp32:
+// the model an int8 engine must compute. With a quantized lm_head on a tied
+// model it shows an lm_head.weight of its own (the quantized embedding), as
+// the embedding itself stays unquantized. The inner source must outlive it.
+class DequantizedSource : public lmdref::WeightSource {
+ public:
+  DequantizedSource(const lmdref::WeightSource& inner, bool lm_head)
+      : inner_(inner), lm_head_(lm_head) {}
+  lmdref::TensorInfo info(const std::string& name) const override;
+  void read(const std::string& name, uint64_t first, uint64_t count, float* out) const override;
+
+ private:
+  const lmdref::WeightSource& inner_;
+  bool lm_head_;
+};
+
 // Rounds to the nearest bf16 / f16 bit pattern.
 uint16_t to_bf16(float f);
 uint16_t to_f16(float f);

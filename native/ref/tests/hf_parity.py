@@ -6,7 +6,10 @@ case it writes a small Qwen2 checkpoint, computes fp32 logits on the CPU with
 transformers, asks liblmdrive_ref.so for the same logits through its
 lmdrive_ref_logits debug symbol, and reports max|diff| / max|logit|. The
 random:<preset> cases rebuild the preset's weights from the random-weight spec
-with numpy, which also cross-checks the spec's implementation.
+with numpy, which also cross-checks the spec's implementation. The int8 cases
+run the engine with "weights": "int8" (quantizing at load) against
+transformers on the dequantized checkpoint (../quant_ref.py: int8 values ×
+scales, fp32): the same fp32 tolerance.
 
 usage: hf_parity.py path/to/liblmdrive_ref.so [report.json]
 """
@@ -21,6 +24,9 @@ import numpy as np
 import torch
 import transformers
 from safetensors.numpy import save_file
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import quant_ref  # noqa: E402
 
 TOLERANCE = 1e-4
 
@@ -179,6 +185,14 @@ def main():
             for n in lengths:
                 compare(name, d, {"model": d}, cfg.vocab_size, n, min(n, 4))
             compare(name, d, {"model": d}, cfg.vocab_size, lengths[-1], 1, attn="eager")
+            # Int8 weights (and an int8 lm_head): the dequantized model.
+            if i in (0, 1, 3):
+                for head in ([False, True] if i in (0, 1) else [False]):
+                    dq = f"{tmp}/case{i}-int8{'-head' if head else ''}"
+                    quant_ref.write_dequantized(d, dq, "int8", lm_head=head, dtype=np.float32)
+                    compare(f"int8{'+lm_head' if head else ''} {name}", dq,
+                            {"model": d, "weights": "int8", "quantize_lm_head": head},
+                            cfg.vocab_size, lengths[-1], min(lengths[-1], 4))
 
         # The presets' own random weights, rebuilt from the spec.
         for preset, cfg in [("tiny", qwen2_config(151936, 64, 176, 2, 4, 2, True, 1e6, 1e-6)),
@@ -189,6 +203,11 @@ def main():
             for n in [7, 1000]:
                 compare(f"random:{preset} seed=1 (spec)", d,
                         {"model": f"random:{preset}", "seed": 1}, cfg.vocab_size, n, 2)
+            dq = f"{tmp}/{preset}-int8"
+            quant_ref.write_dequantized(d, dq, "int8", dtype=np.float32)
+            compare(f"int8 random:{preset} seed=1 (spec)", dq,
+                    {"model": f"random:{preset}", "seed": 1, "weights": "int8"}, cfg.vocab_size,
+                    300, 2)
 
     report = {"transformers": transformers.__version__, "torch": torch.__version__,
               "tolerance": TOLERANCE, "results": results}

@@ -1,5 +1,6 @@
 // Prints (does not assert) CPU speed of random:tiny: prefill of a 2048-token
 // prompt and greedy decode, through the ABI as a benchmark would run it.
+//   ref_speed_check [prompt] [new] [model] [weights: fp32|int8|int8+lm_head]
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -13,7 +14,15 @@ int main(int argc, char** argv) {
   const int n_prompt = argc > 1 ? std::atoi(argv[1]) : 2048;
   const int n_new = argc > 2 ? std::atoi(argv[2]) : 64;
   const std::string model = argc > 3 ? argv[3] : "random:tiny";
-  const std::string cfg = "{\"model\": \"" + model + "\", \"seed\": 1}";
+  const std::string weights = argc > 4 ? argv[4] : "fp32";
+  std::string cfg = "{\"model\": \"" + model + "\", \"seed\": 1";
+  if (weights == "int8") cfg += ", \"weights\": \"int8\"";
+  else if (weights == "int8+lm_head") cfg += ", \"weights\": \"int8\", \"quantize_lm_head\": true";
+  else if (weights != "fp32") {
+    std::fprintf(stderr, "weights must be fp32, int8 or int8+lm_head, got %s\n", weights.c_str());
+    return 2;
+  }
+  cfg += "}";
   lmd_error err{};
   err.struct_size = sizeof err;
   lmd_engine* e = nullptr;
@@ -51,7 +60,7 @@ int main(int argc, char** argv) {
 
   const double prefill = double(r.t_first_ns - r.t_submit_ns) / 1e9;
   const double decode = double(r.t_last_ns - r.t_first_ns) / 1e9;
-  std::printf("%s on %u hardware threads: load %.2f s\n", model.c_str(),
+  std::printf("%s (%s weights) on %u hardware threads: load %.2f s\n", model.c_str(), weights.c_str(),
               std::thread::hardware_concurrency(), double(t1 - t0) / 1e9);
   std::printf("prefill %d tokens: %.3f s = %.0f tok/s (time to first token)\n", n_prompt, prefill,
               n_prompt / prefill);

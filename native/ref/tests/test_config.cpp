@@ -138,4 +138,49 @@ TEST_CASE(create_failures) {
   api->destroy(eng);
 }
 
+// "weights" (int8 / fp8) and "quantize_lm_head": parsing, refusals, and an
+// int8 engine reporting its precision.
+TEST_CASE(weight_formats) {
+  EngineConfig c = parse_engine_config(
+      R"({"model": "random:tiny", "weights": "int8", "quantize_lm_head": true})");
+  CHECK(c.weights == "int8" && c.quantize_lm_head && c.dtype == "fp32");
+  EngineConfig g = parse_engine_config(R"({"model": "random:tiny", "device": "cuda", "weights": "fp8"})");
+  CHECK(g.weights == "fp8" && g.dtype == "fp16" && !g.quantize_lm_head);
+  int32_t code = 0;
+  std::string e = config_error(R"({"model": "random:tiny", "weights": "int4"})", &code);
+  CHECK_EQ(code, LMD_ERR_INVALID);
+  CHECK_HAS(e, "config key \"weights\": \"int4\" is not a weight format");
+  CHECK_HAS(e, "\"int8\"");
+  CHECK_HAS(config_error(R"({"model": "random:tiny", "weights": 8})"), "\"weights\" must be a string");
+  CHECK_HAS(config_error(R"({"model": "random:tiny", "quantize_lm_head": true})"),
+            "\"quantize_lm_head\" needs \"weights\"");
+  CHECK_HAS(config_error(R"({"model": "random:tiny", "weights": "int8", "quantize_lm_head": 1})"),
+            "\"quantize_lm_head\" must be true or false");
+
+  e = create_error(R"({"model": "random:tiny", "weights": "fp8"})", &code);
+  CHECK_EQ(code, LMD_ERR_UNSUPPORTED);
+  CHECK_HAS(e, "fp8 weights need the CUDA backend on an sm_90 GPU");
+
+  const int64_t avail = mem_available_bytes();
+  if (avail >= 0 && uint64_t(avail) < 80000000000ull) {
+    e = create_error(R"({"model": "random:qwen2.5-72b", "weights": "int8"})", &code);
+    CHECK_EQ(code, LMD_ERR_NOMEM);
+    // 72.7e9 weights: 70.2e9 of them in Linear layers at 1 byte (+ 34 MB of
+    // scales), the other 2.5e9 in fp32.
+    CHECK_HAS(e, "random:qwen2.5-72b needs 80.2 GB of host memory for int8 weights, ");
+  }
+
+  const lmd_api* api = lmdrive_get_api();
+  lmd_engine* eng = nullptr;
+  lmd_error err{};
+  err.struct_size = sizeof err;
+  CHECK_EQ(api->create(R"({"model": "random:tiny", "weights": "int8", "threads": 1})", &eng, &err),
+           LMD_OK);
+  lmd_info info{};
+  info.struct_size = sizeof info;
+  CHECK_EQ(api->info(eng, &info, &err), LMD_OK);
+  CHECK_EQ(std::string(info.dtype), std::string("int8/fp32"));
+  api->destroy(eng);
+}
+
 TEST_MAIN("test_config")

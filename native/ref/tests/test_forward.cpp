@@ -9,6 +9,7 @@
 
 #include "check.h"
 #include "cpu/cpu_backend.h"
+#include "fixtures.h"
 #include "model_config.h"
 #include "weight_source.h"
 
@@ -111,7 +112,10 @@ std::vector<Vec> reference(const ModelConfig& m, const WeightSource& src, const 
     }
   }
   const Vec fn = load(src, "model.norm.weight");
-  const Vec head = load(src, m.tied ? "model.embed_tokens.weight" : "lm_head.weight");
+  // A tied model's head is the embedding, unless the source shows an lm_head
+  // of its own (fixtures::DequantizedSource with a quantized head).
+  const bool own_head = !m.tied || src.info("lm_head.weight").found;
+  const Vec head = load(src, own_head ? "lm_head.weight" : "model.embed_tokens.weight");
   std::vector<Vec> logits(n);
   for (size_t t = 0; t < n; ++t) logits[t] = linear(head, nullptr, rms_norm(x[t], fn, m.rms_eps), m.vocab);
   return logits;
@@ -194,6 +198,53 @@ void check_model(const ModelConfig& m, int n_prompt, uint64_t seed) {
               rel_err(got.data() + size_t(k - 1) * m.vocab, want[n_prompt - 1]), worst);
 }
 
+// Int8 weights: the backend computes the dequantized model (int8 values ×
+// scales in fp32) to fp32 accuracy, in prefill and in decode, with and
+// without a quantized lm_head; and the quantization is not a no-op.
+void check_int8(const ModelConfig& m, int n_prompt, uint64_t seed) {
+  auto src = make_random_source(m, seed);
+  std::vector<int32_t> toks(n_prompt);
+  for (int i = 0; i < n_prompt; ++i) toks[i] = int32_t((i * 7919 + 13) % m.vocab);
+  for (bool head : {false, true}) {
+    fixtures::DequantizedSource deq(*src, head);
+    const std::vector<Vec> want = reference(m, deq, toks);
+    const std::vector<Vec> exact = reference(m, *src, toks);
+    CpuWeightOptions w;
+    w.int8 = true;
+    w.int8_lm_head = head;
+    auto b = make_cpu_backend(m, *src, 2, 0, w);
+    CHECK(std::string(b->dtype()) == "int8/fp32");
+    const int k = 2;
+    std::vector<float> got(size_t(k) * m.vocab);
+    CHECK(b->forward(toks.data(), n_prompt, 0, k, got.data(), nullptr));
+    double worst = 0;
+    for (int r = 0; r < k; ++r)
+      worst = std::max(worst, rel_err(got.data() + size_t(r) * m.vocab, want[n_prompt - k + r]));
+    std::vector<float> step(m.vocab);
+    b->reset();
+    CHECK(b->forward(toks.data(), n_prompt - 3, 0, 1, step.data(), nullptr));
+    for (int t = n_prompt - 3; t < n_prompt; ++t) {
+      CHECK(b->forward(&toks[t], 1, t, 1, step.data(), nullptr));
+      worst = std::max(worst, rel_err(step.data(), want[t]));
+    }
+    // Against the unquantized model the error is int8's, far above fp32's.
+    const double vs_fp32 = rel_err(got.data() + size_t(k - 1) * m.vocab, exact[n_prompt - 1]);
+    if (!(worst < 1e-5))
+      check::fail(__FILE__, __LINE__, "int8 rel err " + std::to_string(worst));
+    CHECK(vs_fp32 > 1e-4 && vs_fp32 < 5e-2);
+    for (int threads : {1, 3}) {
+      auto other = make_cpu_backend(m, *src, threads, 0, w);
+      std::vector<float> again(size_t(k) * m.vocab);
+      other->forward(toks.data(), n_prompt, 0, k, again.data(), nullptr);
+      CHECK(again == got);
+    }
+    std::printf("int8%s %u-layer %ux%u model, %d tokens: rel err %.2e vs the dequantized model, "
+                "%.2e vs fp32 weights\n",
+                head ? "+lm_head" : "", m.layers, m.hidden, m.intermediate, n_prompt, worst,
+                vs_fp32);
+  }
+}
+
 }  // namespace
 
 TEST_CASE(model_shapes) {
@@ -203,6 +254,12 @@ TEST_CASE(model_shapes) {
   // Tied; q/k/v rows (40 + 8 + 8) and vocab (250) not multiples of the
   // 16-wide panels; one KV head shared by 5 query heads.
   check_model(shape(250, 40, 72, 2, 5, 1, true, 10000), 70, 2);
+}
+
+TEST_CASE(int8_weights) {
+  // The same two shapes with int8 weights (and an int8 lm_head).
+  check_int8(shape(300, 64, 300, 2, 4, 2, false, 1e6), 120, 1);
+  check_int8(shape(250, 40, 72, 2, 5, 1, true, 10000), 70, 2);
 }
 
 TEST_MAIN("test_forward")

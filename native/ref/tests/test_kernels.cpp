@@ -9,6 +9,7 @@
 #include "cpu/packed_matrix.h"
 #include "cpu/parallel.h"
 #include "cpu/vec_exp.h"
+#include "quantize.h"
 #include "random_weights.h"
 
 using namespace lmdref;
@@ -36,11 +37,12 @@ TEST_CASE(exp_accuracy) {
   CHECK(e[0] >= 0 && e[0] < 1e-37f && e[1] == 1.0f);
 }
 
-TEST_CASE(gemm_shapes) {
+// int8: C = (A · Qᵀ) * scale + bias, Q and scale from quantize_int8.
+static void gemm_shapes(bool int8) {
   Parallel par(2);
   const int64_t ms[] = {1, 5, 6, 7, 97, 200};
   const int64_t ks[] = {1, 3, 256, 257, 600};
-  const int64_t ns[] = {1, 15, 16, 17, 40};
+  const int64_t ns[] = {1, 15, 16, 17, 40, 70};
   for (int64_t m : ms)
     for (int64_t k : ks)
       for (int64_t n : ns) {
@@ -49,35 +51,52 @@ TEST_CASE(gemm_shapes) {
         for (size_t i = 0; i < W.size(); ++i) W[i] = rnd(1000000 + i);
         for (size_t i = 0; i < bias.size(); ++i) bias[i] = rnd(2000000 + i);
         PackedMatrix P;
-        P.allocate(n, k);
-        P.set_rows(0, n, W.data());
+        P.allocate(n, k, int8);
+        P.set_rows(0, n, W.data(), "W");
+        std::vector<int8_t> q(n * k);
+        std::vector<float> scales(n, 1.0f);
+        if (int8) {
+          quantize_int8(W.data(), n, k, q.data(), scales.data(), "W");
+          for (size_t i = 0; i < W.size(); ++i) W[i] = float(q[i]);  // W is now Q
+        }
         std::vector<float> row(k);
         P.get_row(n - 1, row.data());
-        CHECK(std::memcmp(row.data(), W.data() + (n - 1) * k, k * 4) == 0);
+        for (int64_t t = 0; t < k; ++t) CHECK(row[t] == W[(n - 1) * k + t] * scales[n - 1]);
         gemm(par, A.data(), m, k + 3, P, bias.data(), C.data(), n + 2);
         double worst = 0;
         bool pad_ok = true;
         for (int64_t i = 0; i < m; ++i) {
           for (int64_t j = 0; j < n; ++j) {
-            double want = 0, magnitude = std::fabs(bias[j]);
+            double want = 0, magnitude = 0;
             for (int64_t t = 0; t < k; ++t) {
               const double p = double(A[i * (k + 3) + t]) * W[j * k + t];
               want += p;
               magnitude += std::fabs(p);
             }
-            want += bias[j];
+            want = want * scales[j] + bias[j];
+            magnitude = magnitude * scales[j] + std::fabs(bias[j]);
             // The classic bound for a length-k float sum: k * eps * sum |terms|.
             const double bound = double(k + 1) * 6e-8 * magnitude;
             worst = std::max(worst, std::fabs(C[i * (n + 2) + j] - want) / bound);
           }
           pad_ok = pad_ok && C[i * (n + 2) + n] == -7.0f && C[i * (n + 2) + n + 1] == -7.0f;
         }
+        // One row (decode: several panels at once) gives the bits of the
+        // same row inside a larger block.
+        if (m > 1) {
+          std::vector<float> one(n + 2, -7.0f);
+          gemm(par, A.data(), 1, k + 3, P, bias.data(), one.data(), n + 2);
+          pad_ok = pad_ok && std::memcmp(one.data(), C.data(), n * sizeof(float)) == 0;
+        }
         if (!(worst <= 1.0) || !pad_ok)
           check::fail(__FILE__, __LINE__,
-                      "gemm m=" + std::to_string(m) + " k=" + std::to_string(k) + " n=" +
+                      std::string(int8 ? "int8 " : "") + "gemm m=" + std::to_string(m) + " k=" + std::to_string(k) + " n=" +
                           std::to_string(n) + " err " + std::to_string(worst) +
-                          (pad_ok ? "" : " (wrote past its columns)"));
+                          (pad_ok ? "" : " (wrote past its columns, or one row differs from a block's)"));
       }
 }
+
+TEST_CASE(gemm_shapes_fp32) { gemm_shapes(false); }
+TEST_CASE(gemm_shapes_int8) { gemm_shapes(true); }
 
 TEST_MAIN("test_kernels")

@@ -1,6 +1,7 @@
 // The built liblmdrive_ref.so as a caller sees it: loaded with dlopen, its
-// two public symbols resolve (lmdrive_get_api and the debug entry point
-// lmdrive_ref_logits), nothing internal leaks, and the table works.
+// public symbols resolve (lmdrive_get_api and the debug entry points
+// lmdrive_ref_logits and lmdrive_ref_quantize), nothing internal leaks, and
+// the table works.
 #include <dlfcn.h>
 
 #include <cstddef>
@@ -24,6 +25,7 @@ TEST_CASE(loads_and_runs) {
   }
   auto get_api = reinterpret_cast<const lmd_api* (*)(void)>(dlsym(h, "lmdrive_get_api"));
   auto logits = reinterpret_cast<logits_fn>(dlsym(h, "lmdrive_ref_logits"));
+  CHECK(dlsym(h, "lmdrive_ref_quantize") != nullptr);
   CHECK(get_api != nullptr);
   CHECK(logits != nullptr);
   // Internal and C++ runtime symbols stay hidden.

@@ -1,4 +1,4 @@
-package bench
+package report
 
 import (
 	"fmt"
@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/lmdrive/lmdrive/bench"
 )
 
 // WriteGoBench writes records in the Go benchmark format, so that benchstat
@@ -15,17 +17,29 @@ import (
 //	lmdrive report --format gobench new.jsonl > new.txt
 //	benchstat old.txt new.txt
 //
-// Each measured repeat is one line; records with the same label and
-// workload share a benchmark name, so benchstat sees them as samples.
-func WriteGoBench(w io.Writer, recs []Record) error {
+// Each measured repeat is one line. Every run of one configuration and
+// workload shares a benchmark name (the merged digest row's label, which
+// names what sets look-alike configurations apart), so benchstat sees the
+// repeats of all of them as samples of one benchmark.
+func WriteGoBench(w io.Writer, recs []bench.Record) error {
+	type line struct {
+		name string
+		r    bench.Record
+	}
+	var lines []line
 	config := map[string]string{}
-	for _, r := range recs {
-		if r.Status != "ok" {
-			continue
+	for _, row := range Build(recs, Options{Merge: true}).Rows() {
+		for _, r := range row.Records {
+			if r.Status != "ok" || r.Metrics == nil {
+				continue
+			}
+			name := fmt.Sprintf("BenchmarkGenerate/model=%s/precision=%s/label=%s/prompt=%d/gen=%d", sanitizeName(strings.TrimSuffix(row.Model, " (random weights)")),
+				sanitizeName(row.Precision), sanitizeName(row.Label), r.Prompt.Tokens, r.Workload.MaxNew)
+			lines = append(lines, line{name, r})
+			config["engine-"+sanitizeName(row.Label)] = fmt.Sprintf("%s %s abi %s", r.Engine.Backend, r.Engine.Version, r.Engine.ABI)
+			config["lmdrive"] = r.Tool.Version + " " + r.Tool.Commit
+			config["host"] = r.Host.Hostname
 		}
-		config["engine-"+sanitizeName(r.Label)] = fmt.Sprintf("%s %s abi %s", r.Engine.Backend, r.Engine.Version, r.Engine.ABI)
-		config["lmdrive"] = r.Tool.Version + " " + r.Tool.Commit
-		config["host"] = r.Host.Hostname
 	}
 	keys := make([]string, 0, len(config))
 	for k := range config {
@@ -41,12 +55,8 @@ func WriteGoBench(w io.Writer, recs []Record) error {
 	for _, u := range units {
 		fmt.Fprintf(w, "Unit %s\n", u)
 	}
-	for _, r := range recs {
-		if r.Status != "ok" || r.Metrics == nil {
-			continue
-		}
-		m := r.Metrics
-		name := fmt.Sprintf("BenchmarkGenerate/label=%s/prompt=%d/gen=%d", sanitizeName(r.Label), r.Prompt.Tokens, r.Workload.MaxNew)
+	for _, l := range lines {
+		m, name := l.r.Metrics, l.name
 		if _, err := fmt.Fprintf(w, "%s 1 %.0f ns/op %.4g tok/s %.4g decode-tok/s %.0f ttft-ns %.0f itl-p99-ns %d tokens\n",
 			name, m.RuntimeS*1e9, m.TokPerS, m.DecodeTokPerS, m.TTFTS*1e9, m.ITLms.P99*1e6, m.OutputTokens); err != nil {
 			return err

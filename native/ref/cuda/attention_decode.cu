@@ -1,0 +1,252 @@
+// Decode attention: one query row per head against the KV cache, on tensor
+// cores (mma.sync, sm_80 and newer), split over the KV length.
+#include <algorithm>
+
+#include "attention.h"
+#include "attention_tiles.cuh"
+
+namespace lmdcu {
+
+namespace {
+
+using namespace attn;
+
+constexpr int kGroupMax = 8;  // query heads per kv head
+
+// The query heads of one kv head (its GQA group, zero-padded to 16 rows) are
+// the rows of an m16 tile, so S = Q·Kᵀ and O = P·V are the prefill kernel's
+// products with the group in place of 16 query positions. One block per
+// (part, kv head) streams its keys in tiles of 64 through shared memory
+// (cp.async, double-buffered: whole rows, so every load is coalesced); warp w
+// scores keys [16w, 16w + 16) of each tile with its own online softmax; the
+// four warps merge in shared memory and write one partial (o, max, sum) per
+// query head for decode_combine_kernel.
+constexpr int kDecTile = 64;
+
+template <int HD> __host__ __device__ constexpr int decode_smem_bytes() {
+  return (16 + 4 * kDecTile) * smem_ld<HD>() * 2;
+}
+
+template <typename T, int HD>
+__global__ void __launch_bounds__(128)
+    decode_kernel(const T* __restrict__ q, const T* __restrict__ kc, const T* __restrict__ vc,
+                  int cap, const int32_t* __restrict__ state, int group, float scale_log2,
+                  int parts, float* __restrict__ part_o, float* __restrict__ part_ml) {
+  constexpr int LD = smem_ld<HD>();
+  constexpr int CH = HD / 8;  // 16-byte chunks per row
+  extern __shared__ __align__(16) unsigned char smem[];
+  T* sQ = reinterpret_cast<T*>(smem);  // 16 rows
+  T* sK = sQ + 16 * LD;                // two buffers of kDecTile rows
+  T* sV = sK + 2 * kDecTile * LD;      // two buffers of kDecTile rows
+  __shared__ float s_m[4][16], s_l[4][16];
+
+  const int kvh = blockIdx.y, part = blockIdx.x, h0 = kvh * group;
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
+  const int g = lane >> 2, t = lane & 3;
+  // The position comes from a host copy that precedes the whole step, so it
+  // may be read before grid_wait().
+  const int L = state[0] + 1;
+  const int per = ((L + kDecTile - 1) / kDecTile + parts - 1) / parts;  // tiles per part
+  const int k0 = part * per * kDecTile, k1 = min(L, k0 + per * kDecTile);
+  const int n_tiles = k0 < k1 ? (k1 - k0 + kDecTile - 1) / kDecTile : 0;
+  const T* kbase = kc + int64_t(kvh) * cap * HD;
+  const T* vbase = vc + int64_t(kvh) * cap * HD;
+  auto load_kv = [&](int kv0, int buf) {
+    load_kv_tile<T, HD, kDecTile>(sK + buf * kDecTile * LD, sV + buf * kDecTile * LD, kbase,
+                                  vbase, kv0, k1, tid);
+  };
+  // A first tile of positions cached by earlier steps (this step's key, at
+  // L - 1, comes from the kernel before) is requested while that kernel ends.
+  const bool early = n_tiles > 0 && k0 + kDecTile <= L - 1;
+  if (early) load_kv(k0, 0);
+  grid_wait();
+  grid_release();
+  if (n_tiles > 0 && !early) load_kv(k0, 0);
+  for (int c = tid; c < 16 * CH; c += 128) {
+    const int r = c / CH, cc = c % CH;
+    const bool ok = r < group;
+    cp_async16(sQ + r * LD + cc * 8, q + int64_t(h0 + (ok ? r : 0)) * HD + cc * 8, ok);
+  }
+  cp_async_commit();
+
+  uint32_t qf[HD / 16][4];
+  float o[HD / 8][4];
+#pragma unroll
+  for (int i = 0; i < HD / 8; ++i) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.f;
+  RowState st;
+
+  for (int j = 0; j < n_tiles; ++j) {
+    const int buf = j & 1;
+    if (j + 1 < n_tiles) load_kv(k0 + (j + 1) * kDecTile, buf ^ 1);
+    cp_async_commit();
+    cp_async_wait<1>();
+    __syncthreads();
+    if (j == 0) {
+#pragma unroll
+      for (int ks = 0; ks < HD / 16; ++ks) {
+        const int col = ks * 16 + 2 * t;
+        qf[ks][0] = *reinterpret_cast<const uint32_t*>(sQ + g * LD + col);
+        qf[ks][1] = *reinterpret_cast<const uint32_t*>(sQ + (g + 8) * LD + col);
+        qf[ks][2] = *reinterpret_cast<const uint32_t*>(sQ + g * LD + col + 8);
+        qf[ks][3] = *reinterpret_cast<const uint32_t*>(sQ + (g + 8) * LD + col + 8);
+      }
+    }
+    const T* K = sK + (buf * kDecTile + warp * 16) * LD;
+    const T* V = sV + (buf * kDecTile + warp * 16) * LD;
+    float s[2][4];
+#pragma unroll
+    for (int i = 0; i < 2; ++i) s[i][0] = s[i][1] = s[i][2] = s[i][3] = 0.f;
+#pragma unroll
+    for (int ks = 0; ks < HD / 16; ++ks) {
+      uint32_t b[4];
+      ldmatrix_x4(b, K + ((lane & 7) + (lane >> 4) * 8) * LD + ks * 16 + ((lane >> 3) & 1) * 8);
+      Mma<T>::run(s[0], qf[ks], b[0], b[1]);
+      Mma<T>::run(s[1], qf[ks], b[2], b[3]);
+    }
+    const int key0 = k0 + j * kDecTile + warp * 16;
+#pragma unroll
+    for (int nt = 0; nt < 2; ++nt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int key = key0 + nt * 8 + 2 * t + (e & 1);
+        s[nt][e] = key < k1 ? s[nt][e] * scale_log2 : -INFINITY;
+      }
+    float a_lo, a_hi;
+    online_softmax<2>(s, st, a_lo, a_hi);
+    uint32_t a[4];
+    p_fragment<T, 2>(s, 0, a);
+    rescale<HD / 8>(o, a_lo, a_hi);
+#pragma unroll
+    for (int dp = 0; dp < HD / 16; ++dp) {
+      uint32_t b[4];
+      ldmatrix_x4_trans(b, V + ((lane & 7) + ((lane >> 3) & 1) * 8) * LD + dp * 16 + (lane >> 4) * 8);
+      Mma<T>::run(o[2 * dp], a, b[0], b[1]);
+      Mma<T>::run(o[2 * dp + 1], a, b[2], b[3]);
+    }
+    __syncthreads();
+  }
+  cp_async_wait<0>();
+
+  // Merge the four warps: each row's sum over the four lanes that share it,
+  // then (max, sum, o) of every warp through shared memory (the K/V buffers).
+  row_sums(st);
+  float* s_o = reinterpret_cast<float*>(sK);  // [4][16][HD]
+  __syncthreads();
+  if (t == 0) {
+    s_m[warp][g] = st.m_lo, s_m[warp][g + 8] = st.m_hi;
+    s_l[warp][g] = st.l_lo, s_l[warp][g + 8] = st.l_hi;
+  }
+#pragma unroll
+  for (int dt = 0; dt < HD / 8; ++dt) {
+    float* lo = s_o + (warp * 16 + g) * HD + dt * 8 + 2 * t;
+    float* hi = lo + 8 * HD;
+    lo[0] = o[dt][0], lo[1] = o[dt][1];
+    hi[0] = o[dt][2], hi[1] = o[dt][3];
+  }
+  __syncthreads();
+  for (int i = tid; i < group * HD; i += 128) {
+    const int r = i / HD, d = i % HD;
+    float M = -INFINITY;
+#pragma unroll
+    for (int w = 0; w < 4; ++w)
+      if (s_l[w][r] > 0.f) M = fmaxf(M, s_m[w][r]);
+    float num = 0.f, den = 0.f;
+#pragma unroll
+    for (int w = 0; w < 4; ++w) {
+      if (s_l[w][r] > 0.f) {
+        const float f = exp2f(s_m[w][r] - M);
+        num += s_o[(w * 16 + r) * HD + d] * f;
+        den += s_l[w][r] * f;
+      }
+    }
+    const int64_t row = int64_t(h0 + r) * parts + part;
+    part_o[row * HD + d] = num;
+    if (d == 0) {
+      part_ml[row * 2 + 0] = M;
+      part_ml[row * 2 + 1] = den;
+    }
+  }
+}
+
+// Combines the parts of each query head: grid (heads, hd/32), 8 warps; each
+// warp merges every 8th part for 32 dimensions in one pass (rescaling when a
+// larger maximum appears), then warp 0 merges the warps.
+constexpr int kCombineWarps = 8;
+
+template <typename T>
+__global__ void __launch_bounds__(kCombineWarps * 32)
+    decode_combine_kernel(const float* __restrict__ part_o, const float* __restrict__ part_ml,
+                          int parts, int hd, T* __restrict__ out) {
+  grid_wait();
+  grid_release();
+  __shared__ float s_m[kCombineWarps], s_l[kCombineWarps], s_o[kCombineWarps][32];
+  const int h = blockIdx.x, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int d = blockIdx.y * 32 + lane;
+  const float* ml = part_ml + int64_t(h) * parts * 2;
+  const float* po = part_o + int64_t(h) * parts * hd + (d < hd ? d : 0);
+  Merge mg;
+#pragma unroll 4
+  for (int sp = warp; sp < parts; sp += kCombineWarps)
+    mg.add(ml[2 * sp], ml[2 * sp + 1], po[int64_t(sp) * hd]);
+  if (lane == 0) s_m[warp] = mg.m, s_l[warp] = mg.l;
+  s_o[warp][lane] = mg.o;
+  __syncthreads();
+  if (warp != 0) return;
+  float M = -INFINITY;
+#pragma unroll
+  for (int w = 0; w < kCombineWarps; ++w)
+    if (s_l[w] > 0.f) M = fmaxf(M, s_m[w]);
+  float den = 0.f, num = 0.f;
+#pragma unroll
+  for (int w = 0; w < kCombineWarps; ++w) {
+    if (s_l[w] > 0.f) {
+      const float f = exp2f(s_m[w] - M);
+      den += s_l[w] * f;
+      num += s_o[w][lane] * f;
+    }
+  }
+  if (d < hd) out[int64_t(h) * hd + d] = from_f<T>(den > 0.f ? num / den : 0.f);
+}
+
+template <typename T, int HD>
+void decode_hd(const AttentionArgs<T>& a, const DecodeSplits& s, const Launch& l) {
+  constexpr int bytes = decode_smem_bytes<HD>();
+  auto kernel = decode_kernel<T, HD>;
+  CU_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
+  launch(l, kernel, dim3(unsigned(s.parts), unsigned(a.kv_heads)), 128, bytes, a.q, a.k_cache,
+         a.v_cache, a.cap, a.state, a.q_heads / a.kv_heads, scale_log2(HD), s.parts, s.part_o,
+         s.part_ml);
+  const dim3 cgrid = dim3(unsigned(a.q_heads), unsigned((HD + 31) / 32));
+  launch(l, decode_combine_kernel<T>, cgrid, kCombineWarps * 32, 0, s.part_o, s.part_ml, s.parts,
+         HD, a.out);
+}
+
+}  // namespace
+
+bool attention_supports(int head_dim) {
+  return head_dim == 16 || head_dim == 32 || head_dim == 64 || head_dim == 128;
+}
+
+int decode_parts(int sms, int kv_heads) {
+  return int(std::min<int64_t>(128, std::max<int64_t>(1, ceil_div(2 * sms, kv_heads))));
+}
+
+template <typename T>
+void launch_decode_attention(const AttentionArgs<T>& a, const DecodeSplits& s, const Launch& l) {
+  if (a.q_heads / a.kv_heads > kGroupMax)
+    throw Error(LMD_ERR_UNSUPPORTED, "decode attention: more than 8 query heads per kv head");
+  switch (a.head_dim) {
+    case 16: return decode_hd<T, 16>(a, s, l);
+    case 32: return decode_hd<T, 32>(a, s, l);
+    case 64: return decode_hd<T, 64>(a, s, l);
+    case 128: return decode_hd<T, 128>(a, s, l);
+    default: throw Error(LMD_ERR_UNSUPPORTED, "attention: unsupported head_dim");
+  }
+}
+
+template void launch_decode_attention<__half>(const AttentionArgs<__half>&, const DecodeSplits&,
+                                              const Launch&);
+template void launch_decode_attention<__nv_bfloat16>(const AttentionArgs<__nv_bfloat16>&,
+                                                     const DecodeSplits&, const Launch&);
+
+}  // namespace lmdcu

@@ -1,0 +1,148 @@
+// The CUDA backend's model: Qwen2 in fp16 or bf16 on one or more GPUs of one
+// host, tensor-parallel with one host thread per GPU.
+//
+// Sharding (rank r of tp):
+//   q/k/v, gate/up  column-parallel: heads [r*qh, +qh), kv heads [r*kvh, +kvh),
+//                   intermediate rows [r*I/tp, +I/tp)
+//   o, down         row-parallel: the matching input columns; each rank's
+//                   partial sum (fp32) is all-reduced: two all-reduces a layer
+//   embed_tokens    replicated (one row is read per token)
+//   lm_head         split by vocabulary rows; each rank copies its logits
+//                   slice into the host buffer (the gather happens on the host)
+//   norms           replicated
+//
+// The work is split by job: model_setup.cu creates the ranks (streams,
+// handles, device buffers, KV cache, peer access), weights.cu loads the
+// weights, model_step.cu runs a forward (the kernels of one step, the decode
+// graph, the copies back to the host), plugin.cu is the C entry points.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#if LMDREF_HAVE_NCCL
+#include <nccl.h>
+#endif
+
+#include "attention.h"
+#include "common.h"
+#include "device_buffers.h"
+#include "kernels.h"
+#include "model_shape.h"
+#include "options.h"
+#include "plugin_abi.h"
+#include "weights.h"
+#include "workers.h"
+
+namespace lmdcu {
+
+#if LMDREF_HAVE_NCCL
+#define NCCL_CHECK(call)                                                                 \
+  do {                                                                                   \
+    ncclResult_t r_ = (call);                                                            \
+    if (r_ != ncclSuccess)                                                               \
+      throw Error(LMD_ERR_ENGINE, std::string("NCCL error in " #call ": ") +            \
+                                      ncclGetErrorString(r_));                           \
+  } while (0)
+#endif
+
+// What a forward hands back to the host: every logit of the last n_logits
+// positions, or (one position) the greedy choice of each rank's vocabulary
+// slice and the logits of a few watched ids.
+struct Output {
+  float* logits = nullptr;  // n_logits × vocab
+  Pick* picks = nullptr;    // one per rank, indices global
+  const int32_t* watch = nullptr;
+  int n_watch = 0;
+  float* watch_logits = nullptr;
+};
+
+class Model {
+ public:
+  virtual ~Model() = default;
+  virtual void forward(const int32_t* tokens, int n, int start_pos, int n_logits,
+                       const Output& out) = 0;
+  virtual int tp() const = 0;
+  virtual int64_t last_device_ns() const = 0;
+  virtual const char* dtype() const = 0;
+  virtual const Options& options() const = 0;
+};
+
+// dtype "fp16" or "bf16" (anything else: LMD_ERR_UNSUPPORTED).
+std::unique_ptr<Model> make_model(const Shape& s, const lmdref_cuda_weights* w,
+                                  std::vector<int> devices, const std::string& dtype,
+                                  const Options& opt);
+
+template <typename T>
+class CudaModel : public Model {
+ public:
+  CudaModel(const Shape& s, const lmdref_cuda_weights* w, std::vector<int> devices,
+            const Options& opt);
+  ~CudaModel() override;
+
+  void forward(const int32_t* tokens, int n, int start_pos, int n_logits,
+               const Output& out) override;
+  int tp() const override { return s_.tp; }
+  int64_t last_device_ns() const override { return last_ns_; }
+  const char* dtype() const override { return dtype_.c_str(); }
+  const Options& options() const override { return opt_; }
+
+ private:
+  // Activations for up to `rows` tokens (and `logit_rows` logit rows).
+  struct Acts {
+    int rows = 0, logit_rows = 0, mlp_rows = 0;
+    DevBuf x, h, qkv, q, attn, out, gu, act, logits, tokens;
+  };
+  // One GPU: its stream, handles, weights, cache and buffers; used only by
+  // its own host thread.
+  struct Rank {
+    int rank = 0, device = 0, v0 = 0, v1 = 0, sms = 0;
+    cudaStream_t stream = nullptr;
+    Launch kernels;  // where this rank's kernels go: stream, early start where the GPU has it
+    cublasHandle_t blas = nullptr;
+    cudaEvent_t ev0 = nullptr, ev1 = nullptr;
+#if LMDREF_HAVE_NCCL
+    ncclComm_t comm = nullptr;
+#endif
+    RankWeights<T> w;
+    DevBuf kv, blas_ws, inv_freq, small, part_o, part_ml;
+    DecodeSplits splits;
+    DevBuf out2, flags, step;  // peer all-reduce of the decode step
+    DevBuf pick;               // PickScratch: the greedy choice on the device
+    PeerSet peers_attn{}, peers_mlp{};
+    HostBuf h_small, h_tokens, h_logits, h_pick;
+    T *kcache = nullptr, *vcache = nullptr;
+    int cap = 0;
+    Acts pre, dec;
+    cudaGraph_t graph = nullptr;
+    cudaGraphExec_t graph_exec = nullptr;
+    // Quantized weights: the prefill dequantizes the next layer on `side`
+    // while this one computes (model_step.cu); ready: a scratch half holds a
+    // layer, free: the GEMMs that read it are done.
+    cudaStream_t side = nullptr;
+    cudaEvent_t deq_ready[2] = {nullptr, nullptr}, deq_free[2] = {nullptr, nullptr};
+  };
+
+  // model_setup.cu
+  void init_rank(Rank& R, WeightFeed& feed);
+  void enable_peer_allreduce();
+  void size_acts(Acts& a, int rows, int logit_rows);
+  // model_step.cu
+  void step(Rank& R, Acts& a, int n, int n_logits, const int32_t* d_tokens, bool gemv);
+  void all_reduce(Rank& R, float* buf, size_t count);
+  void run_decode_step(Rank& R);
+  void rank_forward(Rank& R, const int32_t* tokens, int n, int start_pos, int n_logits,
+                    const Output& out);
+  void hand_back(Rank& R, const Acts& a, int n_logits, const Output& out);
+
+  Shape s_;
+  Options opt_;
+  std::vector<int> devices_;
+  std::vector<std::unique_ptr<Rank>> ranks_;
+  std::unique_ptr<Workers> workers_;
+  bool peer_ar_ = false;  // decode all-reduces through peer access
+  std::string dtype_;     // info().dtype: "fp16", or "int8/fp16" with quantized weights
+  int64_t last_ns_ = -1;
+};
+
+}  // namespace lmdcu

@@ -1,0 +1,315 @@
+// One forward of the model: the kernels of a step (prefill over n tokens, or
+// one decode token through the captured CUDA graph) and what crosses back to
+// the host.
+#include <cstring>
+
+#include "model.h"
+
+namespace lmdcu {
+
+template <typename T>
+void CudaModel<T>::all_reduce(Rank& R, float* buf, size_t count) {
+#if LMDREF_HAVE_NCCL
+  if (s_.tp > 1) NCCL_CHECK(ncclAllReduce(buf, buf, count, ncclFloat, ncclSum, R.comm, R.stream));
+#else
+  (void)R;
+  (void)buf;
+  (void)count;
+#endif
+}
+
+// Every kernel of one forward over n tokens, on R.stream. The position comes
+// from device memory (R.small[0]) so that the decode step can be a graph.
+// gemv: one token through the matrix-vector kernels (decode), else cuBLAS.
+template <typename T>
+void CudaModel<T>::step(Rank& R, Acts& a, int n, int n_logits, const int32_t* d_tokens, bool gemv) {
+  const Shape& s = s_;
+  const Launch& st = R.kernels;
+  const int32_t* state = ptr<int32_t>(R.small);
+  T* x = ptr<T>(a.x);
+  T* h = ptr<T>(a.h);
+  float* out = ptr<float>(a.out);
+  const uint64_t layer_kv = uint64_t(s.KVl) * R.cap;
+  // Peer all-reduce (decode with the fused matrix-vector kernels): the
+  // attention partials go to dec.out, the MLP partials to out2, alternately,
+  // so a rank never rewrites a buffer that a peer may still be reading.
+  const bool peer = gemv && peer_ar_;
+  const unsigned long long* counter = ptr<unsigned long long>(R.step);
+  float* mlp_out = peer ? ptr<float>(R.out2) : out;
+  // On one GPU the prefill's o and down projections leave their outputs in T
+  // (cuBLAS rounds once, as a framework's 16-bit Linear does): half the bytes
+  // of the fp32 partial sums that an all-reduce needs.
+  const bool t_delta = !gemv && s.tp == 1;
+  T* out_t = reinterpret_cast<T*>(out);
+  const cudaDataType_t delta_type = t_delta ? Types<T>::cuda : CUDA_R_32F;
+  auto delta_at = [&](int64_t off) -> void* {
+    return t_delta ? static_cast<void*>(out_t + off) : static_cast<void*>(out + off);
+  };
+  auto norm = [&](T* xr, bool add, int64_t off, const T* w, T* hr, int rows) {
+    if (t_delta)
+      launch_rmsnorm<T, T>(xr, add ? out_t + off : nullptr, w, hr, rows, s.H, s.eps, st);
+    else
+      launch_rmsnorm<T, float>(xr, add ? out + off : nullptr, w, hr, rows, s.H, s.eps, st);
+  };
+  // Quantized prefill: layer l's matrices are dequantized into scratch half
+  // l % 2 on R.side while layer l - 1 computes: memory-bound copies under
+  // compute-bound GEMMs. (One token, or a decode step captured in a graph,
+  // dequantizes in line on R.stream instead.)
+  const bool overlap = s.quant && !gemv && n > 1;
+  auto in_half = [&](const Linear<T>& W, int half) {
+    Linear<T> c = W;
+    if (c.deq) c.deq += half * R.w.deq_stride;
+    return c;
+  };
+  auto prefetch = [&](int l) {
+    const int half = l % 2;
+    const LayerWeights<T>& L = R.w.layers[l];
+    const Launch side{R.side, false};
+    CU_CHECK(cudaStreamWaitEvent(R.side, R.deq_free[half], 0));
+    for (const Linear<T>* W : {&L.qkv, &L.o, &L.gate_up, &L.down})
+      linear_prepare<T>(in_half(*W, half), side);
+    CU_CHECK(cudaEventRecord(R.deq_ready[half], R.side));
+  };
+  if (overlap) {
+    CU_CHECK(cudaEventRecord(R.deq_free[0], R.stream));
+    CU_CHECK(cudaEventRecord(R.deq_free[1], R.stream));
+    prefetch(0);
+  }
+  if (peer) launch_step(ptr<unsigned long long>(R.step), st);
+  launch_embed<T>(d_tokens, n, R.w.embed, s.H, x, st);
+  for (int l = 0; l < s.layers; ++l) {
+    const LayerWeights<T>& Lw = R.w.layers[l];
+    if (overlap && l + 1 < s.layers) prefetch(l + 1);
+    LayerWeights<T> L = Lw;
+    if (overlap) {
+      L.qkv = in_half(Lw.qkv, l % 2);
+      L.o = in_half(Lw.o, l % 2);
+      L.gate_up = in_half(Lw.gate_up, l % 2);
+      L.down = in_half(Lw.down, l % 2);
+    }
+    // Dequantized in line (no overlap), or waited for before the first GEMM.
+    auto prepare = [&](const Linear<T>& W) {
+      if (!overlap) linear_prepare<T>(W, st);
+    };
+    QkvTarget<T> qkv;
+    qkv.bias = L.qkv_bias;
+    qkv.state = state;
+    qkv.inv_freq = ptr<float>(R.inv_freq);
+    qkv.q_heads = s.qh;
+    qkv.kv_heads = s.kvh;
+    qkv.head_dim = s.hd;
+    qkv.q_out = ptr<T>(a.q);
+    qkv.k_cache = R.kcache + l * layer_kv;
+    qkv.v_cache = R.vcache + l * layer_kv;
+    qkv.cap = R.cap;
+    AttentionArgs<T> att;
+    att.q = ptr<T>(a.q);
+    att.k_cache = qkv.k_cache;
+    att.v_cache = qkv.v_cache;
+    att.cap = R.cap;
+    att.state = state;
+    att.n = n;
+    att.q_heads = s.qh;
+    att.kv_heads = s.kvh;
+    att.head_dim = s.hd;
+    att.out = ptr<T>(a.attn);
+
+    // x → RMSNorm → q|k|v (+ bias, RoPE, cache) → attention → o
+    if (peer && l > 0)
+      launch_allreduce_rmsnorm<T>(R.peers_mlp, s.tp, R.rank, counter, 2 * l - 1, x, L.in_norm, h,
+                                  s.H, s.eps, st);
+    else
+      norm(x, l > 0, 0, L.in_norm, h, n);
+    if (gemv) {
+      linear_gemv_qkv_rope<T>(L.qkv, h, qkv, st);
+    } else {
+      prepare(L.qkv);
+      if (overlap) CU_CHECK(cudaStreamWaitEvent(R.stream, R.deq_ready[l % 2], 0));
+      linear_gemm<T>(R.blas, L.qkv, h, n, a.qkv.p, CUDA_R_32F);
+      launch_rope_qkv<T>(ptr<float>(a.qkv), n, qkv, st);
+    }
+    if (n == 1)
+      launch_decode_attention<T>(att, R.splits, st);
+    else
+      launch_prefill_attention<T>(att, st);
+    if (gemv)
+      linear_gemv<T>(L.o, ptr<T>(a.attn), out, st);
+    else {
+      prepare(L.o);
+      linear_gemm<T>(R.blas, L.o, ptr<T>(a.attn), n, out, delta_type);
+    }
+
+    // x += all-reduce(o) → RMSNorm → gate|up → SwiGLU → down
+    if (peer) {
+      launch_allreduce_rmsnorm<T>(R.peers_attn, s.tp, R.rank, counter, 2 * l, x, L.post_norm, h,
+                                  s.H, s.eps, st);
+    } else {
+      all_reduce(R, out, size_t(n) * s.H);
+      norm(x, true, 0, L.post_norm, h, n);
+    }
+    if (gemv) {
+      linear_gemv_gate_up<T>(L.gate_up, h, ptr<T>(a.act), st);
+      linear_gemv<T>(L.down, ptr<T>(a.act), mlp_out, st);
+    } else {
+      prepare(L.gate_up);
+      prepare(L.down);
+      for (int r0 = 0; r0 < n; r0 += a.mlp_rows) {
+        const int rows = std::min(a.mlp_rows, n - r0);
+        linear_gemm<T>(R.blas, L.gate_up, h + int64_t(r0) * s.H, rows, a.gu.p, Types<T>::cuda);
+        launch_silu_mul<T>(ptr<T>(a.gu), rows, s.Il, ptr<T>(a.act), st);
+        linear_gemm<T>(R.blas, L.down, ptr<T>(a.act), rows, delta_at(int64_t(r0) * s.H),
+                       delta_type);
+      }
+    }
+    if (overlap) CU_CHECK(cudaEventRecord(R.deq_free[l % 2], R.stream));
+    if (!peer) all_reduce(R, out, size_t(n) * s.H);
+  }
+
+  // x += all-reduce(down) → final RMSNorm → lm_head → logits (rounded to T)
+  const int64_t last = int64_t(n - n_logits) * s.H;
+  if (peer)
+    launch_allreduce_rmsnorm<T>(R.peers_mlp, s.tp, R.rank, counter, 2 * s.layers - 1, x,
+                                R.w.final_norm, h, s.H, s.eps, st);
+  else
+    norm(x + last, true, last, R.w.final_norm, h + last, n_logits);
+  const int vloc = R.v1 - R.v0;
+  if (gemv)
+    linear_gemv<T>(R.w.lm_head, h + last, ptr<float>(a.logits), st);
+  else if (R.w.lm_head.quantized())  // no vocabulary-sized scratch: a row at a time
+    for (int i = 0; i < n_logits; ++i)
+      linear_gemv<T>(R.w.lm_head, h + last + int64_t(i) * s.H,
+                     ptr<float>(a.logits) + int64_t(i) * vloc, st);
+  else
+    linear_gemm<T>(R.blas, R.w.lm_head, h + last, n_logits, a.logits.p, CUDA_R_32F);
+  launch_round<T>(ptr<float>(a.logits), int64_t(n_logits) * vloc,
+                  n_logits == 1 ? ptr<PickScratch>(R.pick) : nullptr, st);
+}
+
+// One decode token: the step's kernels, captured into a CUDA graph at the
+// first call and replayed after (LMDREF_CUDA_GRAPH=0: launched one by one).
+template <typename T>
+void CudaModel<T>::run_decode_step(Rank& R) {
+  const int32_t* d_tok = ptr<int32_t>(R.small) + 1;
+  if (!opt_.graph) {
+    step(R, R.dec, 1, 1, d_tok, opt_.gemv_decode);
+    return;
+  }
+  if (!R.graph_exec) {
+    CU_CHECK(cudaStreamBeginCapture(R.stream, cudaStreamCaptureModeThreadLocal));
+    try {
+      step(R, R.dec, 1, 1, d_tok, opt_.gemv_decode);
+    } catch (...) {
+      cudaGraph_t g = nullptr;
+      cudaStreamEndCapture(R.stream, &g);
+      if (g) cudaGraphDestroy(g);
+      throw;
+    }
+    CU_CHECK(cudaStreamEndCapture(R.stream, &R.graph));
+    CU_CHECK(cudaGraphInstantiate(&R.graph_exec, R.graph, 0));
+  }
+  CU_CHECK(cudaGraphLaunch(R.graph_exec, R.stream));
+}
+
+// Copies what the forward hands back from the device: the rank's greedy
+// choice and the watched logits in its slice, or its logits slice.
+template <typename T>
+void CudaModel<T>::hand_back(Rank& R, const Acts& a, int n_logits, const Output& out) {
+  const int vloc = R.v1 - R.v0;
+  if (out.picks) {
+    // A few bytes cross to the host instead of the logits row.
+    R.h_pick.reserve(sizeof(Pick) + size_t(out.n_watch) * sizeof(float));
+    CU_CHECK(cudaMemcpyAsync(R.h_pick.p, &ptr<PickScratch>(R.pick)->result, sizeof(Pick),
+                             cudaMemcpyDeviceToHost, R.stream));
+    float* hw = reinterpret_cast<float*>(ptr<Pick>(R.h_pick) + 1);
+    for (int w = 0; w < out.n_watch; ++w) {
+      const int32_t id = out.watch[w];
+      if (id >= R.v0 && id < R.v1)
+        CU_CHECK(cudaMemcpyAsync(hw + w, ptr<float>(a.logits) + (id - R.v0), sizeof(float),
+                                 cudaMemcpyDeviceToHost, R.stream));
+    }
+    CU_CHECK(cudaStreamSynchronize(R.stream));
+    Pick p = *ptr<Pick>(R.h_pick);
+    if (p.index >= 0) p.index += R.v0;
+    out.picks[R.rank] = p;
+    for (int w = 0; w < out.n_watch; ++w)
+      if (out.watch[w] >= R.v0 && out.watch[w] < R.v1) out.watch_logits[w] = hw[w];
+  } else {
+    const size_t bytes = size_t(n_logits) * vloc * sizeof(float);
+    R.h_logits.reserve(bytes);
+    CU_CHECK(cudaMemcpyAsync(R.h_logits.p, a.logits.p, bytes, cudaMemcpyDeviceToHost, R.stream));
+    CU_CHECK(cudaStreamSynchronize(R.stream));
+    const float* src = ptr<float>(R.h_logits);
+    for (int i = 0; i < n_logits; ++i)
+      std::memcpy(out.logits + int64_t(i) * s_.V + R.v0, src + int64_t(i) * vloc,
+                  size_t(vloc) * sizeof(float));
+  }
+}
+
+template <typename T>
+void CudaModel<T>::rank_forward(Rank& R, const int32_t* tokens, int n, int start_pos, int n_logits,
+                                const Output& out) {
+  if (start_pos + n > R.cap)
+    throw Error(LMD_ERR_NOMEM, "the KV cache holds " + std::to_string(R.cap) +
+                                   " positions on this GPU; position " +
+                                   std::to_string(start_pos + n) + " was asked for");
+  int32_t* hs = ptr<int32_t>(R.h_small);
+  hs[0] = start_pos;
+  hs[1] = tokens[0];
+  CU_CHECK(cudaMemcpyAsync(R.small.p, hs, 2 * sizeof(int32_t), cudaMemcpyHostToDevice, R.stream));
+  const bool decode = n == 1 && n_logits == 1;
+  Acts* a = &R.dec;
+  if (decode) {
+    if (R.rank == 0) CU_CHECK(cudaEventRecord(R.ev0, R.stream));
+    run_decode_step(R);
+  } else {
+    CU_CHECK(cudaStreamSynchronize(R.stream));  // buffers may be reallocated below
+    size_acts(R.pre, n, n_logits);
+    a = &R.pre;
+    R.h_tokens.reserve(size_t(n) * sizeof(int32_t));
+    std::memcpy(R.h_tokens.p, tokens, size_t(n) * sizeof(int32_t));
+    CU_CHECK(cudaMemcpyAsync(a->tokens.p, R.h_tokens.p, size_t(n) * sizeof(int32_t),
+                             cudaMemcpyHostToDevice, R.stream));
+    if (R.rank == 0) CU_CHECK(cudaEventRecord(R.ev0, R.stream));
+    step(R, *a, n, n_logits, ptr<int32_t>(a->tokens), false);
+  }
+  if (R.rank == 0) CU_CHECK(cudaEventRecord(R.ev1, R.stream));
+  hand_back(R, *a, n_logits, out);
+  if (R.rank == 0) {
+    float ms = 0.f;
+    CU_CHECK(cudaEventElapsedTime(&ms, R.ev0, R.ev1));
+    last_ns_ = int64_t(double(ms) * 1e6);
+  }
+}
+
+template <typename T>
+void CudaModel<T>::forward(const int32_t* tokens, int n, int start_pos, int n_logits,
+                           const Output& out) {
+  if (n < 1 || n_logits < 1 || n_logits > n || start_pos < 0)
+    throw Error(LMD_ERR_INVALID, "forward: bad token count or position");
+  if (out.picks && n_logits != 1)
+    throw Error(LMD_ERR_INVALID, "forward: the greedy choice is made for one position only");
+  for (int i = 0; i < n; ++i)
+    if (tokens[i] < 0 || tokens[i] >= s_.V)
+      throw Error(LMD_ERR_INVALID,
+                  "forward: token id " + std::to_string(tokens[i]) + " is outside the vocabulary");
+  for (int w = 0; w < out.n_watch; ++w)
+    if (out.watch[w] < 0 || out.watch[w] >= s_.V)
+      throw Error(LMD_ERR_INVALID,
+                  "forward: watched id " + std::to_string(out.watch[w]) + " is outside the vocabulary");
+  last_ns_ = -1;
+  workers_->run([&](int r) { rank_forward(*ranks_[r], tokens, n, start_pos, n_logits, out); });
+}
+
+#define LMDCU_INSTANTIATE(T)                                                                  \
+  template void CudaModel<T>::all_reduce(Rank&, float*, size_t);                              \
+  template void CudaModel<T>::step(Rank&, Acts&, int, int, const int32_t*, bool);             \
+  template void CudaModel<T>::run_decode_step(Rank&);                                         \
+  template void CudaModel<T>::hand_back(Rank&, const Acts&, int, const Output&);              \
+  template void CudaModel<T>::rank_forward(Rank&, const int32_t*, int, int, int,              \
+                                           const Output&);                                    \
+  template void CudaModel<T>::forward(const int32_t*, int, int, int, const Output&);
+
+LMDCU_INSTANTIATE(__half)
+LMDCU_INSTANTIATE(__nv_bfloat16)
+
+}  // namespace lmdcu

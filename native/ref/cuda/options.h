@@ -1,0 +1,43 @@
+// The CUDA backend's switches, in one struct read once when an engine is
+// created. Each switch keeps an earlier or simpler path of one piece of the
+// computation for A/B runs and for the parity check (parity.py runs every
+// switch's other value against transformers); the defaults are the measured
+// fastest paths. No CUDA types here, so the parser is tested on the CPU.
+#pragma once
+
+#include <string>
+
+namespace lmdcu {
+
+struct Options {
+  // LMDREF_CUDA_GRAPH=0: the decode step's kernels launched one by one
+  // instead of replaying one CUDA graph.
+  bool graph = true;
+  // LMDREF_CUDA_DECODE=cublas: decode through the prefill's cuBLAS GEMMs and
+  // element-wise kernels instead of the fused matrix-vector kernels.
+  bool gemv_decode = true;
+  // LMDREF_CUDA_AR=nccl: NCCL for the decode all-reduces too, instead of the
+  // peer-access kernel fused with the residual add and RMSNorm (tp > 1).
+  bool peer_allreduce = true;
+  // LMDREF_CUDA_PDL=0: kernels launched without programmatic dependent
+  // launch (early start) on sm_90.
+  bool early_start = true;
+  // LMDREF_CUDA_CHOICE=host: the greedy choice made on the host from the
+  // copied logits row instead of on the GPUs.
+  bool device_choice = true;
+};
+
+// Reads the LMDREF_CUDA_* variables of env (a NULL-terminated array of
+// "NAME=value" strings, as environ). Throws lmdrive::AbiError
+// (LMD_ERR_INVALID) naming the variable for an unknown LMDREF_CUDA_* name or
+// value, so a mistyped switch never runs the default silently.
+Options read_options(const char* const* env);
+
+// The switches that differ from the defaults, as "LMDREF_CUDA_PDL=0 …";
+// empty for the defaults.
+std::string changed_switches(const Options& o);
+
+// Every switch with its values, default first: "LMDREF_CUDA_GRAPH=1|0, …".
+std::string switch_list();
+
+}  // namespace lmdcu
