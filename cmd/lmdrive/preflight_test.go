@@ -11,6 +11,7 @@ import (
 // library folder is empty, so any error about the engine library means the
 // check came too late.
 func TestMistakesAreFoundBeforeLoading(t *testing.T) {
+	t.Setenv("LMDRIVE_LIB_PATH", "") // make test points it at the built library
 	noLib := t.TempDir()
 	out := filepath.Join(t.TempDir(), "r.jsonl")
 	common := []string{"--lib-path", noLib}
@@ -46,6 +47,7 @@ func TestMistakesAreFoundBeforeLoading(t *testing.T) {
 
 // A tokenizer that does not fit the model is warned about before loading.
 func TestTokenizerOfAnotherModelIsWarnedAbout(t *testing.T) {
+	t.Setenv("LMDRIVE_LIB_PATH", "")
 	_, stderr, err := lmdrive(t, "run", "--lib-path", t.TempDir(), "--tokenizer", filepath.Join("..", "..", "testdata", "tokenizer", "tiny-bpe.json"),
 		"--out", filepath.Join(t.TempDir(), "r.jsonl"))
 	if err == nil || !strings.Contains(err.Error(), "no library for engine") {

@@ -27,13 +27,18 @@ import (
 //     preceded by the line <!-- needs a GPU -->, runs only where NVML finds
 //     a GPU and LMDRIVE_README_GPU=1 is set (on the GPU machines); the line
 //     that runs the GPU script itself is left to that script's own run;
+//   - a block preceded by <!-- not run by the README test: REASON --> is
+//     left out, its reason logged: for lines another test runs where they
+//     belong (the tarball checks, which make test-dist runs in the unpacked
+//     tarball);
 //   - `make` lines are checked with `make -n` (the targets exist): CI runs
 //     `make test` and `make run` themselves;
 //   - the placeholder path/to/hf-checkpoint stands for a checkpoint the test
 //     writes first (lmdrive model init); /tmp/<name> paths are moved into
 //     the test's own folder;
-//   - a line exits 0, except `lmdrive eos`, which may exit 3 (a sample
-//     stopped early: what it is there to find).
+//   - a line exits 0, or with the status its command documents for what it
+//     is there to find (findingStatus: `lmdrive eos` 3, a sample stopped
+//     early; `lmdrive doctor` 2, a chosen engine lacks something here).
 //
 // Help examples are the lines starting with "lmdrive " under an "Examples:"
 // line in a command's --help (its Description).
@@ -43,9 +48,36 @@ type example struct {
 	where string // README.md:12, or `lmdrive run --help`
 	line  string
 	gpu   bool
+	skip  string // why the README says it is not run here
 }
 
+var notRunMarker = regexp.MustCompile(`^<!-- not run by the README test: (.+\S) -->$`)
+
 const gpuMarker = "(needs a GPU)"
+
+// findingStatus is the exit status a command documents for a finding
+// rather than a failure.
+var findingStatus = map[string]int{"eos": 3, "doctor": 2}
+
+// acceptable tells whether a line's exit status is success or its
+// command's documented finding.
+func acceptable(line string, cmd *exec.Cmd) bool {
+	if cmd.ProcessState == nil {
+		return false
+	}
+	code := cmd.ProcessState.ExitCode()
+	if code == 0 {
+		return true
+	}
+	fields := strings.Fields(line)
+	for i, f := range fields {
+		if strings.HasSuffix(f, "lmdrive") && i+1 < len(fields) {
+			want, ok := findingStatus[fields[i+1]]
+			return ok && code == want
+		}
+	}
+	return false
+}
 
 // readmeExamples returns the command lines of README.md's shell blocks.
 func readmeExamples(t *testing.T, path string) []example {
@@ -55,19 +87,24 @@ func readmeExamples(t *testing.T, path string) []example {
 		t.Fatal(err)
 	}
 	var (
-		out        []example
-		inBlock    bool
-		blockGPU   bool
-		pendingGPU bool
-		cont       string
+		out         []example
+		inBlock     bool
+		blockGPU    bool
+		pendingGPU  bool
+		blockSkip   string
+		pendingSkip string
+		cont        string
 	)
 	for i, raw := range strings.Split(string(b), "\n") {
 		line := strings.TrimSpace(raw)
 		switch {
 		case !inBlock && line == "<!-- needs a GPU -->":
 			pendingGPU = true
+		case !inBlock && notRunMarker.MatchString(line):
+			pendingSkip = notRunMarker.FindStringSubmatch(line)[1]
 		case !inBlock && regexp.MustCompile("^```(sh|bash|shell)$").MatchString(line):
 			inBlock, blockGPU, pendingGPU = true, pendingGPU, false
+			blockSkip, pendingSkip = pendingSkip, ""
 		case inBlock && line == "```":
 			inBlock = false
 		case inBlock:
@@ -83,9 +120,9 @@ func readmeExamples(t *testing.T, path string) []example {
 				continue
 			}
 			out = append(out, example{where: fmt.Sprintf("%s:%d", filepath.Base(path), i+1), line: line,
-				gpu: blockGPU || strings.Contains(line, gpuMarker)})
+				gpu: blockGPU || strings.Contains(line, gpuMarker), skip: blockSkip})
 		case line != "":
-			pendingGPU = false
+			pendingGPU, pendingSkip = false, ""
 		}
 	}
 	if inBlock {
@@ -189,6 +226,10 @@ func TestREADMEAndHelpExamplesRun(t *testing.T) {
 	}
 	ran := 0
 	for _, ex := range examples {
+		if ex.skip != "" {
+			t.Logf("%s: not run here (%s): %s", ex.where, ex.skip, ex.line)
+			continue
+		}
 		if ex.gpu && !gpu {
 			t.Logf("%s: needs a GPU, not run here: %s", ex.where, ex.line)
 			continue
@@ -212,7 +253,7 @@ func TestREADMEAndHelpExamplesRun(t *testing.T) {
 		start := time.Now()
 		err := cmd.Run()
 		cancel()
-		if err != nil && !(strings.Contains(line, "lmdrive eos") && cmd.ProcessState != nil && cmd.ProcessState.ExitCode() == 3) {
+		if err != nil && !acceptable(line, cmd) {
 			t.Errorf("%s: %s\n%v after %v; output:\n%s", ex.where, ex.line, err, time.Since(start).Round(time.Millisecond), out.String())
 			continue
 		}

@@ -17,7 +17,10 @@
 #                                  quant: int8/fp8 weights, see below, not in the default list;
 #                                  cpuparity: the CPU engine (fp32 and int8) against transformers
 #                                  on the CPU, native/ref/tests/hf_parity.py;
-#                                  digest: the example digest, docs/plans/h200-digest.sh, only when named)
+#                                  digest: the example digest, docs/plans/h200-digest.sh, only when named;
+#                                  readme: the gpus command's GPU path and, on 2 GPUs or more, every
+#                                  README line (the GPU ones too), with the cmd/lmdrive test binary
+#                                  (go test -c -o build/cmd-lmdrive.test ./cmd/lmdrive), only when named)
 #              LMDREF_CHECK_ARCHS  CUDA architectures (default "80;90a")
 #              LMDREF_CHECK_GEMM_TOKENS  prompt lengths of the GEMM baseline (default "10000 20000")
 set -uo pipefail
@@ -227,6 +230,21 @@ if want quant; then  # weight-only int8 (and fp8 on sm_90), one GPU, with its fp
       --warmup 1 --repeats 1 --precision "$f"
   done
   python3 $HERE/quant_bars.py "$OUTD" || step_failed quant-bars $?
+fi
+
+if want readme; then  # TestGPUsCommand on a real driver; the README's lines, GPU ones included
+  phase "readme"
+  if [ ! -x build/cmd-lmdrive.test ]; then
+    echo "!! build/cmd-lmdrive.test missing: go test -c -o build/cmd-lmdrive.test ./cmd/lmdrive"
+    step_failed readme 2
+  else
+    tests=TestGPUsCommand
+    [ "$NGPU" -ge 2 ] && tests='TestGPUsCommand|TestREADMEAndHelpExamplesRun'
+    (cd cmd/lmdrive && LMDRIVE_BIN="$BIN" LMDRIVE_LIB_PATH="$LIB" LMDRIVE_README_GPU=1 \
+      ../../build/cmd-lmdrive.test -test.run "^($tests)\$" -test.v -test.timeout 30m) | tee "$OUTD/readme.txt"
+    rc=${PIPESTATUS[0]}
+    [ "$rc" -eq 0 ] || step_failed readme "$rc"
+  fi
 fi
 
 if want digest; then  # the example digest (docs/digest-example.md, plots, HTML), about 4 minutes
