@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -23,7 +24,8 @@ func recordSeeds() [][]byte {
 }
 
 // FuzzReadRecords reads arbitrary bytes as a results file: an error or
-// records, never a panic, and every record it returns can be written again.
+// records, never a panic; at most one record per line, each an lmdrive
+// record that can be written again.
 func FuzzReadRecords(f *testing.F) {
 	for _, s := range recordSeeds() {
 		f.Add(s)
@@ -38,7 +40,13 @@ func FuzzReadRecords(f *testing.F) {
 		tmp.Write(data)
 		tmp.Close()
 		recs, _ := ReadRecords(tmp.Name())
+		if lines := bytes.Count(data, []byte{'\n'}) + 1; len(recs) > lines {
+			t.Fatalf("%d records from %d lines", len(recs), lines)
+		}
 		for i, r := range recs {
+			if !strings.HasPrefix(r.Schema, "lmdrive.result/") {
+				t.Fatalf("record %d has schema %q", i, r.Schema)
+			}
 			if _, err := json.Marshal(r); err != nil {
 				t.Fatalf("record %d cannot be written again: %v", i, err)
 			}
