@@ -15,12 +15,13 @@ cd "$(dirname "$0")/.."
 bin=$(mktemp -d)
 toklib=$(mktemp -d)
 trap 'rm -rf "$bin" "$toklib"' EXIT
+shopt -s nullglob
 IFS=: read -ra dirs <<<"$PATH"
 for d in "${dirs[@]}"; do
   for f in "$d"/*; do
     n=${f##*/}
     case $n in cargo* | rustc* | rustup*) continue ;; esac
-    [ -e "$bin/$n" ] || ln -s "$f" "$bin/$n"
+    [ -e "$bin/$n" ] || [ -L "$bin/$n" ] || ln -s "$f" "$bin/$n"
   done
 done
 export PATH=$bin
