@@ -169,3 +169,19 @@ func TestInterruptedWriteLeavesNothing(t *testing.T) {
 		t.Fatalf("%v; progress ended at %d", err, last)
 	}
 }
+
+// An empty folder given as --out is filled (the finished folder replaces
+// it); a folder with anything in it is refused untouched.
+func TestWriteIntoAnEmptyFolder(t *testing.T) {
+	out := t.TempDir()
+	p, _ := LookupPreset("tiny")
+	if err := Write(out, p, Options{Seed: 1, Dtype: "bf16"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(out, "model.safetensors")); err != nil {
+		t.Fatal(err)
+	}
+	if err := Write(out, p, Options{Seed: 1}); err == nil || !strings.Contains(err.Error(), "is not empty") {
+		t.Fatalf("second write: %v", err)
+	}
+}
