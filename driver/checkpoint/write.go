@@ -97,8 +97,10 @@ func WriteContext(ctx context.Context, dir string, p Preset, o Options) (err err
 		}
 		return fmt.Errorf("%w (the partial files were removed)", err)
 	}
-	if err := os.Rename(tmp, dir); err != nil {
-		return fmt.Errorf("write checkpoint: move the finished files into place: %w", err)
+	// rename(2) itself, which replaces an empty folder at dir (os.Rename
+	// refuses any existing folder).
+	if err := unix.Rename(tmp, dir); err != nil {
+		return fmt.Errorf("write checkpoint: move the finished files into place at %s: %w", dir, err)
 	}
 	syncDir(parent)
 	return nil
