@@ -42,8 +42,13 @@ BIN_STATIC := $(BUILD)/bin-static/lmdrive
 # The Python worker's folder; the tarballs carry it as lib/lmdrive/pyworker
 # when it exists.
 PYWORKER_DIR ?= driver/pyworker
+# The Python test environment (torch + transformers for the CPU, pinned):
+# created by `make pyenv`; LMDRIVE_SKIP_PY=1 skips it and the tests that need it.
+PYENV    := $(abspath $(BUILD))/pyenv
+PYTHON   ?= python3
+PYLOCK   := $(PYWORKER_DIR)/tests/requirements.txt
 
-.PHONY: all build build-static native tokenizers test test-go test-native test-nocgo test-sdk-headers run \
+.PHONY: all build build-static native tokenizers worker pyenv test test-go test-native test-nocgo test-py test-sdk-headers run \
 	dist dist-static test-dist repro-test image-test clean fuzz
 
 all: build
@@ -60,17 +65,42 @@ endif
 $(TOKLIB)/libtokenizers.a: tokenize/scripts/build-libtokenizers.sh
 	bash tokenize/scripts/build-libtokenizers.sh $(TOKLIB)
 
-build: native tokenizers
+# The Python worker beside the engine libraries, as in the tarballs (the
+# binary also embeds it).
+worker:
+	rm -rf $(LIBDIR)/pyworker && mkdir -p $(LIBDIR)/pyworker/lmdrive_py
+	cp $(PYWORKER_DIR)/lmdrive_worker.py $(LIBDIR)/pyworker/
+	cp $(PYWORKER_DIR)/lmdrive_py/*.py $(LIBDIR)/pyworker/lmdrive_py/
+
+pyenv:
+ifeq ($(LMDRIVE_SKIP_PY),1)
+	@echo "LMDRIVE_SKIP_PY=1: no Python test environment; Python worker tests are skipped"
+else
+	@if [ ! -f $(PYENV)/.installed ] || [ $(PYLOCK) -nt $(PYENV)/.installed ]; then \
+		bash $(PYWORKER_DIR)/tests/pyenv.sh $(PYENV) $(PYTHON); fi
+endif
+
+build: native tokenizers worker
 	go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/lmdrive
 
-test: build test-native test-go test-nocgo test-sdk-headers
+test: build test-native test-go test-nocgo test-py test-sdk-headers
 
 test-native: native
 	ctest --test-dir $(BUILD)/cmake --output-on-failure
 
-test-go: build
+test-go: build pyenv
 	go vet ./...
-	LMDRIVE_REQUIRE_NATIVE=1 LMDRIVE_BIN=$(abspath $(BIN)) go test -count=1 ./...
+	LMDRIVE_REQUIRE_NATIVE=1 LMDRIVE_BIN=$(abspath $(BIN)) LMDRIVE_PYTHON=$(if $(filter 1,$(LMDRIVE_SKIP_PY)),,$(PYENV)/bin/python) \
+		go test -count=1 -timeout 30m ./...
+
+# The worker's own tests: the vLLM, LMDeploy and TensorRT-LLM adapters
+# against fakes of their libraries, the random weights.
+test-py: pyenv
+ifeq ($(LMDRIVE_SKIP_PY),1)
+	@echo "LMDRIVE_SKIP_PY=1: Python worker tests skipped"
+else
+	$(PYENV)/bin/python -m pytest -q -p no:cacheprovider $(PYWORKER_DIR)/tests
+endif
 
 # The cgo-free build (make dist-static): the pure-Go tokenizer, the telemetry
 # package's "needs cgo" path, and the ref engine loading and matching

@@ -31,7 +31,8 @@ type Setup struct {
 	// without telemetry.
 	Telemetry func() (cuda.Telemetry, error)
 	// Overhead measures lmdrive's own cost per token with the ref engine's
-	// zero-compute mode, through the same path (runner or in-process).
+	// zero-compute mode, through the same path (runner or in-process); for
+	// a Python engine, with its adapter's zero-compute mode in its worker.
 	Overhead bool
 	Tool     Tool
 	// Log receives progress lines for a person; nil is quiet.
@@ -154,15 +155,20 @@ func (s *Session) watchGPUs(info driver.Info) error {
 func (s *Session) measureOverhead(ctx context.Context) (Overhead, error) {
 	o := s.setup.Open
 	o.Engine, o.Config, o.Log = "ref", json.RawMessage(`{"model":"random:tiny","calibrate":true}`), nil
+	path := "runner"
+	if o.InProcess {
+		path = "in-process"
+	}
+	if driver.IsPythonEngine(s.setup.Open.Engine) {
+		// A Python engine's own adapter, in its worker, without a model.
+		o.Engine, o.Config = s.setup.Open.Engine, json.RawMessage(`{"calibrate":true}`)
+		path = "python worker (" + o.Engine + " adapter)"
+	}
 	eng, err := driver.Open(ctx, o)
 	if err != nil {
 		return Overhead{}, err
 	}
 	defer eng.Close()
-	path := "runner"
-	if o.InProcess {
-		path = "in-process"
-	}
 	return MeasureOverhead(ctx, eng, 20000, path)
 }
 

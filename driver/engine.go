@@ -44,6 +44,12 @@ type Info struct {
 	MaxSeqLen   int      `json:"max_seq_len"`
 	MaxInputLen int      `json:"max_input_len"`
 	Caps        []string `json:"caps"`
+	// Versions names the libraries behind the engine and their versions
+	// (library, torch, CUDA, ...), where the engine reports them.
+	Versions map[string]string `json:"versions,omitempty"`
+	// Config is the engine's effective configuration as it reported it,
+	// read back from its own objects after creation (JSON object).
+	Config json.RawMessage `json:"effective_config,omitempty"`
 	// LoadNs is engine creation time (create → ready), in nanoseconds.
 	LoadNs int64 `json:"load_ns"`
 }
@@ -199,4 +205,7 @@ type Result struct {
 	EngineFirstNs      int64        `json:"engine_first_ns"`
 	EngineLastNs       int64        `json:"engine_last_ns"`
 	Detail             string       `json:"detail,omitempty"`
+	// Config is the request's effective configuration as the engine saw it
+	// (its generation or sampling parameters after defaults), where reported.
+	Config json.RawMessage `json:"effective_config,omitempty"`
 }

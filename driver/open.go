@@ -29,6 +29,9 @@ type OpenOptions struct {
 	// "runner". Env is added to the child's environment.
 	Runner []string
 	Env    []string
+	// Python is the interpreter of the Python engines (IsPythonEngine):
+	// --python; empty: LMDRIVE_PYTHON, then python3 on PATH.
+	Python string
 }
 
 // Validate refuses settings that cannot work, before anything is started.
@@ -50,6 +53,9 @@ func (o OpenOptions) Validate() error {
 func Open(ctx context.Context, o OpenOptions) (Engine, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
+	}
+	if IsPythonEngine(o.Engine) {
+		return openPython(ctx, o)
 	}
 	lib, err := o.Search.Locate(o.Engine)
 	if err != nil {
@@ -88,8 +94,9 @@ func (o *ownedEngine) Close() error {
 }
 
 // EngineSettings are the engine config keys lmdrive's flags set. The ref
-// engine reads all of them; other engines get the model and the
-// tensor-parallel size. Extra (a JSON object) is merged over the rest.
+// engine reads all of them, engine hf those it shares with ref; other
+// engines get the model and the tensor-parallel size. Extra (a JSON object)
+// is merged over the rest.
 type EngineSettings struct {
 	Engine    string
 	Model     string
@@ -99,6 +106,9 @@ type EngineSettings struct {
 	TP        int
 	Precision string // "" (the engine's default) or one of Precisions
 	Extra     string
+	// TrustRemoteCode lets a Python engine's library run code shipped in the
+	// model folder (--trust-remote-code); off by default.
+	TrustRemoteCode bool
 }
 
 // Precisions are the values of --precision. fp32, fp16 and bf16 set the ref
@@ -116,10 +126,17 @@ func (s EngineSettings) Config() (json.RawMessage, error) {
 	if s.Threads < 0 {
 		return nil, fmt.Errorf("--threads %d is negative (0: the engine's default)", s.Threads)
 	}
+	if s.TrustRemoteCode && !IsPythonEngine(s.Engine) {
+		return nil, fmt.Errorf("--trust-remote-code lets a Python engine's library run code from the model folder; engine %s runs none", s.Engine)
+	}
 	cfg := map[string]any{"model": s.Model}
-	if s.Precision != "" {
+	if s.Precision != "" && s.Engine == "hf" {
+		if err := hfPrecision(s.Precision, cfg); err != nil {
+			return nil, err
+		}
+	} else if s.Precision != "" {
 		if s.Engine != "ref" {
-			return nil, fmt.Errorf("--precision is a setting of the ref engine; %s takes its precision from the checkpoint it loads (its own keys go in --engine-config)", s.Engine)
+			return nil, fmt.Errorf("--precision is a setting of the ref and hf engines; %s takes its precision from the checkpoint it loads (its own keys go in --engine-config)", s.Engine)
 		}
 		switch s.Precision {
 		case "fp32", "fp16", "bf16":
@@ -141,6 +158,9 @@ func (s EngineSettings) Config() (json.RawMessage, error) {
 		}
 	} else {
 		cfg["tp"] = s.TP
+		if IsPythonEngine(s.Engine) {
+			pythonSettings(s, cfg)
+		}
 	}
 	if s.Extra != "" {
 		var m map[string]any

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -32,6 +33,11 @@ type RunnerOptions struct {
 	StallTimeout   time.Duration
 	// Log, if not nil, receives a copy of the engine's stderr.
 	Log io.Writer
+	// ProcessGroup puts the runner in a process group of its own, killed as
+	// a whole when the runner is killed or ends: engines whose libraries
+	// start worker processes (the Python engines) leave no orphans holding
+	// GPUs or the log pipe.
+	ProcessGroup bool
 }
 
 // Default limits: generous, since a 72B load or a 20k-token CPU prefill is slow.
@@ -101,6 +107,9 @@ func StartRunner(ctx context.Context, opts RunnerOptions) (*RemoteEngine, error)
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), opts.Env...)
+	if opts.ProcessGroup {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	}
 	r := &RemoteEngine{opts: opts, cmd: cmd, events: make(chan event, 64), exited: make(chan struct{}), closing: make(chan struct{}),
 		log: newTailBuffer(64 << 10)}
 	var err error
@@ -160,6 +169,11 @@ func (r *RemoteEngine) readEvents(stdout io.Reader) {
 		case r.events <- ev:
 		case <-r.closing:
 		}
+	}
+	if r.opts.ProcessGroup {
+		// The runner is gone or going: whatever is left of its group would
+		// hold the log pipe open (and Wait with it).
+		r.killGroup()
 	}
 	r.exit = r.cmd.Wait()
 	close(r.exited)
@@ -246,9 +260,20 @@ func (r *RemoteEngine) setDead(err error) error {
 func (r *RemoteEngine) kill() {
 	r.stopListening()
 	if r.cmd.Process != nil {
-		r.cmd.Process.Kill()
+		if r.opts.ProcessGroup {
+			r.killGroup()
+		} else {
+			r.cmd.Process.Kill()
+		}
 	}
 	<-r.exited
+}
+
+// killGroup kills the runner's process group (ProcessGroup: its pgid is its pid).
+func (r *RemoteEngine) killGroup() {
+	if r.cmd.Process != nil {
+		syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL)
+	}
 }
 
 func (r *RemoteEngine) stopListening() { r.closeOnce.Do(func() { close(r.closing) }) }

@@ -103,3 +103,25 @@ func TestRemoteEngineCancel(t *testing.T) {
 		t.Fatalf("result %+v; want cancelled after some tokens", res)
 	}
 }
+
+// A cancel that follows its request at once (the context is already done
+// when Generate is called) still ends the generation. The runner used to
+// register a generation's cancel only when its loop got to it, so on a busy
+// machine a cancel read in between was dropped and the run went to its full
+// length (seen as TestEosOnTheReferenceEngine/cancelled running 32760 tokens).
+// Here the window is too short to hit reliably; the test guards the path.
+func TestRemoteEngineCancelAtOnce(t *testing.T) {
+	argv, env := testRunner()
+	eng, err := StartRunner(context.Background(), RunnerOptions{Command: argv, Env: env, Engine: "fake",
+		Library: buildFakeEngine(t), Config: json.RawMessage(`{"step_us":2000}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	res, err := eng.Generate(ctx, Request{Prompt: []int32{5}, MaxNewTokens: 1000000}, nil)
+	if err != nil || res.Finish != FinishCancelled || res.OutputTokens > 1000 {
+		t.Fatalf("%+v, %v; want cancelled at once", res, err)
+	}
+}

@@ -16,11 +16,16 @@ import (
 // are sent to the parent as events.
 func Serve(in io.Reader, out io.Writer) error {
 	w := &eventWriter{bw: bufio.NewWriter(out)}
-	cmds := make(chan command)
+	// A generation's context is made as its command is read, so a cancel
+	// read right after it (before the generation starts) is never lost.
+	type queued struct {
+		command
+		ctx context.Context
+	}
+	cmds := make(chan queued)
 	var (
-		mu         sync.Mutex
-		cancel     context.CancelFunc // of the generation in flight, if any
-		inputEnded bool               // the parent's commands have ended
+		mu     sync.Mutex
+		cancel context.CancelFunc // of the latest generation, if any
 	)
 	readErr := make(chan error, 1)
 	go func() {
@@ -32,7 +37,6 @@ func Serve(in io.Reader, out io.Writer) error {
 				// The parent is gone (or speaks nonsense): stop the
 				// generation in flight rather than finish it for no one.
 				mu.Lock()
-				inputEnded = true
 				if cancel != nil {
 					cancel()
 				}
@@ -42,15 +46,21 @@ func Serve(in io.Reader, out io.Writer) error {
 				}
 				return
 			}
-			if c.Op == "cancel" {
-				mu.Lock()
+			q := queued{command: c, ctx: context.Background()}
+			mu.Lock()
+			switch c.Op {
+			case "cancel":
 				if cancel != nil {
 					cancel()
 				}
-				mu.Unlock()
+			case "generate":
+				q.ctx, cancel = context.WithCancel(context.Background())
+			}
+			mu.Unlock()
+			if c.Op == "cancel" {
 				continue
 			}
-			cmds <- c
+			cmds <- q
 		}
 	}()
 
@@ -87,23 +97,12 @@ func Serve(in io.Reader, out io.Writer) error {
 			if eng == nil || c.Request == nil {
 				return w.send(event{Ev: "error", Phase: PhasePrefill, Error: "runner: generate before open, or without a request"})
 			}
-			ctx, cf := context.WithCancel(context.Background())
-			mu.Lock()
-			cancel = cf
-			if inputEnded {
-				cf()
-			}
-			mu.Unlock()
 			var sendErr error
-			res, err := eng.Generate(ctx, *c.Request, func(ts []Token) {
+			res, err := eng.Generate(c.ctx, *c.Request, func(ts []Token) {
 				if sendErr == nil {
 					sendErr = w.sendTokens(newTokenBatch(ts))
 				}
 			})
-			mu.Lock()
-			cancel = nil
-			mu.Unlock()
-			cf()
 			if sendErr != nil {
 				return sendErr
 			}

@@ -4,8 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/lmdrive/lmdrive/compare"
-	"github.com/lmdrive/lmdrive/report"
+	"github.com/lmdrive/lmdrive/bench/compare"
+	"github.com/lmdrive/lmdrive/bench/report"
 	"github.com/urfave/cli/v2"
 )
 

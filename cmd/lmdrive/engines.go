@@ -15,13 +15,17 @@ var knownEngines = []string{"ref", "trtllm", "turbomind"}
 func enginesCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "engines",
-		Usage: "list the engine libraries found, with their backend and ABI versions",
-		Flags: []cli.Flag{libPathFlag(), &cli.BoolFlag{Name: "json", Usage: "print JSON"}},
+		Usage: "list the engine libraries found, with their backend and ABI versions, and the Python engines' libraries",
+		Flags: []cli.Flag{libPathFlag(), &cli.StringFlag{Name: "python", EnvVars: []string{"LMDRIVE_PYTHON"},
+			Usage: "Python interpreter of the Python engines (default: python3 on PATH)"}, &cli.BoolFlag{Name: "json", Usage: "print JSON"}},
 		Action: func(c *cli.Context) error {
 			search := driver.DefaultSearch(c.String("lib-path"))
 			rows := make([]driver.LibraryReport, 0, len(knownEngines))
 			for _, name := range knownEngines {
 				rows = append(rows, driver.Inspect(name, search))
+			}
+			for _, name := range driver.PythonEngines() {
+				rows = append(rows, driver.InspectPython(name, c.String("python")))
 			}
 			if c.Bool("json") {
 				enc := json.NewEncoder(c.App.Writer)

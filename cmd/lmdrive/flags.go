@@ -7,9 +7,9 @@ import (
 	"strings"
 
 	"github.com/lmdrive/lmdrive/bench"
+	"github.com/lmdrive/lmdrive/bench/progress"
 	"github.com/lmdrive/lmdrive/cuda"
 	"github.com/lmdrive/lmdrive/driver"
-	"github.com/lmdrive/lmdrive/progress"
 	"github.com/lmdrive/lmdrive/tokenize"
 	"github.com/lmdrive/lmdrive/tokenize/prompt"
 	"github.com/urfave/cli/v2"
@@ -21,11 +21,12 @@ import (
 // engineFlags say which engine to open and how to watch it.
 func engineFlags() []cli.Flag {
 	return append([]cli.Flag{
-		&cli.StringFlag{Name: "engine", Value: "ref", Usage: "engine library to load (ref, trtllm, turbomind)"},
-		&cli.StringFlag{Name: "device", Value: "cpu", Usage: "where the ref engine runs: cpu or cuda"},
+		&cli.StringFlag{Name: "engine", Value: "ref", Usage: "engine library to load (ref, trtllm, turbomind), or a Python engine (hf, vllm, lmdeploy, trtllm-py)"},
+		&cli.StringFlag{Name: "device", Value: "cpu", Usage: "where the ref or hf engine runs: cpu or cuda (hf also auto: device_map=\"auto\")"},
+		&cli.BoolFlag{Name: "trust-remote-code", Usage: "let a Python engine's library run code shipped in the model folder (off: such a folder is refused)"},
 		&cli.IntFlag{Name: "tp", Value: 1, Usage: "tensor-parallel size"},
 		&cli.IntFlag{Name: "threads", Usage: "CPU threads of the ref engine (default: sized to the work)"},
-		&cli.StringFlag{Name: "precision", Usage: "ref engine: " + strings.Join(driver.Precisions, ", ") +
+		&cli.StringFlag{Name: "precision", Usage: "ref engine: " + strings.Join(driver.Precisions, ", ") + " (hf: fp32, fp16, bf16, or int8 through bitsandbytes)" +
 			"; fp32/fp16/bf16 for weights and activations, int8/fp8 for weight-only quantization (per output channel) with activations in the device's default (fp32 on cpu, fp16 on cuda); fp8 needs an sm_90 GPU"},
 		&cli.StringFlag{Name: "engine-config", Usage: "extra engine config keys as a JSON object, merged over the flags"},
 	}, libraryFlags()...)
@@ -37,6 +38,8 @@ func libraryFlags() []cli.Flag {
 	return []cli.Flag{
 		libPathFlag(),
 		&cli.BoolFlag{Name: "allow-untrusted-lib", Usage: "load an engine library that another user owns or could have changed (also " + driver.AllowUntrustedEnv + "=1)"},
+		&cli.StringFlag{Name: "python", EnvVars: []string{"LMDRIVE_PYTHON"},
+			Usage: "Python interpreter of the Python engines (default: python3 on PATH)"},
 		&cli.BoolFlag{Name: "in-process", Usage: "load the engine into this process instead of a runner child (no crash isolation, no timeouts)"},
 		&cli.DurationFlag{Name: "load-timeout", Value: driver.DefaultLoadTimeout, Usage: "give up on an engine that loads longer"},
 		&cli.DurationFlag{Name: "prefill-timeout", Value: driver.DefaultPrefillTimeout, Usage: "give up when the first token takes longer"},
@@ -129,7 +132,8 @@ func libPathFlag() cli.Flag {
 func openOptions(c *cli.Context) (driver.OpenOptions, error) {
 	engine := c.String("engine")
 	cfg, err := driver.EngineSettings{Engine: engine, Model: c.String("model"), Seed: c.Uint64("seed"), Device: c.String("device"),
-		Threads: c.Int("threads"), TP: c.Int("tp"), Precision: c.String("precision"), Extra: c.String("engine-config")}.Config()
+		Threads: c.Int("threads"), TP: c.Int("tp"), Precision: c.String("precision"), Extra: c.String("engine-config"),
+		TrustRemoteCode: c.Bool("trust-remote-code")}.Config()
 	if err != nil {
 		return driver.OpenOptions{}, err
 	}
@@ -145,7 +149,7 @@ func libraryOptions(c *cli.Context) driver.OpenOptions {
 	search.AllowUntrusted = search.AllowUntrusted || c.Bool("allow-untrusted-lib")
 	return driver.OpenOptions{Search: search, InProcess: c.Bool("in-process"),
 		LoadTimeout: c.Duration("load-timeout"), PrefillTimeout: c.Duration("prefill-timeout"),
-		StallTimeout: c.Duration("stall-timeout"), Log: engineLog(c)}
+		StallTimeout: c.Duration("stall-timeout"), Log: engineLog(c), Python: c.String("python")}
 }
 
 // promptOptions reads the prompt flags.

@@ -5,8 +5,8 @@ import (
 	"strings"
 
 	"github.com/lmdrive/lmdrive/bench"
-	"github.com/lmdrive/lmdrive/importer"
-	"github.com/lmdrive/lmdrive/report"
+	"github.com/lmdrive/lmdrive/bench/importer"
+	"github.com/lmdrive/lmdrive/bench/report"
 	"github.com/urfave/cli/v2"
 )
 

@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/lmdrive/lmdrive/bench"
-	"github.com/lmdrive/lmdrive/report"
-	"github.com/lmdrive/lmdrive/report/htmlpage"
-	"github.com/lmdrive/lmdrive/report/plots"
+	"github.com/lmdrive/lmdrive/bench/report"
+	"github.com/lmdrive/lmdrive/bench/report/htmlpage"
+	"github.com/lmdrive/lmdrive/bench/report/plots"
 	"github.com/urfave/cli/v2"
 )
 

@@ -8,8 +8,8 @@ import (
 	"strings"
 
 	"github.com/lmdrive/lmdrive/bench"
+	"github.com/lmdrive/lmdrive/bench/report"
 	"github.com/lmdrive/lmdrive/cuda/nvml"
-	"github.com/lmdrive/lmdrive/report"
 	"github.com/lmdrive/lmdrive/tokenize/prompt"
 	"github.com/urfave/cli/v2"
 )

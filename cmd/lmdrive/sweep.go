@@ -6,10 +6,10 @@ import (
 	"strings"
 
 	"github.com/lmdrive/lmdrive/bench"
+	"github.com/lmdrive/lmdrive/bench/report"
+	"github.com/lmdrive/lmdrive/bench/sweep"
 	"github.com/lmdrive/lmdrive/cuda/nvml"
 	"github.com/lmdrive/lmdrive/driver"
-	"github.com/lmdrive/lmdrive/report"
-	"github.com/lmdrive/lmdrive/sweep"
 	"github.com/urfave/cli/v2"
 )
 

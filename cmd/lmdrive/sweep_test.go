@@ -130,7 +130,7 @@ func TestRunCommaLists(t *testing.T) {
 
 func TestImportCommand(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "imported.jsonl")
-	stdout, _, err := lmdrive(t, "import", "--from", "trtllm-bench", "--out", out, "../../importer/testdata/trtllm-report.json")
+	stdout, _, err := lmdrive(t, "import", "--from", "trtllm-bench", "--out", out, "../../bench/importer/testdata/trtllm-report.json")
 	if err != nil || !strings.Contains(stdout, "| TensorRT-LLM trtllm-bench (tp=2) | 10k->0.8k | 16.93 | 47.25 | 800 |") || !strings.Contains(stdout, "1 imported records appended") {
 		t.Fatalf("%v\n%s", err, stdout)
 	}

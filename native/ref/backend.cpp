@@ -236,7 +236,7 @@ std::unique_ptr<Backend> make_backend(const ModelConfig& m, const WeightSource& 
   CpuWeightOptions w;
   w.int8 = opt.weights == WeightFormat::Int8;
   w.int8_lm_head = w.int8 && opt.quantize_lm_head;
-  return make_cpu_backend(m, src, opt.threads, opt.max_seq_len, w);
+  return make_cpu_backend(m, src, opt.threads, opt.max_seq_len, Parallel::kMinWork, w);
 }
 
 }  // namespace lmdref

@@ -1,5 +1,7 @@
 #include "engine_config.h"
 
+#include <sched.h>
+
 #include <cmath>
 #include <cstring>
 #include <thread>
@@ -15,6 +17,19 @@ const char* engine_config_keys() {
 }
 
 namespace {
+
+// The CPUs this process may run on (its affinity mask, as taskset or a
+// container's cpuset leaves it), else the machine's hardware threads.
+int usable_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0) {
+    const int n = CPU_COUNT(&set);
+    if (n > 0) return n;
+  }
+  const unsigned hw = std::thread::hardware_concurrency();
+  return hw ? static_cast<int>(hw) : 1;
+}
 
 std::string where(const std::string& key) { return "config key \"" + key + "\""; }
 
@@ -130,10 +145,7 @@ EngineConfig parse_engine_config(const char* json_text) {
   if (c.quantize_lm_head && c.weights.empty())
     invalid("config key \"quantize_lm_head\" needs \"weights\": \"int8\" or \"fp8\"");
   c.threads = static_cast<int>(threads);
-  if (c.threads == 0) {
-    unsigned hw = std::thread::hardware_concurrency();
-    c.threads = hw ? static_cast<int>(hw) : 1;
-  }
+  if (c.threads == 0) c.threads = usable_cpus();
   return c;
 }
 

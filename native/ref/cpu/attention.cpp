@@ -166,7 +166,9 @@ void attention(Parallel& par, const AttentionShape& s, const KvCache& cache, int
   const int64_t rows_per_head = int64_t(n) * group;  // (position, head in group), position-major
   const int64_t blocks = (rows_per_head + kRows - 1) / kRows;
   const int hd = s.head_dim;
-  par.for_range(s.kv_heads * blocks, [&](int64_t begin, int64_t end) {
+  // Scores and weighted values: 2·hd multiply-adds per (query head, key).
+  const double work = 2.0 * hd * s.heads * double(n) * (double(start_pos) + (n + 1) / 2.0);
+  par.for_range(s.kv_heads * blocks, work, [&](int64_t begin, int64_t end) {
     std::vector<float> scratch;
     for (int64_t t = begin; t < end; ++t) {
       const int g = static_cast<int>(t / blocks);

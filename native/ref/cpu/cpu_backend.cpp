@@ -25,8 +25,8 @@ constexpr int kMlpRows = 256;
 class CpuBackend : public Backend {
  public:
   CpuBackend(const ModelConfig& m, const WeightSource& src, int threads, uint32_t max_seq_len,
-             const CpuWeightOptions& w)
-      : m_(m), par_(threads), rope_(int(m.head_dim), m.rope_theta) {
+             double min_work, const CpuWeightOptions& w)
+      : m_(m), par_(threads, min_work), rope_(int(m.head_dim), m.rope_theta) {
     const bool q8 = w.int8;
     dtype_ = w.int8 ? "int8/fp32" : "fp32";
     layers_.resize(m.layers);
@@ -96,7 +96,7 @@ class CpuBackend : public Backend {
 
   void embed(const int32_t* tokens, int n, float* x) {
     const int64_t H = m_.hidden;
-    par_.for_range(n, [&](int64_t b, int64_t e) {
+    par_.for_range(n, double(n) * H, [&](int64_t b, int64_t e) {
       for (int64_t i = b; i < e; ++i) {
         if (embed_.size() == 0) {
           lm_head_.get_row(uint64_t(tokens[i]), x + i * H);
@@ -117,7 +117,8 @@ void CpuBackend::attention_block(Layer& L, int l, int n, int start_pos) {
   const float* x = x_.data();
   float* h = h_.data();
   float* qkv = qkv_.data();
-  par_.for_range(n, [&](int64_t b, int64_t e) {
+  // Element-wise passes: a few units per element (rotations, exp: more).
+  par_.for_range(n, 3.0 * n * H, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i)
       rms_norm(x + i * H, L.input_norm.data(), h + i * H, H, m_.rms_eps);
   });
@@ -125,7 +126,7 @@ void CpuBackend::attention_block(Layer& L, int l, int n, int start_pos) {
 
   // Rotate q and k, then move k (transposed) and v into the cache.
   constexpr int64_t B = KvCache::kBlock;
-  par_.for_range(n, [&](int64_t b, int64_t e) {
+  par_.for_range(n, 8.0 * n * QKV, [&](int64_t b, int64_t e) {
     std::vector<float> cs(hd);
     for (int64_t i = b; i < e; ++i) {
       const int64_t pos = start_pos + i;
@@ -156,12 +157,12 @@ void CpuBackend::mlp_block(Layer& L, int n) {
     float* h = h_.data();
     float* gu = gate_up_.data();
     float* act = act_.data();
-    par_.for_range(rows, [&](int64_t b, int64_t e) {
+    par_.for_range(rows, 3.0 * rows * H, [&](int64_t b, int64_t e) {
       for (int64_t i = b; i < e; ++i)
         rms_norm(x + i * H, L.post_norm.data(), h + i * H, H, m_.rms_eps);
     });
     gemm(par_, h, rows, H, L.gate_up, nullptr, gu, 2 * I);
-    par_.for_range(rows, [&](int64_t b, int64_t e) {
+    par_.for_range(rows, 10.0 * rows * I, [&](int64_t b, int64_t e) {
       for (int64_t i = b; i < e; ++i) silu_mul(gu + i * 2 * I, gu + i * 2 * I + I, act + i * I, I);
     });
     gemm(par_, act, rows, I, L.down, nullptr, tmp_.data(), H);
@@ -205,9 +206,9 @@ bool CpuBackend::forward(const int32_t* tokens, int n, int start_pos, int n_logi
 }  // namespace
 
 std::unique_ptr<Backend> make_cpu_backend(const ModelConfig& m, const WeightSource& src,
-                                          int threads, uint32_t max_seq_len,
+                                          int threads, uint32_t max_seq_len, double min_work,
                                           const CpuWeightOptions& w) {
-  return std::make_unique<CpuBackend>(m, src, threads, max_seq_len, w);
+  return std::make_unique<CpuBackend>(m, src, threads, max_seq_len, min_work, w);
 }
 
 }  // namespace lmdref

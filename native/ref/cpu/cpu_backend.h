@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "backend.h"
+#include "cpu/parallel.h"
 
 namespace lmdref {
 
@@ -13,8 +14,10 @@ struct CpuWeightOptions {
   bool int8_lm_head = false;  // lm_head too (the embedding stays fp32)
 };
 
+// min_work: Parallel's work per thread (tests pass 0 to split every loop).
 std::unique_ptr<Backend> make_cpu_backend(const ModelConfig& m, const WeightSource& src,
                                           int threads, uint32_t max_seq_len,
+                                          double min_work = Parallel::kMinWork,
                                           const CpuWeightOptions& w = CpuWeightOptions{});
 
 }  // namespace lmdref

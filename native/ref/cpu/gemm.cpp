@@ -151,7 +151,7 @@ void gemm(Parallel& par, const float* A, int64_t m, int64_t lda, const PackedMat
   const int64_t groups = std::clamp<int64_t>((want + row_blocks - 1) / row_blocks, 1, P);
   const float* w = W.is_int8() ? nullptr : W.panel(0);
   const int8_t* q = W.is_int8() ? W.panel_int8(0) : nullptr;
-  par.for_range(row_blocks * groups, [&](int64_t b, int64_t e) {
+  par.for_range(row_blocks * groups, double(m) * double(K) * double(N), [&](int64_t b, int64_t e) {
     for (int64_t t = b; t < e; ++t) {
       const int64_t rb = t / groups, g = t % groups;
       const int64_t i0 = rb * kMC, i1 = std::min(m, i0 + kMC);

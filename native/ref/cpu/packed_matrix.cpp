@@ -82,7 +82,8 @@ void pack_tensors(Parallel& par, const WeightSource& src, const std::vector<std:
   for (size_t t = 0; t < names.size(); ++t) {
     const uint64_t n = row_counts[t];
     const int64_t chunks = static_cast<int64_t>((n + kChunk - 1) / kChunk);
-    par.for_range(chunks, [&](int64_t b, int64_t e) {
+    // Reading, converting and packing: a few units per element.
+    par.for_range(chunks, 4.0 * double(n) * double(cols), [&](int64_t b, int64_t e) {
       std::vector<float> buf(kChunk * cols);
       for (int64_t c = b; c < e; ++c) {
         const uint64_t r = static_cast<uint64_t>(c) * kChunk;

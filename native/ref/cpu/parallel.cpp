@@ -29,16 +29,27 @@ void run_range(int part, int parts, int64_t n, const std::function<void(int64_t,
 
 }  // namespace
 
+int Parallel::parts(int64_t n, double work) const {
+  int64_t p = std::min<int64_t>(threads_, n);
+  if (min_work_ > 0) {
+    const double paid = work / min_work_;
+    if (paid < double(p)) p = static_cast<int64_t>(paid);
+  }
+  return static_cast<int>(std::max<int64_t>(1, p));
+}
+
 #ifdef LMDREF_OPENMP
 
 struct Parallel::Pool {};
 
-Parallel::Parallel(int threads) : threads_(std::max(1, threads)) {}
+Parallel::Parallel(int threads, double min_work)
+    : threads_(std::max(1, threads)), min_work_(min_work) {}
 Parallel::~Parallel() = default;
 
-void Parallel::for_range(int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
+void Parallel::for_range(int64_t n, double work,
+                         const std::function<void(int64_t, int64_t)>& fn) {
   if (n <= 0) return;
-  const int parts = static_cast<int>(std::min<int64_t>(threads_, n));
+  const int parts = this->parts(n, work);
   if (parts == 1) {
     fn(0, n);
     return;
@@ -88,7 +99,8 @@ struct Parallel::Pool {
   }
 };
 
-Parallel::Parallel(int threads) : threads_(std::max(1, threads)), pool_(new Pool) {
+Parallel::Parallel(int threads, double min_work)
+    : threads_(std::max(1, threads)), min_work_(min_work), pool_(new Pool) {
   for (int i = 0; i + 1 < threads_; ++i) pool_->workers.emplace_back([this, i] { pool_->work(i); });
 }
 
@@ -101,9 +113,10 @@ Parallel::~Parallel() {
   for (auto& t : pool_->workers) t.join();
 }
 
-void Parallel::for_range(int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
+void Parallel::for_range(int64_t n, double work,
+                         const std::function<void(int64_t, int64_t)>& fn) {
   if (n <= 0) return;
-  const int parts = static_cast<int>(std::min<int64_t>(threads_, n));
+  const int parts = this->parts(n, work);
   if (parts == 1) {
     fn(0, n);
     return;

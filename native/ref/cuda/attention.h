@@ -35,6 +35,9 @@ struct DecodeSplits {
   int parts = 1;             // parts of the KV length per kv head
   float* part_o = nullptr;   // q_heads * parts * head_dim floats
   float* part_ml = nullptr;  // q_heads * parts * 2 floats
+  // kv_heads zeroed counters: the attention kernel's last block per kv head
+  // combines the parts itself; nullptr: a combine kernel runs after it.
+  unsigned* counters = nullptr;
 };
 
 // Parts for a GPU with `sms` multiprocessors: about two blocks per SM over

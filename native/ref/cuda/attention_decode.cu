@@ -20,18 +20,22 @@ constexpr int kGroupMax = 8;  // query heads per kv head
 // (cp.async, double-buffered: whole rows, so every load is coalesced); warp w
 // scores keys [16w, 16w + 16) of each tile with its own online softmax; the
 // four warps merge in shared memory and write one partial (o, max, sum) per
-// query head for decode_combine_kernel.
+// query head. MERGED: the last block of a kv head to finish (a counter per kv
+// head, reset by that block) combines the parts of the head's query group
+// and writes the output, as decode_combine_kernel would, bit for bit;
+// otherwise decode_combine_kernel does, launched after.
 constexpr int kDecTile = 64;
 
 template <int HD> __host__ __device__ constexpr int decode_smem_bytes() {
   return (16 + 4 * kDecTile) * smem_ld<HD>() * 2;
 }
 
-template <typename T, int HD>
+template <typename T, int HD, bool MERGED>
 __global__ void __launch_bounds__(128)
     decode_kernel(const T* __restrict__ q, const T* __restrict__ kc, const T* __restrict__ vc,
                   int cap, const int32_t* __restrict__ state, int group, float scale_log2,
-                  int parts, float* __restrict__ part_o, float* __restrict__ part_ml) {
+                  int parts, float* __restrict__ part_o, float* __restrict__ part_ml,
+                  unsigned* __restrict__ counters, T* __restrict__ out) {
   constexpr int LD = smem_ld<HD>();
   constexpr int CH = HD / 8;  // 16-byte chunks per row
   extern __shared__ __align__(16) unsigned char smem[];
@@ -166,58 +170,68 @@ __global__ void __launch_bounds__(128)
       part_ml[row * 2 + 1] = den;
     }
   }
+  if constexpr (MERGED) {
+    __shared__ bool s_last;
+    __threadfence();  // this block's partials, before the count says they are there
+    __syncthreads();
+    if (tid == 0) s_last = atomicAdd(counters + kvh, 1u) == unsigned(parts - 1);
+    __syncthreads();
+    if (!s_last) return;
+    __threadfence();
+    for (int i = tid; i < group * HD; i += 128) {
+      const int h = h0 + i / HD, d = i % HD;
+      float m[kCombineWays], l[kCombineWays], o[kCombineWays];
+#pragma unroll
+      for (int w = 0; w < kCombineWays; ++w) {
+        const Merge mg = combine_way(part_ml + int64_t(h) * parts * 2,
+                                     part_o + int64_t(h) * parts * HD + d, parts, HD, w);
+        m[w] = mg.m, l[w] = mg.l, o[w] = mg.o;
+      }
+      out[int64_t(h) * HD + d] = from_f<T>(combine_ways(m, l, o));
+    }
+    if (tid == 0) counters[kvh] = 0;  // for the next launch
+  }
 }
 
-// Combines the parts of each query head: grid (heads, hd/32), 8 warps; each
-// warp merges every 8th part for 32 dimensions in one pass (rescaling when a
-// larger maximum appears), then warp 0 merges the warps.
-constexpr int kCombineWarps = 8;
-
+// Combines the parts of each query head: grid (heads, hd/32), one warp per
+// way of combine_way (kCombineWays), then warp 0 merges the ways.
 template <typename T>
-__global__ void __launch_bounds__(kCombineWarps * 32)
+__global__ void __launch_bounds__(kCombineWays * 32)
     decode_combine_kernel(const float* __restrict__ part_o, const float* __restrict__ part_ml,
                           int parts, int hd, T* __restrict__ out) {
   grid_wait();
   grid_release();
-  __shared__ float s_m[kCombineWarps], s_l[kCombineWarps], s_o[kCombineWarps][32];
+  __shared__ float s_m[kCombineWays], s_l[kCombineWays], s_o[kCombineWays][32];
   const int h = blockIdx.x, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int d = blockIdx.y * 32 + lane;
-  const float* ml = part_ml + int64_t(h) * parts * 2;
-  const float* po = part_o + int64_t(h) * parts * hd + (d < hd ? d : 0);
-  Merge mg;
-#pragma unroll 4
-  for (int sp = warp; sp < parts; sp += kCombineWarps)
-    mg.add(ml[2 * sp], ml[2 * sp + 1], po[int64_t(sp) * hd]);
+  const Merge mg = combine_way(part_ml + int64_t(h) * parts * 2,
+                               part_o + int64_t(h) * parts * hd + (d < hd ? d : 0), parts, hd, warp);
   if (lane == 0) s_m[warp] = mg.m, s_l[warp] = mg.l;
   s_o[warp][lane] = mg.o;
   __syncthreads();
   if (warp != 0) return;
-  float M = -INFINITY;
+  float m[kCombineWays], l[kCombineWays], o[kCombineWays];
 #pragma unroll
-  for (int w = 0; w < kCombineWarps; ++w)
-    if (s_l[w] > 0.f) M = fmaxf(M, s_m[w]);
-  float den = 0.f, num = 0.f;
-#pragma unroll
-  for (int w = 0; w < kCombineWarps; ++w) {
-    if (s_l[w] > 0.f) {
-      const float f = exp2f(s_m[w] - M);
-      den += s_l[w] * f;
-      num += s_o[w][lane] * f;
-    }
-  }
-  if (d < hd) out[int64_t(h) * hd + d] = from_f<T>(den > 0.f ? num / den : 0.f);
+  for (int w = 0; w < kCombineWays; ++w) m[w] = s_m[w], l[w] = s_l[w], o[w] = s_o[w][lane];
+  if (d < hd) out[int64_t(h) * hd + d] = from_f<T>(combine_ways(m, l, o));
+}
+
+template <typename T, int HD, bool MERGED>
+void decode_launch(const AttentionArgs<T>& a, const DecodeSplits& s, const Launch& l) {
+  constexpr int bytes = decode_smem_bytes<HD>();
+  auto kernel = decode_kernel<T, HD, MERGED>;
+  CU_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
+  launch(l, kernel, dim3(unsigned(s.parts), unsigned(a.kv_heads)), 128, bytes, a.q, a.k_cache,
+         a.v_cache, a.cap, a.state, a.q_heads / a.kv_heads, scale_log2(HD), s.parts, s.part_o,
+         s.part_ml, s.counters, a.out);
 }
 
 template <typename T, int HD>
 void decode_hd(const AttentionArgs<T>& a, const DecodeSplits& s, const Launch& l) {
-  constexpr int bytes = decode_smem_bytes<HD>();
-  auto kernel = decode_kernel<T, HD>;
-  CU_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
-  launch(l, kernel, dim3(unsigned(s.parts), unsigned(a.kv_heads)), 128, bytes, a.q, a.k_cache,
-         a.v_cache, a.cap, a.state, a.q_heads / a.kv_heads, scale_log2(HD), s.parts, s.part_o,
-         s.part_ml);
+  if (s.counters) return decode_launch<T, HD, true>(a, s, l);
+  decode_launch<T, HD, false>(a, s, l);
   const dim3 cgrid = dim3(unsigned(a.q_heads), unsigned((HD + 31) / 32));
-  launch(l, decode_combine_kernel<T>, cgrid, kCombineWarps * 32, 0, s.part_o, s.part_ml, s.parts,
+  launch(l, decode_combine_kernel<T>, cgrid, kCombineWays * 32, 0, s.part_o, s.part_ml, s.parts,
          HD, a.out);
 }
 

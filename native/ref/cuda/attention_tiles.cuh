@@ -168,19 +168,54 @@ __device__ __forceinline__ void row_sums(RowState& st) {
 
 // Merges partial results (max m, sum l, output o) of one query row: add()
 // every part in any order, then o / l is the row's output. Parts without
-// keys (l = 0) carry nothing.
+// keys (l = 0) carry nothing. The arithmetic is spelled out (no contraction
+// left to the compiler) so that every kernel that merges gets the same bits.
 struct Merge {
   float m = -INFINITY, l = 0.f, o = 0.f;
   __device__ __forceinline__ void add(float ms, float ls, float os) {
     if (!(ls > 0.f)) return;
     const float mn = fmaxf(m, ms);
     const float a = exp2f(m - mn), b = exp2f(ms - mn);
-    l = l * a + ls * b;
-    o = o * a + os * b;
+    l = __fmaf_rn(ls, b, __fmul_rn(l, a));
+    o = __fmaf_rn(os, b, __fmul_rn(o, a));
     m = mn;
   }
-  __device__ __forceinline__ float value() const { return l > 0.f ? o / l : 0.f; }
 };
+
+// The split-KV combine of one output element (query head h, dimension d):
+// kCombineWays running merges over parts w, w + kCombineWays, … (the ways a
+// combine kernel's warps take), then one merge of the ways. Shared by the
+// separate combine kernel (a warp per way) and the attention kernel's last
+// block (one thread per element, every way in turn): the same bits.
+constexpr int kCombineWays = 8;
+
+__device__ __forceinline__ Merge combine_way(const float* ml, const float* po, int parts,
+                                             int hd, int way) {
+  Merge mg;
+#pragma unroll 4
+  for (int sp = way; sp < parts; sp += kCombineWays)
+    mg.add(__ldcg(ml + 2 * sp), __ldcg(ml + 2 * sp + 1), __ldcg(po + int64_t(sp) * hd));
+  return mg;
+}
+
+__device__ __forceinline__ float combine_ways(const float (&m)[kCombineWays],
+                                              const float (&l)[kCombineWays],
+                                              const float (&o)[kCombineWays]) {
+  float M = -INFINITY;
+#pragma unroll
+  for (int w = 0; w < kCombineWays; ++w)
+    if (l[w] > 0.f) M = fmaxf(M, m[w]);
+  float den = 0.f, num = 0.f;
+#pragma unroll
+  for (int w = 0; w < kCombineWays; ++w) {
+    if (l[w] > 0.f) {
+      const float f = exp2f(m[w] - M);
+      den = __fmaf_rn(l[w], f, den);
+      num = __fmaf_rn(o[w], f, num);
+    }
+  }
+  return den > 0.f ? __fdiv_rn(num, den) : 0.f;
+}
 
 }  // namespace attn
 }  // namespace lmdcu

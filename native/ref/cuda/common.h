@@ -94,10 +94,13 @@ __device__ __forceinline__ void grid_release() {
 #endif
 }
 
-// Where a kernel goes: its stream, and whether it may start early (above).
+// Where a kernel goes: its stream, whether it may start early (above), and
+// the GPU's multiprocessors (0: unknown) for kernels that size a persistent
+// grid to the GPU.
 struct Launch {
   cudaStream_t stream = nullptr;
   bool early_start = false;
+  int sms = 0;
 };
 
 // kernel<<<grid, block, smem, l.stream>>>(args...), with the early-start

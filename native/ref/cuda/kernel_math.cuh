@@ -83,6 +83,14 @@ __device__ __forceinline__ void store_pair(float a, float b, int hh, int d, int 
   }
 }
 
+// Threads of rmsnorm's one-row block: a 16-byte chunk each, up to 1024. The
+// sum of squares is reduced in this block shape wherever a row is
+// normalised, so that every kernel that normalises rounds alike.
+__host__ __device__ inline int rmsnorm_threads(int hidden) {
+  const int t = (hidden / 8 + 31) / 32 * 32;
+  return t < 32 ? 32 : (t > 1024 ? 1024 : t);
+}
+
 // T(silu(T(g))) · T(u), as Hugging Face's Qwen2 MLP in 16 bits (the caller
 // rounds the product).
 template <typename T>

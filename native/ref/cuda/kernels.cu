@@ -128,8 +128,6 @@ __device__ __forceinline__ void residual_rmsnorm(T* x, Add add, const T* weight,
   }
 }
 
-// Threads for one row of residual_rmsnorm: a chunk each, up to 1024.
-int rmsnorm_block(int hidden) { return std::max(32, std::min(1024, (hidden / 8 + 31) / 32 * 32)); }
 
 // Eight deltas of chunk c of a row: fp32, or already in the storage type.
 __device__ __forceinline__ void load8(const float* row, int c, float (&d)[8]) {
@@ -195,6 +193,14 @@ __global__ void silu_mul_kernel(const T* gu, int n, int inter, T* act) {
 #pragma unroll
   for (int j = 0; j < 8; ++j) gf[j] = swiglu<T>(gf[j], uf[j]);
   reinterpret_cast<uint4*>(act + row * inter)[c] = pack8<T>(gf);
+}
+
+__global__ void advance_kernel(int32_t* state, int next_pos, const PickScratch* pick) {
+  grid_wait();
+  grid_release();
+  const int32_t id = pick->result.index;
+  state[0] = next_pos;
+  state[1] = id < 0 ? 0 : id;
 }
 
 __global__ void step_kernel(unsigned long long* counter) {
@@ -356,7 +362,7 @@ void launch_embed(const int32_t* tokens, int n, const T* table, int hidden, T* x
 template <typename T, typename D>
 void launch_rmsnorm(T* x, const D* delta, const T* weight, T* out, int rows, int hidden,
                     float eps, const Launch& l) {
-  launch(l, rmsnorm_kernel<T, D>, rows, rmsnorm_block(hidden), 0, x, delta, weight, out, hidden,
+  launch(l, rmsnorm_kernel<T, D>, rows, rmsnorm_threads(hidden), 0, x, delta, weight, out, hidden,
          eps);
 }
 
@@ -364,6 +370,10 @@ template <typename T>
 void launch_rope_qkv(const float* qkv, int n, const QkvTarget<T>& t, const Launch& l) {
   const uint64_t total = uint64_t(n) * (t.q_heads + 2 * t.kv_heads) * t.head_dim / 2;
   launch(l, rope_qkv_kernel<T>, unsigned((total + 255) / 256), 256, 0, qkv, n, t);
+}
+
+void launch_advance(int32_t* state, int next_pos, const PickScratch* pick, const Launch& l) {
+  launch(l, advance_kernel, 1, 1, 0, state, next_pos, pick);
 }
 
 void launch_step(unsigned long long* counter, const Launch& l) {
@@ -374,7 +384,7 @@ template <typename T>
 void launch_allreduce_rmsnorm(const PeerSet& peers, int tp, int rank,
                               const unsigned long long* counter, int slot, T* x,
                               const T* weight, T* out, int hidden, float eps, const Launch& l) {
-  launch(l, allreduce_rmsnorm_kernel<T>, 1, rmsnorm_block(hidden), 0, peers, tp, rank, counter, slot, x, weight,
+  launch(l, allreduce_rmsnorm_kernel<T>, 1, rmsnorm_threads(hidden), 0, peers, tp, rank, counter, slot, x, weight,
          out, hidden, eps);
 }
 

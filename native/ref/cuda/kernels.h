@@ -75,6 +75,11 @@ struct PickScratch {
   Pick result;
 };
 
+// Queues the next greedy decode step on the device: state[0] = next_pos,
+// state[1] = the token the last step chose (pick->result.index; 0 when none
+// was finite, a step the host then rejects).
+void launch_advance(int32_t* state, int next_pos, const PickScratch* pick, const Launch& l);
+
 // y[i] = float(T(y[i])): logits rounded as a 16-bit lm_head would leave them.
 // With pick set (y is then one row), also pick->result = the greedy choice
 // over y.

@@ -57,7 +57,28 @@ void linear_gemm(cublasHandle_t blas, const Linear<T>& W, const T* x, int n, voi
                  cudaDataType_t y_type);
 
 // ---- one token (decode): matrix-vector kernels that stream the weights
-// once with 16-byte loads and fuse what follows the product.
+// once with 16-byte loads and fuse what follows the product. Two forms
+// (Options::stream_gemv):
+//   warp:   a warp per pair of rows, one row pair per warp, x read from
+//           global memory; the input must be ready (the caller normalises).
+//   stream: a persistent grid of warps, each streaming row pair after row
+//           pair with the next loads issued before the current ones are
+//           used; x staged once per block in shared memory, optionally
+//           normalised on the way in (RMSNorm fused, GemvInput::norm), and
+//           the residual add fused into o and down (linear_gemv_residual).
+// Both accumulate every output in the same order, so they give the same bits.
+
+// The input vector of a one-token projection: x as it is, or (norm set) the
+// residual stream, which the kernel normalises as rmsnorm does:
+// norm ⊙ T(x · rsqrt(mean(x²) + eps)), bit for bit. The stream form only.
+template <typename T>
+struct GemvInput {
+  const T* x = nullptr;
+  const T* norm = nullptr;
+  float eps = 0.f;
+};
+
+// The warp form.
 // y = W x in fp32.
 template <typename T>
 void linear_gemv(const Linear<T>& W, const T* x, float* y, const Launch& l);
@@ -70,5 +91,19 @@ void linear_gemv_qkv_rope(const Linear<T>& W, const T* x, const QkvTarget<T>& ou
 // gate|up = W x (W.rows = 2 × inter), act[j] = T(T(silu(gate[j])) · up[j]).
 template <typename T>
 void linear_gemv_gate_up(const Linear<T>& W, const T* x, T* act, const Launch& l);
+
+// The stream form (same outputs as the warp form for the same input).
+template <typename T>
+void stream_gemv(const Linear<T>& W, const GemvInput<T>& in, float* y, const Launch& l);
+// residual[r] = T(residual[r] + T((W x)[r])): the projection and the
+// residual add of a one-GPU decode step (o and down).
+template <typename T>
+void stream_gemv_residual(const Linear<T>& W, const GemvInput<T>& in, T* residual,
+                          const Launch& l);
+template <typename T>
+void stream_gemv_qkv_rope(const Linear<T>& W, const GemvInput<T>& in, const QkvTarget<T>& out,
+                          const Launch& l);
+template <typename T>
+void stream_gemv_gate_up(const Linear<T>& W, const GemvInput<T>& in, T* act, const Launch& l);
 
 }  // namespace lmdcu

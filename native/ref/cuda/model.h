@@ -105,8 +105,19 @@ class CudaModel : public Model {
     ncclComm_t comm = nullptr;
 #endif
     RankWeights<T> w;
-    DevBuf kv, blas_ws, inv_freq, small, part_o, part_ml;
+    DevBuf kv, blas_ws, inv_freq, small, part_o, part_ml, counters;
     DecodeSplits splits;
+    // A greedy decode step queued ahead (one GPU): for position `pos`, with
+    // the token the GPU chose before it (known on the host as `token` once
+    // the previous step's copies are done), timed by events[slot].
+    struct Ahead {
+      bool queued = false;
+      int pos = -1;
+      int32_t token = -1;
+      int slot = 0;
+    } ahead;
+    cudaEvent_t step_ev[2][2] = {};  // [slot][begin, end] of a decode step
+    cudaEvent_t copied = nullptr;    // the hand-back copies of a step are done
     DevBuf out2, flags, step;  // peer all-reduce of the decode step
     DevBuf pick;               // PickScratch: the greedy choice on the device
     PeerSet peers_attn{}, peers_mlp{};
@@ -129,11 +140,18 @@ class CudaModel : public Model {
   void size_acts(Acts& a, int rows, int logit_rows);
   // model_step.cu
   void step(Rank& R, Acts& a, int n, int n_logits, const int32_t* d_tokens, bool gemv);
+  void decode_step_stream(Rank& R, Acts& a, const int32_t* d_tokens);
+  void decode_ahead(Rank& R, const int32_t* tokens, int start_pos, const Output& out);
+  void enqueue_hand_back(Rank& R, const Acts& a, const Output& out);
+  void finish_hand_back(Rank& R, const Output& out);
   void all_reduce(Rank& R, float* buf, size_t count);
   void run_decode_step(Rank& R);
   void rank_forward(Rank& R, const int32_t* tokens, int n, int start_pos, int n_logits,
                     const Output& out);
   void hand_back(Rank& R, const Acts& a, int n_logits, const Output& out);
+  bool ahead_enabled() const {
+    return s_.tp == 1 && opt_.launch_ahead && opt_.graph && opt_.gemv_decode;
+  }
 
   Shape s_;
   Options opt_;

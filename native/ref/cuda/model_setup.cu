@@ -163,6 +163,10 @@ CudaModel<T>::~CudaModel() {
       for (cudaEvent_t e : {R.deq_ready[0], R.deq_ready[1], R.deq_free[0], R.deq_free[1]})
         if (e) cudaEventDestroy(e);
       if (R.side) cudaStreamDestroy(R.side);
+      for (auto& pair : R.step_ev)
+        for (cudaEvent_t e : pair)
+          if (e) cudaEventDestroy(e);
+      if (R.copied) cudaEventDestroy(R.copied);
       cudaStream_t st = R.stream;
       // Buffers go with the Rank, on this thread, with its device current.
       ranks_[r].reset();
@@ -180,6 +184,9 @@ void CudaModel<T>::init_rank(Rank& R, WeightFeed& feed) {
   CU_CHECK(cudaStreamCreateWithFlags(&R.stream, cudaStreamNonBlocking));
   CU_CHECK(cudaEventCreate(&R.ev0));
   CU_CHECK(cudaEventCreate(&R.ev1));
+  for (auto& pair : R.step_ev)
+    for (cudaEvent_t& e : pair) CU_CHECK(cudaEventCreate(&e));
+  CU_CHECK(cudaEventCreateWithFlags(&R.copied, cudaEventDisableTiming));
   BLAS_CHECK(cublasCreate(&R.blas));
   BLAS_CHECK(cublasSetStream(R.blas, R.stream));
   R.blas_ws.alloc(32u << 20);
@@ -192,7 +199,7 @@ void CudaModel<T>::init_rank(Rank& R, WeightFeed& feed) {
                                          std::string(prop.name) + " is sm_" +
                                          std::to_string(prop.major * 10 + prop.minor) +
                                          "; use --precision int8");
-  R.kernels = Launch{R.stream, opt_.early_start && prop.major >= 9};
+  R.kernels = Launch{R.stream, opt_.early_start && prop.major >= 9, R.sms};
   if (s.quant) {
     CU_CHECK(cudaStreamCreateWithFlags(&R.side, cudaStreamNonBlocking));
     for (cudaEvent_t* e : {&R.deq_ready[0], &R.deq_ready[1], &R.deq_free[0], &R.deq_free[1]})
@@ -224,6 +231,11 @@ void CudaModel<T>::init_rank(Rank& R, WeightFeed& feed) {
   CU_CHECK(cudaMemset(R.part_ml.p, 0, R.part_ml.bytes));
   R.splits.part_o = ptr<float>(R.part_o);
   R.splits.part_ml = ptr<float>(R.part_ml);
+  if (opt_.merged_combine) {
+    R.counters.alloc(size_t(s.kvh) * sizeof(unsigned));
+    CU_CHECK(cudaMemset(R.counters.p, 0, R.counters.bytes));
+    R.splits.counters = ptr<unsigned>(R.counters);
+  }
   size_acts(R.dec, 1, 1);
   R.out2.alloc(size_t(s.H) * sizeof(float));
   R.flags.alloc(kMaxPeers * sizeof(unsigned long long));

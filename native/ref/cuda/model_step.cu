@@ -21,9 +21,59 @@ void CudaModel<T>::all_reduce(Rank& R, float* buf, size_t count) {
 // Every kernel of one forward over n tokens, on R.stream. The position comes
 // from device memory (R.small[0]) so that the decode step can be a graph.
 // gemv: one token through the matrix-vector kernels (decode), else cuBLAS.
+// One decode token on one GPU through the streaming matrix-vector kernels:
+// each RMSNorm is computed by the kernel that consumes it, each residual add
+// by the projection that produces it, so a layer is five or six kernels:
+// q|k|v (+ norm, bias, RoPE, cache), attention (+ combine), o (+ residual),
+// gate|up (+ norm, SwiGLU), down (+ residual). The same bits as step().
+template <typename T>
+void CudaModel<T>::decode_step_stream(Rank& R, Acts& a, const int32_t* d_tokens) {
+  const Shape& s = s_;
+  const Launch& st = R.kernels;
+  const int32_t* state = ptr<int32_t>(R.small);
+  T* x = ptr<T>(a.x);
+  const uint64_t layer_kv = uint64_t(s.KVl) * R.cap;
+  launch_embed<T>(d_tokens, 1, R.w.embed, s.H, x, st);
+  for (int l = 0; l < s.layers; ++l) {
+    const LayerWeights<T>& L = R.w.layers[l];
+    QkvTarget<T> qkv;
+    qkv.bias = L.qkv_bias;
+    qkv.state = state;
+    qkv.inv_freq = ptr<float>(R.inv_freq);
+    qkv.q_heads = s.qh;
+    qkv.kv_heads = s.kvh;
+    qkv.head_dim = s.hd;
+    qkv.q_out = ptr<T>(a.q);
+    qkv.k_cache = R.kcache + l * layer_kv;
+    qkv.v_cache = R.vcache + l * layer_kv;
+    qkv.cap = R.cap;
+    AttentionArgs<T> att;
+    att.q = ptr<T>(a.q);
+    att.k_cache = qkv.k_cache;
+    att.v_cache = qkv.v_cache;
+    att.cap = R.cap;
+    att.state = state;
+    att.n = 1;
+    att.q_heads = s.qh;
+    att.kv_heads = s.kvh;
+    att.head_dim = s.hd;
+    att.out = ptr<T>(a.attn);
+    stream_gemv_qkv_rope<T>(L.qkv, GemvInput<T>{x, L.in_norm, s.eps}, qkv, st);
+    launch_decode_attention<T>(att, R.splits, st);
+    stream_gemv_residual<T>(L.o, GemvInput<T>{ptr<T>(a.attn), nullptr, 0.f}, x, st);
+    stream_gemv_gate_up<T>(L.gate_up, GemvInput<T>{x, L.post_norm, s.eps}, ptr<T>(a.act), st);
+    stream_gemv_residual<T>(L.down, GemvInput<T>{ptr<T>(a.act), nullptr, 0.f}, x, st);
+  }
+  stream_gemv<T>(R.w.lm_head, GemvInput<T>{x, R.w.final_norm, s.eps}, ptr<float>(a.logits), st);
+  launch_round<T>(ptr<float>(a.logits), R.v1 - R.v0, ptr<PickScratch>(R.pick), st);
+}
+
 template <typename T>
 void CudaModel<T>::step(Rank& R, Acts& a, int n, int n_logits, const int32_t* d_tokens, bool gemv) {
   const Shape& s = s_;
+  // The stream form reads 16-bit weights only: quantized models decode with
+  // the warp-per-row-pair kernels (linear_gemv*, which branch to quant.cu).
+  if (gemv && opt_.stream_gemv && s.tp == 1 && !s.quant) return decode_step_stream(R, a, d_tokens);
   const Launch& st = R.kernels;
   const int32_t* state = ptr<int32_t>(R.small);
   T* x = ptr<T>(a.x);
@@ -210,29 +260,42 @@ void CudaModel<T>::run_decode_step(Rank& R) {
   CU_CHECK(cudaGraphLaunch(R.graph_exec, R.stream));
 }
 
+// Queues the copies of what a greedy step hands back: the rank's choice
+// and the watched logits in its slice (a few bytes instead of the row).
+template <typename T>
+void CudaModel<T>::enqueue_hand_back(Rank& R, const Acts& a, const Output& out) {
+  R.h_pick.reserve(sizeof(Pick) + size_t(out.n_watch) * sizeof(float));
+  CU_CHECK(cudaMemcpyAsync(R.h_pick.p, &ptr<PickScratch>(R.pick)->result, sizeof(Pick),
+                           cudaMemcpyDeviceToHost, R.stream));
+  float* hw = reinterpret_cast<float*>(ptr<Pick>(R.h_pick) + 1);
+  for (int w = 0; w < out.n_watch; ++w) {
+    const int32_t id = out.watch[w];
+    if (id >= R.v0 && id < R.v1)
+      CU_CHECK(cudaMemcpyAsync(hw + w, ptr<float>(a.logits) + (id - R.v0), sizeof(float),
+                               cudaMemcpyDeviceToHost, R.stream));
+  }
+}
+
+// After those copies are done: the choice (global index) and watched logits.
+template <typename T>
+void CudaModel<T>::finish_hand_back(Rank& R, const Output& out) {
+  Pick p = *ptr<Pick>(R.h_pick);
+  if (p.index >= 0) p.index += R.v0;
+  out.picks[R.rank] = p;
+  const float* hw = reinterpret_cast<const float*>(ptr<Pick>(R.h_pick) + 1);
+  for (int w = 0; w < out.n_watch; ++w)
+    if (out.watch[w] >= R.v0 && out.watch[w] < R.v1) out.watch_logits[w] = hw[w];
+}
+
 // Copies what the forward hands back from the device: the rank's greedy
 // choice and the watched logits in its slice, or its logits slice.
 template <typename T>
 void CudaModel<T>::hand_back(Rank& R, const Acts& a, int n_logits, const Output& out) {
   const int vloc = R.v1 - R.v0;
   if (out.picks) {
-    // A few bytes cross to the host instead of the logits row.
-    R.h_pick.reserve(sizeof(Pick) + size_t(out.n_watch) * sizeof(float));
-    CU_CHECK(cudaMemcpyAsync(R.h_pick.p, &ptr<PickScratch>(R.pick)->result, sizeof(Pick),
-                             cudaMemcpyDeviceToHost, R.stream));
-    float* hw = reinterpret_cast<float*>(ptr<Pick>(R.h_pick) + 1);
-    for (int w = 0; w < out.n_watch; ++w) {
-      const int32_t id = out.watch[w];
-      if (id >= R.v0 && id < R.v1)
-        CU_CHECK(cudaMemcpyAsync(hw + w, ptr<float>(a.logits) + (id - R.v0), sizeof(float),
-                                 cudaMemcpyDeviceToHost, R.stream));
-    }
+    enqueue_hand_back(R, a, out);
     CU_CHECK(cudaStreamSynchronize(R.stream));
-    Pick p = *ptr<Pick>(R.h_pick);
-    if (p.index >= 0) p.index += R.v0;
-    out.picks[R.rank] = p;
-    for (int w = 0; w < out.n_watch; ++w)
-      if (out.watch[w] >= R.v0 && out.watch[w] < R.v1) out.watch_logits[w] = hw[w];
+    finish_hand_back(R, out);
   } else {
     const size_t bytes = size_t(n_logits) * vloc * sizeof(float);
     R.h_logits.reserve(bytes);
@@ -245,6 +308,54 @@ void CudaModel<T>::hand_back(Rank& R, const Acts& a, int n_logits, const Output&
   }
 }
 
+// A greedy decode step on one GPU with the next one queued ahead: if the
+// step asked for was queued by the previous call (same position, and the
+// token is the one the GPU chose), it is already running; otherwise it is
+// launched now. Then its copies are queued, and behind them the next step
+// (the position after, the token this step chooses, set on the device), so
+// that the GPU starts it while the host hands this token over and comes
+// back. A queued step that is not asked for is harmless: every later step
+// rewrites the cache position it wrote before reading it, in stream order.
+template <typename T>
+void CudaModel<T>::decode_ahead(Rank& R, const int32_t* tokens, int start_pos, const Output& out) {
+  const bool hit =
+      R.ahead.queued && R.ahead.pos == start_pos && R.ahead.token == tokens[0];
+  int slot = R.ahead.slot;
+  R.ahead.queued = false;
+  if (!hit) {
+    slot ^= 1;
+    // The staging words fed no copy since the last call's copies were done;
+    // a step queued ahead reads the device's words before this copy lands.
+    int32_t* hs = ptr<int32_t>(R.h_small);
+    hs[0] = start_pos;
+    hs[1] = tokens[0];
+    CU_CHECK(cudaMemcpyAsync(R.small.p, hs, 2 * sizeof(int32_t), cudaMemcpyHostToDevice, R.stream));
+    CU_CHECK(cudaEventRecord(R.step_ev[slot][0], R.stream));
+    run_decode_step(R);
+    CU_CHECK(cudaEventRecord(R.step_ev[slot][1], R.stream));
+  }
+  enqueue_hand_back(R, R.dec, out);
+  CU_CHECK(cudaEventRecord(R.copied, R.stream));
+  const int next = start_pos + 1;
+  if (next < R.cap) {
+    const int ns = slot ^ 1;
+    launch_advance(ptr<int32_t>(R.small), next, ptr<PickScratch>(R.pick), R.kernels);
+    CU_CHECK(cudaEventRecord(R.step_ev[ns][0], R.stream));
+    run_decode_step(R);
+    CU_CHECK(cudaEventRecord(R.step_ev[ns][1], R.stream));
+    R.ahead.queued = true;
+    R.ahead.pos = next;
+    R.ahead.slot = ns;
+  }
+  CU_CHECK(cudaEventSynchronize(R.copied));
+  finish_hand_back(R, out);
+  R.ahead.token = out.picks[R.rank].index;
+  if (!R.ahead.queued) R.ahead.slot = slot;
+  float ms = 0.f;
+  CU_CHECK(cudaEventElapsedTime(&ms, R.step_ev[slot][0], R.step_ev[slot][1]));
+  last_ns_ = int64_t(double(ms) * 1e6);
+}
+
 template <typename T>
 void CudaModel<T>::rank_forward(Rank& R, const int32_t* tokens, int n, int start_pos, int n_logits,
                                 const Output& out) {
@@ -252,11 +363,13 @@ void CudaModel<T>::rank_forward(Rank& R, const int32_t* tokens, int n, int start
     throw Error(LMD_ERR_NOMEM, "the KV cache holds " + std::to_string(R.cap) +
                                    " positions on this GPU; position " +
                                    std::to_string(start_pos + n) + " was asked for");
+  const bool decode = n == 1 && n_logits == 1;
+  if (decode && out.picks && ahead_enabled()) return decode_ahead(R, tokens, start_pos, out);
+  R.ahead.queued = false;  // one queued ahead and not used: stream order keeps it harmless
   int32_t* hs = ptr<int32_t>(R.h_small);
   hs[0] = start_pos;
   hs[1] = tokens[0];
   CU_CHECK(cudaMemcpyAsync(R.small.p, hs, 2 * sizeof(int32_t), cudaMemcpyHostToDevice, R.stream));
-  const bool decode = n == 1 && n_logits == 1;
   Acts* a = &R.dec;
   if (decode) {
     if (R.rank == 0) CU_CHECK(cudaEventRecord(R.ev0, R.stream));
@@ -305,6 +418,10 @@ void CudaModel<T>::forward(const int32_t* tokens, int n, int start_pos, int n_lo
   template void CudaModel<T>::step(Rank&, Acts&, int, int, const int32_t*, bool);             \
   template void CudaModel<T>::run_decode_step(Rank&);                                         \
   template void CudaModel<T>::hand_back(Rank&, const Acts&, int, const Output&);              \
+  template void CudaModel<T>::enqueue_hand_back(Rank&, const Acts&, const Output&);           \
+  template void CudaModel<T>::finish_hand_back(Rank&, const Output&);                         \
+  template void CudaModel<T>::decode_ahead(Rank&, const int32_t*, int, const Output&);        \
+  template void CudaModel<T>::decode_step_stream(Rank&, Acts&, const int32_t*);               \
   template void CudaModel<T>::rank_forward(Rank&, const int32_t*, int, int, int,              \
                                            const Output&);                                    \
   template void CudaModel<T>::forward(const int32_t*, int, int, int, const Output&);

@@ -25,6 +25,18 @@ struct Options {
   // LMDREF_CUDA_CHOICE=host: the greedy choice made on the host from the
   // copied logits row instead of on the GPUs.
   bool device_choice = true;
+  // LMDREF_CUDA_GEMV=warp: the one-token projections as one row pair per
+  // warp with separate RMSNorm kernels, instead of the persistent streaming
+  // kernels with the RMSNorm and the residual add fused in (one GPU).
+  bool stream_gemv = true;
+  // LMDREF_CUDA_COMBINE=separate: a kernel of its own merges the split-KV
+  // parts of the decode attention, instead of the attention kernel's last
+  // block per kv head.
+  bool merged_combine = true;
+  // LMDREF_CUDA_AHEAD=0: a greedy decode step on one GPU is launched when
+  // the generation loop asks for it, instead of being queued (with the
+  // token the GPU chose) before the previous token is handed over.
+  bool launch_ahead = true;
 };
 
 // Reads the LMDREF_CUDA_* variables of env (a NULL-terminated array of

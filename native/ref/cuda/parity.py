@@ -8,7 +8,11 @@ Checks, each printed as one line and stored in REPORT.json:
   hf      tiny and tiny-untied checkpoints written by `lmdrive model init`
           (fp32 files), run in fp16 and bf16 by both engines: the 32 greedy
           tokens must be identical and max|logit diff| / max|logit| < 2e-2
-          (logits of the 32 positions, same input for both engines).
+          (logits of the 32 positions, same input for both engines). Tokens
+          that part where transformers' own margin between its token and
+          ours is at most one rounding step of the dtype at that logit (a
+          tie: either engine's rounding may pick either) are reported as
+          "tie", not as a failure; the logits check still applies in full.
   spec    random:<preset> weights generated on the GPU equal the checkpoint's
           (identical logits).
   path    other code paths give the same tokens: the greedy choice on the
@@ -44,8 +48,25 @@ sys.path.insert(0, os.path.dirname(HERE))  # quant_ref.py
 TOL = 2e-2
 STEPS = 32
 # The switches (native/ref/cuda/options.h) whose other value runs another
-# code path on one GPU; each must give the default path's greedy tokens.
-SWITCHES = ["LMDREF_CUDA_GRAPH=0", "LMDREF_CUDA_DECODE=cublas", "LMDREF_CUDA_PDL=0"]
+# code path on one GPU; each must give the default path's greedy tokens, and
+# those marked exact the same logprobs bit for bit (the same arithmetic in
+# other kernels or another launch order).
+SWITCHES = [("LMDREF_CUDA_GRAPH=0", True), ("LMDREF_CUDA_DECODE=cublas", False),
+            ("LMDREF_CUDA_PDL=0", True), ("LMDREF_CUDA_GEMV=warp", True),
+            ("LMDREF_CUDA_COMBINE=separate", True), ("LMDREF_CUDA_AHEAD=0", True)]
+
+
+# Significand bits after the leading one: a value x in [2^e, 2^(e+1)) is
+# stored to a step of 2^(e - bits).
+MANTISSA_BITS = {"fp16": 10, "bf16": 7}
+
+
+def rounding_step(x, dtype):
+    """One rounding step (ulp) of dtype at the magnitude of x."""
+    import math
+    if x == 0 or not math.isfinite(x):
+        return 0.0
+    return 2.0 ** (math.floor(math.log2(abs(x))) - MANTISSA_BITS[dtype])
 
 
 def prompt_ids(n, vocab, seed):
@@ -97,7 +118,7 @@ def quant_extra(lib, cases, ours_tp1, hf_dir, vocab, ngpu, record):
         fmt, dt, p = c["weights"], c["dtype"], c["preset"]
         hf = json.load(open(os.path.join(hf_dir, f"case{cases.index(c)}.json")))
         seq = c["prompt"] + hf["tokens"][:-1]
-        ids_q, got_q = ours_tp1[(p, dt, 37, fmt, False)]
+        ids_q, got_q = ours_tp1[(p, dt, 37, fmt, False)][:2]
         # Prefill dequantizes to the 16-bit type and runs cuBLAS: bit-identical
         # to the 16-bit engine on the dequantized checkpoint iff the GPU
         # quantizer made the numpy reference's bytes and scales.
@@ -153,7 +174,8 @@ def main():
         results.append({"check": kind, "case": name, "ok": bool(ok), **kw})
         extra = " ".join(f"{k}={v:.3e}" if isinstance(v, float) else f"{k}={v}"
                          for k, v in kw.items() if k not in ("tokens", "hf_tokens"))
-        print(f"{'ok  ' if ok else 'FAIL'} {kind:5s} {name:40s} {extra}", flush=True)
+        word = "FAIL" if not ok else ("tie " if kw.get("tie") else "ok  ")
+        print(f"{word} {kind:5s} {name:40s} {extra}", flush=True)
 
     presets = ["tiny", "tiny-untied"]
     dirs = {}
@@ -224,22 +246,30 @@ def main():
             kind = "quant"
             name = f"{c['weights']}{'+lm_head' if c['lm_head'] else ''} vs hf dequantized: " + name
         extra = {}
+        tie = False
         if first_diff >= 0:
-            # Where the tokens part: how far apart transformers itself had the two.
+            # Where the tokens part: how far apart transformers itself had the
+            # two, against one rounding step of the dtype at that logit.
             step = np.load(os.path.join(hf_dir, f"step{i}.npy"))[first_diff]
-            extra["hf_margin_at_diff"] = float(step[hf["tokens"][first_diff]] - step[ids[first_diff]])
-            extra["hf_logit_at_diff"] = float(step[hf["tokens"][first_diff]])
-        record(kind, name, same and rel < TOL, rel_err=rel, same_tokens=same,
+            top = float(step[hf["tokens"][first_diff]])
+            margin = top - float(step[ids[first_diff]])
+            ulp = rounding_step(top, c["dtype"])
+            tie = 0 <= margin <= ulp
+            extra["hf_margin_at_diff"] = margin
+            extra["hf_logit_at_diff"] = top
+            extra["dtype_step_at_diff"] = ulp
+            extra["tie"] = tie
+        record(kind, name, (same or tie) and rel < TOL, rel_err=rel, same_tokens=same,
                first_diff=first_diff, decode_logprob_diff=lp_diff, **extra,
                device_prefill_s=res["device_prefill_s"], tokens=ids, hf_tokens=hf["tokens"])
         ours_tp1[(c["preset"], c["dtype"], len(c["prompt"]), c.get("weights", ""),
-                  c.get("lm_head", False))] = (ids, got)
+                  c.get("lm_head", False))] = (ids, got, lps)
 
     # random:<preset> generated on the GPU = the checkpoint written from the same spec.
     for p in presets:
         for dt in ["fp16", "bf16"]:
             c = next(c for c in cases if c["preset"] == p and c["dtype"] == dt)
-            ids_ck, got_ck = ours_tp1[(p, dt, len(c["prompt"]), "", False)]
+            ids_ck, got_ck = ours_tp1[(p, dt, len(c["prompt"]), "", False)][:2]
             hf = json.load(open(os.path.join(hf_dir, f"case{cases.index(c)}.json")))
             cfg = {"model": f"random:{p}", "seed": 1, "device": "cuda", "dtype": dt}
             got = lib.logits(cfg, c["prompt"] + hf["tokens"][:-1], c["steps"], vocab)
@@ -272,16 +302,18 @@ def main():
 
     # Every other switch of the CUDA backend (options.h; CHOICE is checked
     # above, AR with tp=2 below) gives the default path's tokens.
-    for switch in SWITCHES:
+    for switch, exact in SWITCHES:
         name, value = switch.split("=")
         os.environ[name] = value
-        for c in [cases[1], cases[5]]:
+        for c in [cases[1], cases[7]]:
             e = lib.engine({"model": c["dir"], "device": "cuda", "dtype": c["dtype"]})
-            ids, _, _ = e.greedy(c["prompt"], c["steps"])
+            ids, lps, _ = e.greedy(c["prompt"], c["steps"])
             e.close()
-            ref_ids = ours_tp1[(c["preset"], c["dtype"], len(c["prompt"]), "", False)][0]
-            record("path", f"{switch} {c['preset']} {c['dtype']} {len(c['prompt'])}",
-                   ids == ref_ids, same_tokens=ids == ref_ids)
+            ref_ids, _, ref_lps = ours_tp1[(c["preset"], c["dtype"], len(c["prompt"]), "", False)]
+            lp = float(np.abs(np.array(lps) - np.array(ref_lps)).max())
+            ok = ids == ref_ids and (lp == 0.0 or not exact)
+            record("path", f"{switch} {c['preset']} {c['dtype']} {len(c['prompt'])}", ok,
+                   same_tokens=ids == ref_ids, logprob_diff=lp, exact=exact)
         del os.environ[name]
 
     # Tensor parallelism: tp=2 greedy = tp=1 greedy.

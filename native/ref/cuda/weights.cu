@@ -91,7 +91,8 @@ void WeightFeed::load_quantized(const std::string& name, uint64_t full_rows, uin
     CU_CHECK(cudaStreamSynchronize(s));
   }
   int host_bad = 0;
-  CU_CHECK(cudaMemcpy(&host_bad, bad, sizeof host_bad, cudaMemcpyDeviceToHost));
+  CU_CHECK(cudaMemcpyAsync(&host_bad, bad, sizeof host_bad, cudaMemcpyDeviceToHost, s));
+  CU_CHECK(cudaStreamSynchronize(s));
   if (host_bad)
     throw Error(LMD_ERR_INVALID, "tensor \"" + name +
                                      "\" holds a NaN or infinite weight; it cannot be quantized");
@@ -140,7 +141,7 @@ void load_rank_weights(const Shape& s, int r, int v0, int v1, WeightFeed& feed,
   int* bad = nullptr;  // the quantizer's NaN/inf flag: the last 4 bytes of `quantized`
   if (s.quant) {
     bad = reinterpret_cast<int*>(qp + quant_bytes);
-    CU_CHECK(cudaMemset(bad, 0, sizeof(int)));
+    CU_CHECK(cudaMemsetAsync(bad, 0, sizeof(int), st));  // before the quantizers on st
   }
   // A quantized rows × cols matrix: bytes, then scales.
   auto take_q = [&](int rows, int cols, T* deq) {

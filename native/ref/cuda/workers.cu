@@ -8,6 +8,7 @@ namespace lmdcu {
 
 Workers::Workers(std::vector<int> devices) : devices_(std::move(devices)) {
   errors_.resize(devices_.size());
+  if (devices_.size() == 1) return;  // run() calls the job on the caller's thread
   for (size_t r = 0; r < devices_.size(); ++r) threads_.emplace_back([this, r] { loop(int(r)); });
 }
 
@@ -21,6 +22,19 @@ Workers::~Workers() {
 }
 
 void Workers::run(const std::function<void(int)>& job) {
+  if (devices_.size() == 1) {
+    // One GPU: the job runs on the calling thread, without two hand-offs
+    // between threads on every step.
+    try {
+      CU_CHECK(cudaSetDevice(devices_[0]));
+      job(0);
+    } catch (const Error& e) {
+      throw Error(e.code(), "GPU " + std::to_string(devices_[0]) + ": " + e.what());
+    } catch (const std::bad_alloc&) {
+      throw Error(LMD_ERR_NOMEM, "GPU " + std::to_string(devices_[0]) + ": out of host memory");
+    }
+    return;
+  }
   {
     std::lock_guard<std::mutex> lk(mu_);
     job_ = &job;

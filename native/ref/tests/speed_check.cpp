@@ -1,6 +1,7 @@
 // Prints (does not assert) CPU speed of random:tiny: prefill of a 2048-token
 // prompt and greedy decode, through the ABI as a benchmark would run it.
-//   ref_speed_check [prompt] [new] [model] [weights: fp32|int8|int8+lm_head]
+// usage: ref_speed_check [prompt tokens] [new tokens] [model] [threads]
+//        [weights: fp32|int8|int8+lm_head]
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -14,8 +15,10 @@ int main(int argc, char** argv) {
   const int n_prompt = argc > 1 ? std::atoi(argv[1]) : 2048;
   const int n_new = argc > 2 ? std::atoi(argv[2]) : 64;
   const std::string model = argc > 3 ? argv[3] : "random:tiny";
-  const std::string weights = argc > 4 ? argv[4] : "fp32";
-  std::string cfg = "{\"model\": \"" + model + "\", \"seed\": 1";
+  const int threads = argc > 4 ? std::atoi(argv[4]) : 0;  // 0: the engine's default
+  const std::string weights = argc > 5 ? argv[5] : "fp32";
+  std::string cfg = "{\"model\": \"" + model + "\", \"seed\": 1, \"threads\": " +
+                    std::to_string(threads);
   if (weights == "int8") cfg += ", \"weights\": \"int8\"";
   else if (weights == "int8+lm_head") cfg += ", \"weights\": \"int8\", \"quantize_lm_head\": true";
   else if (weights != "fp32") {

@@ -1,5 +1,7 @@
 // Engine config keys, the preset table, and create() failures that must be
 // clear before any weight is loaded.
+#include <sched.h>
+
 #include <cstring>
 
 #include "check.h"
@@ -50,6 +52,20 @@ TEST_CASE(engine_config) {
   EngineConfig d = parse_engine_config(R"({"model": "/some/dir"})");
   CHECK(!d.random && d.seed == 0 && d.device == "cpu" && d.threads >= 1 && !d.eos_override);
   CHECK(d.max_seq_len == 0 && !d.calibrate && d.dtype == "fp32");
+  {
+    // The default thread count is the CPUs this process may use (taskset,
+    // a container's cpuset), not the machine's.
+    cpu_set_t saved, one;
+    CHECK(sched_getaffinity(0, sizeof saved, &saved) == 0);
+    int first = 0;
+    while (first < CPU_SETSIZE && !CPU_ISSET(first, &saved)) ++first;
+    CPU_ZERO(&one);
+    CPU_SET(first, &one);
+    CHECK(sched_setaffinity(0, sizeof one, &one) == 0);
+    CHECK_EQ(parse_engine_config(R"({"model": "/some/dir"})").threads, 1);
+    CHECK(sched_setaffinity(0, sizeof saved, &saved) == 0);
+    CHECK_EQ(parse_engine_config(R"({"model": "/some/dir"})").threads, CPU_COUNT(&saved));
+  }
 
   int32_t code = 0;
   std::string e = config_error(R"({"model": "random:tiny", "sead": 1})", &code);

@@ -159,7 +159,7 @@ void check_model(const ModelConfig& m, int n_prompt, uint64_t seed) {
   const std::vector<Vec> want = reference(m, *src, toks);
 
   // Prefill: the last 3 positions, in order.
-  auto b = make_cpu_backend(m, *src, 2, 0);
+  auto b = make_cpu_backend(m, *src, 2, 0, 0.0);
   const int k = 3;
   std::vector<float> got(size_t(k) * m.vocab);
   CHECK(b->forward(toks.data(), n_prompt, 0, k, got.data(), nullptr));
@@ -181,12 +181,16 @@ void check_model(const ModelConfig& m, int n_prompt, uint64_t seed) {
   }
   if (!(worst < 1e-5)) check::fail(__FILE__, __LINE__, "decode rel err " + std::to_string(worst));
 
-  // Any thread count computes the same bits: sums never depend on the split.
-  for (int threads : {1, 3}) {
-    auto other = make_cpu_backend(m, *src, threads, 0);
-    std::vector<float> again(size_t(k) * m.vocab);
-    other->forward(toks.data(), n_prompt, 0, k, again.data(), nullptr);
-    CHECK(again == got);
+  // Any thread count and split computes the same bits: sums never depend on
+  // the split (min_work 0 splits every loop, however small; the default
+  // keeps small loops on one thread).
+  for (double min_work : {0.0, Parallel::kMinWork}) {
+    for (int threads : {1, 3}) {
+      auto other = make_cpu_backend(m, *src, threads, 0, min_work);
+      std::vector<float> again(size_t(k) * m.vocab);
+      other->forward(toks.data(), n_prompt, 0, k, again.data(), nullptr);
+      CHECK(again == got);
+    }
   }
 
   // Cancellation is seen between layers.
@@ -212,7 +216,7 @@ void check_int8(const ModelConfig& m, int n_prompt, uint64_t seed) {
     CpuWeightOptions w;
     w.int8 = true;
     w.int8_lm_head = head;
-    auto b = make_cpu_backend(m, *src, 2, 0, w);
+    auto b = make_cpu_backend(m, *src, 2, 0, 0.0, w);  // every loop split
     CHECK(std::string(b->dtype()) == "int8/fp32");
     const int k = 2;
     std::vector<float> got(size_t(k) * m.vocab);
@@ -233,7 +237,7 @@ void check_int8(const ModelConfig& m, int n_prompt, uint64_t seed) {
       check::fail(__FILE__, __LINE__, "int8 rel err " + std::to_string(worst));
     CHECK(vs_fp32 > 1e-4 && vs_fp32 < 5e-2);
     for (int threads : {1, 3}) {
-      auto other = make_cpu_backend(m, *src, threads, 0, w);
+      auto other = make_cpu_backend(m, *src, threads, 0, Parallel::kMinWork, w);
       std::vector<float> again(size_t(k) * m.vocab);
       other->forward(toks.data(), n_prompt, 0, k, again.data(), nullptr);
       CHECK(again == got);

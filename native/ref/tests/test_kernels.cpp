@@ -1,5 +1,6 @@
 // CPU kernels on their own: the vector exp against libm, and the packed GEMM
 // against a plain loop for shapes that hit every tail (rows, panels, depth).
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -37,9 +38,29 @@ TEST_CASE(exp_accuracy) {
   CHECK(e[0] >= 0 && e[0] < 1e-37f && e[1] == 1.0f);
 }
 
+// Loops run on as many threads as their work pays for.
+TEST_CASE(parallel_parts) {
+  Parallel par(4);
+  CHECK_EQ(par.parts(1000, 1000.0), 1);                   // small: the calling thread alone
+  CHECK_EQ(par.parts(1000, 2.5 * Parallel::kMinWork), 2);  // one thread per kMinWork
+  CHECK_EQ(par.parts(1000, 1e12), 4);                      // never more than the threads
+  CHECK_EQ(par.parts(3, 1e12), 3);                         // nor than the items
+  CHECK_EQ(par.parts(0, 1e12), 1);
+  Parallel all(4, 0);
+  CHECK_EQ(all.parts(1000, 1.0), 4);
+  // Every item runs exactly once, whatever the split.
+  for (double work : {1.0, 3.0 * Parallel::kMinWork, 1e12}) {
+    std::vector<int> seen(1000, 0);
+    par.for_range(1000, work, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) ++seen[size_t(i)];
+    });
+    CHECK(std::all_of(seen.begin(), seen.end(), [](int v) { return v == 1; }));
+  }
+}
+
 // int8: C = (A · Qᵀ) * scale + bias, Q and scale from quantize_int8.
 static void gemm_shapes(bool int8) {
-  Parallel par(2);
+  Parallel par(2, 0);  // split every loop, however small
   const int64_t ms[] = {1, 5, 6, 7, 97, 200};
   const int64_t ks[] = {1, 3, 256, 257, 600};
   const int64_t ns[] = {1, 15, 16, 17, 40, 70};

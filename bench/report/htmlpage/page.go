@@ -10,8 +10,8 @@ import (
 	"io"
 	"strings"
 
-	"github.com/lmdrive/lmdrive/report"
-	"github.com/lmdrive/lmdrive/report/plots"
+	"github.com/lmdrive/lmdrive/bench/report"
+	"github.com/lmdrive/lmdrive/bench/report/plots"
 )
 
 // Meta is what the page says about itself.

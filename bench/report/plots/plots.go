@@ -17,7 +17,7 @@ import (
 	"gonum.org/v1/plot/vg"
 
 	"github.com/lmdrive/lmdrive/bench"
-	"github.com/lmdrive/lmdrive/report"
+	"github.com/lmdrive/lmdrive/bench/report"
 )
 
 // Figure is one drawn plot.

@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/lmdrive/lmdrive/bench"
-	"github.com/lmdrive/lmdrive/report"
+	"github.com/lmdrive/lmdrive/bench/report"
 )
 
 const samplePlan = `
@@ -234,7 +234,7 @@ func TestRunnerLoadsOnceRecordsFailuresAndResumes(t *testing.T) {
 // The shipped plans parse, and the seed plan holds every cell of the seed
 // digest: its engines, models, precisions, TP sizes and prompt/gen pairs.
 func TestShippedPlans(t *testing.T) {
-	plans, _ := filepath.Glob("../docs/plans/*.yaml")
+	plans, _ := filepath.Glob("../../docs/plans/*.yaml")
 	if len(plans) < 2 {
 		t.Fatalf("plans: %v", plans)
 	}
@@ -243,7 +243,7 @@ func TestShippedPlans(t *testing.T) {
 			t.Errorf("%v", err)
 		}
 	}
-	p, err := ReadPlan("../docs/plans/seed.yaml")
+	p, err := ReadPlan("../../docs/plans/seed.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,7 +268,7 @@ func TestShippedPlans(t *testing.T) {
 			t.Errorf("the seed plan lacks %q", want)
 		}
 	}
-	if _, err := os.Stat("../docs/plans/seed.yaml"); err != nil {
+	if _, err := os.Stat("../../docs/plans/seed.yaml"); err != nil {
 		t.Fatal(err)
 	}
 }

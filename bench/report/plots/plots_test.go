@@ -5,9 +5,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lmdrive/lmdrive/bench/report"
+	"github.com/lmdrive/lmdrive/bench/report/reporttest"
 	"github.com/lmdrive/lmdrive/cuda"
-	"github.com/lmdrive/lmdrive/report"
-	"github.com/lmdrive/lmdrive/report/reporttest"
 )
 
 // Each table with a measured run gets its time-per-token, tok/s and TTFT

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/lmdrive/lmdrive/bench"
+	"github.com/lmdrive/lmdrive/bench/report/reporttest"
 	"github.com/lmdrive/lmdrive/cuda"
-	"github.com/lmdrive/lmdrive/report/reporttest"
 )
 
 func TestBuildGroupsLikeTheSeed(t *testing.T) {

@@ -13,10 +13,10 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/lmdrive/lmdrive/bench/report"
+	"github.com/lmdrive/lmdrive/bench/report/plots"
+	"github.com/lmdrive/lmdrive/bench/report/reporttest"
 	"github.com/lmdrive/lmdrive/cuda"
-	"github.com/lmdrive/lmdrive/report"
-	"github.com/lmdrive/lmdrive/report/plots"
-	"github.com/lmdrive/lmdrive/report/reporttest"
 )
 
 // samplePage writes the page of the fixture digest (with GPU telemetry on

@@ -17,7 +17,7 @@ import (
 
 	"github.com/lmdrive/lmdrive/bench"
 	"github.com/lmdrive/lmdrive/bench/eos"
-	"github.com/lmdrive/lmdrive/report"
+	"github.com/lmdrive/lmdrive/bench/report"
 )
 
 // Matching says how old and new runs are paired.

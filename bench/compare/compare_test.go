@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/lmdrive/lmdrive/bench"
-	"github.com/lmdrive/lmdrive/report/reporttest"
+	"github.com/lmdrive/lmdrive/bench/report/reporttest"
 )
 
 func runs(label, engine string, runtimes ...float64) []bench.Record {

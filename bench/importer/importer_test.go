@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/lmdrive/lmdrive/report"
+	"github.com/lmdrive/lmdrive/bench/report"
 )
 
 // The fixtures in testdata follow the formats the tools write (docs/import.md

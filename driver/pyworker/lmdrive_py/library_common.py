@@ -1,0 +1,106 @@
+"""Pieces the vLLM, LMDeploy and TensorRT-LLM adapters share: model folder
+facts, the stop sequences those libraries cannot take as tokens, and the
+zero-compute stream that measures an adapter's own cost per token."""
+import json
+import os
+import sys
+import types
+
+from .common import EngineError, StopRules, now_ns, result
+
+
+def model_folder(path, engine, trust=False):
+    """A local checkpoint (or engine) folder: these libraries load files,
+    never random:<preset>. A folder that ships its own model code (auto_map
+    in config.json) is refused unless the user allowed it: some libraries
+    run such code without asking."""
+    if not path:
+        raise EngineError("engine %s: no model; give --model with a local model folder" % engine)
+    if path.startswith("random:"):
+        raise EngineError("engine %s loads model folders only; write random weights to one first: "
+                          "lmdrive model init --preset %s --dtype fp16 --out DIR" % (engine, path[len("random:"):] or "tiny"))
+    if not os.path.isdir(path):
+        raise EngineError("engine %s: --model %s is not a folder" % (engine, path))
+    if not trust and read_json(os.path.join(path, "config.json")).get("auto_map"):
+        raise EngineError("engine %s: %s ships its own model code (auto_map in config.json), which lmdrive lets the "
+                          "library run only with --trust-remote-code (read it first)" % (engine, path))
+    return path
+
+
+def read_json(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return {}
+
+
+def folder_facts(path):
+    """What config.json and generation_config.json say about stopping and
+    length: the EOS union (ids, as the model's files give them) and
+    max_position_embeddings."""
+    cfg = read_json(os.path.join(path, "config.json"))
+    gen = read_json(os.path.join(path, "generation_config.json"))
+    eos = []
+    for v in (cfg.get("eos_token_id"), gen.get("eos_token_id")):
+        for i in (v if isinstance(v, list) else [v] if v is not None else []):
+            if int(i) not in eos:
+                eos.append(int(i))
+    return {"eos_ids": eos, "max_position_embeddings": cfg.get("max_position_embeddings"),
+            "vocab_size": cfg.get("vocab_size", 0), "generation_config": gen}
+
+
+def check_prompt(req, vocab):
+    """Refuses ids outside the vocabulary before they reach the library
+    (some index out of range on the GPU instead of answering)."""
+    if vocab > 0:
+        for t in req.prompt:
+            if not 0 <= t < vocab:
+                raise EngineError("request: token id %d is outside the vocabulary (0..%d)" % (t, vocab - 1))
+
+
+def stop_sequence_hit(generated, req):
+    """Index of the request stop sequence that matches the end of the output
+    (checked once min_new tokens exist), or -1. The libraries take single
+    stop ids only; longer sequences are matched here."""
+    n = len(generated)
+    if n < max(req.min_new, 1):
+        return -1
+    for i, seq in enumerate(req.stop_sequences):
+        if len(seq) > 1 and n >= len(seq) and generated[n - len(seq):] == seq:
+            return i
+    return -1
+
+
+def versions(*modules):
+    v = {"python": sys.version.split()[0]}
+    for name in modules:
+        m = sys.modules.get(name)
+        if m is not None:
+            v[name] = str(getattr(m, "__version__", "?"))
+    torch = sys.modules.get("torch")
+    if torch is not None and getattr(torch, "version", None) is not None and getattr(torch.version, "cuda", None):
+        v["torch_cuda"] = torch.version.cuda
+    return v
+
+
+def calibrate(req, sink, cancel, consume, vocab, eos_ids, make_output):
+    """Zero compute: feeds the adapter's own output handling (consume) with
+    one library-shaped output per step, token i mod vocab, without the
+    library. Stop rules, timestamps and the protocol are the real ones."""
+    rules = StopRules(req, eos_ids)
+    submit = now_ns()
+    finish = None
+    i = 0
+    while finish is None:
+        consume(make_output(i % vocab))
+        i += 1
+        finish = rules.check(sink.ids, cancel.is_set())
+    return result(req, finish, sink.count, sink.first_ns, sink.last_ns, submit_ns=submit, done_ns=now_ns(),
+                  stop_token=rules.stop_token, stop_sequence=rules.stop_sequence,
+                  stop_ids=sorted(set(([] if req.ignore_eos else list(eos_ids)) + req.single_stop_ids())),
+                  raw_status_text="calibrate: %s" % finish)
+
+
+def ns(**kw):
+    return types.SimpleNamespace(**kw)
