@@ -31,6 +31,8 @@ import (
 //     left out, its reason logged: for lines another test runs where they
 //     belong (the tarball checks, which make test-dist runs in the unpacked
 //     tarball);
+//   - a line using the Python test environment (build/pyenv, make pyenv) is
+//     left out under LMDRIVE_SKIP_PY=1, as the Python tests are;
 //   - `make` lines are checked with `make -n` (the targets exist): CI runs
 //     `make test` and `make run` themselves;
 //   - the placeholder path/to/hf-checkpoint stands for a checkpoint the test
@@ -199,6 +201,14 @@ func workFolder(t *testing.T, repo, bin string) string {
 	if err := os.Symlink(bin, filepath.Join(dir, "build", "bin", "lmdrive")); err != nil {
 		t.Fatal(err)
 	}
+	// The rest of the build folder (the engine libraries, the Python test
+	// environment) as built.
+	built, _ := os.ReadDir(filepath.Join(repo, "build"))
+	for _, e := range built {
+		if e.Name() != "bin" {
+			os.Symlink(filepath.Join(repo, "build", e.Name()), filepath.Join(dir, "build", e.Name()))
+		}
+	}
 	return dir
 }
 
@@ -232,6 +242,10 @@ func TestREADMEAndHelpExamplesRun(t *testing.T) {
 		}
 		if ex.gpu && !gpu {
 			t.Logf("%s: needs a GPU, not run here: %s", ex.where, ex.line)
+			continue
+		}
+		if strings.Contains(ex.line, "build/pyenv") && os.Getenv("LMDRIVE_SKIP_PY") == "1" {
+			t.Logf("%s: LMDRIVE_SKIP_PY=1, no Python test environment: %s", ex.where, ex.line)
 			continue
 		}
 		if strings.Contains(ex.line, "gpu_check.sh") {
