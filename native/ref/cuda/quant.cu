@@ -252,32 +252,57 @@ __device__ __forceinline__ void step_mma(float (&acc)[2][4], const QStep& w, con
 // copy, or with in.norm set the RMSNorm of x exactly as rmsnorm_kernel
 // computes it — virtual thread v of its block (rmsnorm_threads(cols) of them)
 // sums the squares of chunks v, v + NT, … in order, virtual warps reduce
-// with the same butterfly, and warp 0 reduces the warp sums.
+// with the same butterfly, and warp 0 reduces the warp sums. Loads go out
+// kStageBatch at a time, so that staging takes a few L2 round trips, not one
+// a chunk.
+constexpr int kStageBatch = 4;
+
 template <typename T>
 __device__ __forceinline__ void stage_x(uint4* sx, const GemvInput<T>& in, int cols, int padded) {
-  const int chunks = cols / 8;
+  const int chunks = cols / 8, nb = blockDim.x, tid = threadIdx.x;
   const uint4* x = reinterpret_cast<const uint4*>(in.x);
   const uint4 zero = make_uint4(0, 0, 0, 0);
   if (!in.norm) {
-    for (int c = threadIdx.x; c < padded; c += blockDim.x) sx[swizzle(c)] = c < chunks ? x[c] : zero;
+    for (int c0 = tid; c0 < padded; c0 += kStageBatch * nb) {
+      uint4 v[kStageBatch];
+#pragma unroll
+      for (int u = 0; u < kStageBatch; ++u) {
+        const int c = c0 + u * nb;
+        v[u] = c < chunks ? __ldg(x + c) : zero;
+      }
+#pragma unroll
+      for (int u = 0; u < kStageBatch; ++u)
+        if (c0 + u * nb < padded) sx[swizzle(c0 + u * nb)] = v[u];
+    }
     __syncthreads();
     return;
   }
   __shared__ float part[32];
   const int nt = rmsnorm_threads(cols);
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  for (int v0 = 0; v0 < nt; v0 += blockDim.x) {
-    const int vt = v0 + threadIdx.x;  // whole virtual warps are in or out
-    if (v0 + warp * 32 < nt) {
-      float ss = 0.f;
-      for (int c = vt; c < chunks; c += nt) {
-        float v[8];
-        unpack8<T>(__ldg(x + c), v);  // by value: one 16-byte load
+  const int warp = tid / 32, lane = tid % 32;
+  for (int v0 = 0; v0 < nt; v0 += kStageBatch * nb) {
+    uint4 first[kStageBatch];  // the first chunk of each virtual thread (usually its only one)
+#pragma unroll
+    for (int u = 0; u < kStageBatch; ++u) {
+      const int vt = v0 + u * nb + tid;
+      first[u] = vt < nt && vt < chunks ? __ldg(x + vt) : zero;
+    }
+#pragma unroll
+    for (int u = 0; u < kStageBatch; ++u) {
+      const int vt = v0 + u * nb + tid;
+      float ss = 0.f, v[8];
+      unpack8<T>(first[u], v);
+#pragma unroll
+      for (int j = 0; j < 8; ++j) ss = fmaf(v[j], v[j], ss);
+      for (int c = vt + nt; c < chunks; c += nt) {
+        unpack8<T>(__ldg(x + c), v);
 #pragma unroll
         for (int j = 0; j < 8; ++j) ss = fmaf(v[j], v[j], ss);
       }
-      ss = warp_sum(ss);
-      if (lane == 0) part[vt / 32] = ss;
+      if (v0 + u * nb + warp * 32 < nt) {  // whole virtual warps are in or out
+        ss = warp_sum(ss);
+        if (lane == 0) part[vt / 32] = ss;
+      }
     }
   }
   __syncthreads();
@@ -289,17 +314,25 @@ __device__ __forceinline__ void stage_x(uint4* sx, const GemvInput<T>& in, int c
   __syncthreads();
   const float r = rsqrtf(part[0] / float(cols) + in.eps);
   const uint4* wr = reinterpret_cast<const uint4*>(in.norm);
-  for (int c = threadIdx.x; c < padded; c += blockDim.x) {
-    if (c >= chunks) {
-      sx[swizzle(c)] = zero;
-      continue;
-    }
-    float v[8], w[8];
-    unpack8<T>(__ldg(x + c), v);
-    unpack8<T>(__ldg(wr + c), w);
+  for (int c0 = tid; c0 < padded; c0 += kStageBatch * nb) {
+    uint4 xv[kStageBatch], wv[kStageBatch];
 #pragma unroll
-    for (int j = 0; j < 8; ++j) v[j] = w[j] * round_t<T>(v[j] * r);
-    sx[swizzle(c)] = pack8<T>(v);
+    for (int u = 0; u < kStageBatch; ++u) {
+      const int c = c0 + u * nb;
+      xv[u] = c < chunks ? __ldg(x + c) : zero;
+      wv[u] = c < chunks ? __ldg(wr + c) : zero;
+    }
+#pragma unroll
+    for (int u = 0; u < kStageBatch; ++u) {
+      const int c = c0 + u * nb;
+      if (c >= padded) continue;
+      float v[8], w[8];
+      unpack8<T>(xv[u], v);
+      unpack8<T>(wv[u], w);
+#pragma unroll
+      for (int j = 0; j < 8; ++j) v[j] = w[j] * round_t<T>(v[j] * r);
+      sx[swizzle(c)] = c < chunks ? pack8<T>(v) : zero;
+    }
   }
   __syncthreads();
 }
