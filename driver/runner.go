@@ -34,6 +34,13 @@ func Serve(in io.Reader, out io.Writer) error {
 		for {
 			var c command
 			if err := dec.Decode(&c); err != nil {
+				// The parent is gone (or speaks nonsense): stop the
+				// generation in flight rather than finish it for no one.
+				mu.Lock()
+				if cancel != nil {
+					cancel()
+				}
+				mu.Unlock()
 				if !errors.Is(err, io.EOF) {
 					readErr <- fmt.Errorf("runner: read command: %w", err)
 				}

@@ -22,12 +22,22 @@ struct AttentionArgs {
   int n = 0;
   int q_heads = 0, kv_heads = 0, head_dim = 0;
   T* out = nullptr;  // [n][q_heads * head_dim]
+  int host_start = -1;  // state[0] as the host knows it (prefill), -1 unknown
 };
 
 // Prefill: tiled on tensor cores with an online softmax, so the score matrix
-// never exists in memory.
+// never exists in memory (mma.sync: sm_80 and newer, any head_dim).
 template <typename T>
 void launch_prefill_attention(const AttentionArgs<T>& a, const Launch& l);
+
+// Whether the Hopper prefill kernel can run here: built for sm_90a, an
+// sm_90 GPU current, head_dim 128, the driver's tensor-map encoder found.
+bool prefill_sm90_ready(int head_dim);
+
+// The Hopper kernel (attention_prefill_sm90.cu): wgmma, TMA, warp
+// specialisation. Needs prefill_sm90_ready(head_dim) and a.host_start.
+template <typename T>
+void launch_prefill_attention_sm90(const AttentionArgs<T>& a, const Launch& l);
 
 // Scratch of the split-KV decode: partial outputs and (max, sum) per query
 // head and part.

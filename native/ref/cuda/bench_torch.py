@@ -23,6 +23,8 @@ run as the ref engine's figures (gpu_check.sh calls it):
                     speed ((generate of 1+NEW tokens − TTFT) / NEW)
   hfstatic PRESET N NEW   the same with a static KV cache and compiled
                     decoding (generate's cache_implementation="static")
+  floors PRESET N…  copybw, then gemm and attn for each N, then gemv: every
+                    floor in one process (one start of PyTorch)
 
 Each prints one JSON line.
 """
@@ -291,6 +293,14 @@ if __name__ == "__main__":
         gemv(sys.argv[2])
     elif what == "hf":
         hf(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+    elif what == "floors":
+        copybw()
+        for n in sys.argv[3:]:
+            gemm(sys.argv[2], int(n))
+            torch.cuda.empty_cache()
+            attn(sys.argv[2], int(n))
+            torch.cuda.empty_cache()
+        gemv(sys.argv[2])
     elif what == "hfstatic":
         hf(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), static=True)
     else:

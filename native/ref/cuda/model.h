@@ -88,6 +88,10 @@ class CudaModel : public Model {
   const Options& options() const override { return opt_; }
 
  private:
+  // The prefill's MLP runs in passes of at most this many rows (its gate|up
+  // activations are 2 × intermediate wide): cut into equal passes, so that
+  // no pass is a small GEMM that fills the GPU badly.
+  static constexpr int kMlpRows = 8192;
   // Activations for up to `rows` tokens (and `logit_rows` logit rows).
   struct Acts {
     int rows = 0, logit_rows = 0, mlp_rows = 0;
@@ -97,6 +101,8 @@ class CudaModel : public Model {
   // its own host thread.
   struct Rank {
     int rank = 0, device = 0, v0 = 0, v1 = 0, sms = 0;
+    int pos = 0;                 // the position of this forward's first token (host copy)
+    bool sm90_prefill = false;   // the Hopper prefill attention runs here
     cudaStream_t stream = nullptr;
     Launch kernels;  // where this rank's kernels go: stream, early start where the GPU has it
     cublasHandle_t blas = nullptr;

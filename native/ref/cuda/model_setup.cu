@@ -207,6 +207,7 @@ void CudaModel<T>::init_rank(Rank& R, WeightFeed& feed) {
                                          std::to_string(prop.major * 10 + prop.minor) +
                                          "; use --precision int8");
   R.kernels = Launch{R.stream, opt_.early_start && prop.major >= 9, R.sms};
+  R.sm90_prefill = opt_.wgmma_prefill && prefill_sm90_ready(s.hd);
   if (s.quant) {
     CU_CHECK(cudaStreamCreateWithPriority(&R.side, cudaStreamNonBlocking, low_prio));
     for (cudaEvent_t* e : {&R.deq_ready[0], &R.deq_ready[1], &R.deq_free[0], &R.deq_free[1]})
@@ -238,7 +239,7 @@ void CudaModel<T>::init_rank(Rank& R, WeightFeed& feed) {
   CU_CHECK(cudaMemset(R.part_ml.p, 0, R.part_ml.bytes));
   R.splits.part_o = ptr<float>(R.part_o);
   R.splits.part_ml = ptr<float>(R.part_ml);
-  if (opt_.merged_combine) {
+  if (!opt_.separate_combine) {
     R.counters.alloc(size_t(s.kvh) * sizeof(unsigned));
     CU_CHECK(cudaMemset(R.counters.p, 0, R.counters.bytes));
     R.splits.counters = ptr<unsigned>(R.counters);
@@ -281,7 +282,7 @@ void CudaModel<T>::size_acts(Acts& a, int rows, int logit_rows) {
   const int vloc = int(ceil_div(s.V, s.tp));
   if (rows > a.rows) {
     a.rows = rows;
-    a.mlp_rows = std::min(rows, 4096);
+    a.mlp_rows = std::min(rows, kMlpRows);
     a.x.alloc(size_t(rows) * s.H * sizeof(T));
     a.h.alloc(size_t(rows) * s.H * sizeof(T));
     a.qkv.alloc(size_t(rows) * s.QKVl * sizeof(float));

@@ -73,7 +73,7 @@ void CudaModel<T>::step(Rank& R, Acts& a, int n, int n_logits, const int32_t* d_
   const Shape& s = s_;
   // Quantized projections take the fused path too (stream_gemv* branch to
   // quant.cu's kernels, which fuse the same RMSNorm and residual add).
-  if (gemv && opt_.stream_gemv && s.tp == 1) return decode_step_stream(R, a, d_tokens);
+  if (gemv && !opt_.warp_gemv && s.tp == 1) return decode_step_stream(R, a, d_tokens);
   const Launch& st = R.kernels;
   const int32_t* state = ptr<int32_t>(R.small);
   T* x = ptr<T>(a.x);
@@ -174,8 +174,11 @@ void CudaModel<T>::step(Rank& R, Acts& a, int n, int n_logits, const int32_t* d_
       linear_gemm<T>(R.blas, L.qkv, h, n, a.qkv.p, CUDA_R_32F);
       launch_rope_qkv<T>(ptr<float>(a.qkv), n, qkv, st);
     }
+    att.host_start = R.pos;
     if (n == 1)
       launch_decode_attention<T>(att, R.splits, st);
+    else if (R.sm90_prefill)
+      launch_prefill_attention_sm90<T>(att, st);
     else
       launch_prefill_attention<T>(att, st);
     if (gemv)
@@ -199,8 +202,10 @@ void CudaModel<T>::step(Rank& R, Acts& a, int n, int n_logits, const int32_t* d_
     } else {
       prepare(L.gate_up);
       prepare(L.down);
-      for (int r0 = 0; r0 < n; r0 += a.mlp_rows) {
-        const int rows = std::min(a.mlp_rows, n - r0);
+      const int passes = int(ceil_div(n, a.mlp_rows));
+      const int per = int(ceil_div(n, passes));
+      for (int r0 = 0; r0 < n; r0 += per) {
+        const int rows = std::min(per, n - r0);
         linear_gemm<T>(R.blas, L.gate_up, h + int64_t(r0) * s.H, rows, a.gu.p, Types<T>::cuda);
         launch_silu_mul<T>(ptr<T>(a.gu), rows, s.Il, ptr<T>(a.act), st);
         linear_gemm<T>(R.blas, L.down, ptr<T>(a.act), rows, delta_at(int64_t(r0) * s.H),
@@ -360,6 +365,7 @@ void CudaModel<T>::rank_forward(Rank& R, const int32_t* tokens, int n, int start
                                    " positions on this GPU; position " +
                                    std::to_string(start_pos + n) + " was asked for");
   const bool decode = n == 1 && n_logits == 1;
+  R.pos = start_pos;
   if (decode && out.picks && ahead_enabled()) return decode_ahead(R, tokens, start_pos, out);
   R.ahead.queued = false;  // one queued ahead and not used: stream order keeps it harmless
   int32_t* hs = ptr<int32_t>(R.h_small);

@@ -23,9 +23,10 @@ const Switch kSwitches[] = {
     {"LMDREF_CUDA_AR", "peer", "nccl", &Options::peer_allreduce},
     {"LMDREF_CUDA_PDL", "1", "0", &Options::early_start},
     {"LMDREF_CUDA_CHOICE", "device", "host", &Options::device_choice},
-    {"LMDREF_CUDA_GEMV", "stream", "warp", &Options::stream_gemv},
-    {"LMDREF_CUDA_COMBINE", "merged", "separate", &Options::merged_combine},
+    {"LMDREF_CUDA_GEMV", "warp", "stream", &Options::warp_gemv},
+    {"LMDREF_CUDA_COMBINE", "separate", "merged", &Options::separate_combine},
     {"LMDREF_CUDA_AHEAD", "1", "0", &Options::launch_ahead},
+    {"LMDREF_CUDA_PREFILL_ATTN", "wgmma", "mma", &Options::wgmma_prefill},
 };
 
 constexpr const char kPrefix[] = "LMDREF_CUDA_";

@@ -25,18 +25,26 @@ struct Options {
   // LMDREF_CUDA_CHOICE=host: the greedy choice made on the host from the
   // copied logits row instead of on the GPUs.
   bool device_choice = true;
-  // LMDREF_CUDA_GEMV=warp: the one-token projections as one row pair per
-  // warp with separate RMSNorm kernels, instead of the persistent streaming
-  // kernels with the RMSNorm and the residual add fused in (one GPU).
-  bool stream_gemv = true;
-  // LMDREF_CUDA_COMBINE=separate: a kernel of its own merges the split-KV
-  // parts of the decode attention, instead of the attention kernel's last
-  // block per kv head.
-  bool merged_combine = true;
+  // LMDREF_CUDA_GEMV=stream: the one-token projections on one GPU through
+  // the persistent streaming kernels with the RMSNorm and the residual add
+  // fused in, instead of one row pair per warp with separate RMSNorm
+  // kernels. Off by default: an H200 A/B (2026-12-03, docs/benchmarks.md)
+  // measured it slower (100.8 against 119.1 tok/s at 14B).
+  bool warp_gemv = true;
+  // LMDREF_CUDA_COMBINE=merged: the decode attention kernel's last block per
+  // kv head merges the split-KV parts, instead of a kernel of its own. Off by
+  // default: measured slower in the same A/B (109.7 against 119.1 tok/s).
+  bool separate_combine = true;
   // LMDREF_CUDA_AHEAD=0: a greedy decode step on one GPU is launched when
   // the generation loop asks for it, instead of being queued (with the
   // token the GPU chose) before the previous token is handed over.
   bool launch_ahead = true;
+  // LMDREF_CUDA_PREFILL_ATTN=mma: the mma.sync prefill attention on every
+  // GPU, instead of the Hopper kernel (wgmma, TMA, warp specialisation) on
+  // sm_90 GPUs with 128-dim heads. The Hopper kernel passed its checks on an
+  // H200 (2026-12-03) and took 107 ms against 169 ms for the 14B 10k prefill's
+  // attention (docs/benchmarks.md); sm_80 and other head sizes run mma.sync.
+  bool wgmma_prefill = true;
 };
 
 // Reads the LMDREF_CUDA_* variables of env (a NULL-terminated array of

@@ -12,13 +12,26 @@ not in these figures: compare the sum with the step's CUDA-event time).
 import csv
 import collections
 import os
+import re
 import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # Kernels of a decode step; in the prefill only the norms, the embedding and
 # the logits kernel match, and each layer has two norms.
-FILTER = "regex:gemv|decode_|rmsnorm|round|embed|combine|allreduce|step"
+FILTER = "regex:gemv|stream_kernel|decode_|rmsnorm|round|embed|combine|allreduce|step"
+
+
+def step_kernels(layers):
+    """Kernels of one decode step at tp=1 under the switches in the
+    environment (the child runs with LMDREF_CUDA_AHEAD=0: no advance kernel
+    between steps)."""
+    warp = os.environ.get("LMDREF_CUDA_GEMV") != "stream"
+    separate = os.environ.get("LMDREF_CUDA_COMBINE") != "merged"
+    # warp: norm, q|k|v, attention, o, norm, gate|up, down; + embed, final norm, lm_head, round
+    # stream: q|k|v, attention, o, gate|up, down; + embed, lm_head, round
+    per_layer = (7 if warp else 5) + (1 if separate else 0)
+    return per_layer * layers + (4 if warp else 3)
 
 
 def child(libdir, preset, n):
@@ -44,12 +57,13 @@ def main():
     n = int(sys.argv[4]) if len(sys.argv) > 4 else 10000
     layers = {"qwen2.5-14b": 48, "qwen2.5-32b": 64, "qwen2.5-1.5b": 28}[preset]
     prefill = 2 * layers + 3  # norms, embed, logits
-    step = 8 * layers + 4     # kernels of one decode step at tp=1
+    step = step_kernels(layers)
     cmd = ["ncu", "--csv", "--target-processes", "all", "--graph-profiling", "node",
            "--kernel-name", FILTER, "--launch-skip", str(prefill + step), "--launch-count", str(step),
            "--metrics", "gpu__time_duration.sum,dram__bytes_read.sum,dram__bytes_write.sum",
            sys.executable, os.path.abspath(__file__), "--child", libdir, preset, str(n)]
-    res = subprocess.run(cmd, capture_output=True, text=True)
+    env = dict(os.environ, LMDREF_CUDA_AHEAD="0")
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env)
     open(out, "w").write(res.stdout)
     if not summarise(res.stdout, f"{preset} after a {n}-token prompt"):
         print(res.stderr[-3000:])
@@ -69,7 +83,9 @@ def summarise(text, what):
         scale = {"ns": 1e-9, "nsecond": 1e-9, "us": 1e-6, "usecond": 1e-6, "ms": 1e-3,
                  "msecond": 1e-3, "byte": 1, "Kbyte": 1e3, "Mbyte": 1e6, "Gbyte": 1e9}[r[ui]]
         per[r[idi]][r[mi]] = float(r[vi].replace(",", "")) * scale
-        names[r[idi]] = r[ki].split("<")[0].split("(")[0].replace("void ", "").split("::")[-1]
+        name = r[ki].split("<")[0].split("(")[0].replace("void ", "").split("::")[-1]
+        job = re.search(r"Job(\w+)", r[ki])
+        names[r[idi]] = name + (f"/{job.group(1)}" if job else "")
     agg = collections.OrderedDict()
     for i, m in per.items():
         a = agg.setdefault(names[i], [0, 0.0, 0.0])

@@ -1,14 +1,24 @@
 #!/usr/bin/env python3
-"""Prints the table of a gpu_check.sh run (markdown) from its output folder:
-parity results, and speed against the roofline and the bars of issue 5.
+"""Prints the summary of a gpu_check.sh run (markdown) from its output folder:
+the checks, the floors measured in the same run, each bar of issue 17 as met
+or missed with its ratio, and the tables of runs, A/B switches and the CPU.
 
-roofline (decode) = copy bandwidth / bytes each GPU must read per token, where
-bytes = layer weights + lm_head (the rows of this GPU) + the KV cache at the
-mean context of the run (prompt + new/2).
+usage: summarize.py OUT-DIR
+
+Definitions (docs/benchmarks.md):
+  prefill floor  the prefill GEMMs alone, each projection in its fastest form
+                 (bench_torch.py gemm), plus causal attention alone with the
+                 fastest SDPA backend (bench_torch.py attn), on the same shapes
+  roofline       copy bandwidth / the bytes each decode step must read: layer
+                 weights, lm_head and the KV cache at the run's mean context
+                 (prompt + new / 2)
+  host gaps      TTFT (host) − device prefill (CUDA events); per decode token,
+                 host time (1 / decode tok/s) − device time (events per step)
 """
 import glob
 import json
 import os
+import statistics
 import sys
 
 SHAPES = {  # hidden, intermediate, layers, heads, kv_heads, vocab
@@ -25,115 +35,287 @@ def decode_bytes(preset, context, tp):
     layer = h * (q + 2 * kvd) + (q + 2 * kvd) + q * h + 3 * h * inter + 2 * h
     weights = (layers * layer + vocab * h + h) * 2
     kv_bytes = layers * 2 * kvd * 2 * context
-    return (weights + kv_bytes) / tp, weights / tp, kv_bytes / tp
+    return (weights + kv_bytes) / tp
 
 
 def median(xs):
-    xs = sorted(xs)
-    return xs[len(xs) // 2] if xs else None
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def jsonl(path):
+    if not os.path.exists(path):
+        return []
+    out = []
+    for line in open(path):
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                pass
+    return out
+
+
+def verdict(ok):
+    return "**met**" if ok else "**missed**"
+
+
+def run_figures(recs):
+    """Medians of a run's ok records: TTFT, device prefill, decode tok/s,
+    device decode tok/s, host gaps (ms)."""
+    recs = [r for r in recs if r.get("status") == "ok" and r.get("metrics")]
+    if not recs:
+        return None
+    m = [r["metrics"] for r in recs]
+    new = m[0]["output_tokens"]
+    f = {
+        "preset": recs[0]["workload"]["model"].split(":")[-1],
+        "tp": recs[0]["engine"].get("tp_size", 1) or 1,
+        "prompt": recs[0]["prompt"].get("tokens", 0),
+        "new": new,
+        "n": len(recs),
+        "ttft": median([x["ttft_s"] for x in m]),
+        "dprefill": median([x.get("device_prefill_s") for x in m]),
+        "decode": median([x["decode_tok_s"] for x in m]),
+        "ddecode": median([(new - 1) / x["device_decode_s"] for x in m if x.get("device_decode_s")]),
+        "gap_ttft_ms": median([(x["ttft_s"] - x["device_prefill_s"]) * 1e3 for x in m
+                               if x.get("device_prefill_s")]),
+        "gap_token_ms": median([(1 / x["decode_tok_s"] - x["device_decode_s"] / (new - 1)) * 1e3
+                                for x in m if x.get("device_decode_s") and x.get("decode_tok_s")]),
+        "ids": recs[0].get("output", {}).get("ids") if recs[0].get("output") else None,
+    }
+    return f
 
 
 def main():
     d = sys.argv[1]
     out = []
-    p = os.path.join(d, "parity.json")
-    if os.path.exists(p):
-        rep = json.load(open(p))
-        out.append("| parity check | case | result | figures |")
-        out.append("|---|---|---|---|")
-        for r in rep["results"]:
-            figs = ", ".join(f"{k}={v:.2e}" if isinstance(v, float) else f"{k}={v}"
-                             for k, v in r.items()
-                             if k not in ("check", "case", "ok", "tokens", "hf_tokens"))
-            out.append(f"| {r['check']} | {r['case']} | {'ok' if r['ok'] else 'FAIL'} | {figs} |")
-        out.append("")
-    torch_rows = {}
-    tp = os.path.join(d, "torch.jsonl")
-    if os.path.exists(tp):
-        for line in open(tp):
-            line = line.strip()
-            if line.startswith("{"):
-                j = json.loads(line)
-                key = j["measure"] + (f":{j.get('tokens', '')}" if j["measure"] == "gemm" else "")
-                torch_rows[key] = j
-    bw = torch_rows.get("copybw", {}).get("bytes_per_s")
+    say = out.append
+
+    # ---- checks
+    say("## Checks\n")
+    kpath = os.path.join(d, "kernels.json")
+    kern = json.load(open(kpath)) if os.path.exists(kpath) else None
+    if kern:
+        bad = [r for r in kern["results"] if r["kind"] == "check" and not r["ok"]]
+        say(f"- kernel check: {kern['checks'] - kern['failed']}/{kern['checks']} ok; Hopper prefill "
+            f"attention: {kern['hopper_prefill_attention']}"
+            + (" (every run after it used LMDREF_CUDA_PREFILL_ATTN=mma)"
+               if kern["hopper_prefill_attention"] == "FAIL" else ""))
+        for r in bad:
+            say(f"  - FAIL {r['what']} {r['figures']}")
+    ppath = os.path.join(d, "parity.json")
+    if os.path.exists(ppath):
+        rep = json.load(open(ppath))
+        res = rep["results"]
+        ties = [r for r in res if r.get("tie")]
+        bad = [r for r in res if not r["ok"]]
+        say(f"- parity: {len(res) - len(bad)}/{len(res)} ok, {len(ties)} tie(s) "
+            f"({rep['env'].get('transformers')} / torch {rep['env'].get('torch')})")
+        for r in ties:
+            say(f"  - tie: {r['case']} parts at step {r['first_diff']}: transformers' margin "
+                f"{r['hf_margin_at_diff']:.4g} at logit {r['hf_logit_at_diff']:.4g} "
+                f"<= one {r['case'].split()[1]} step {r['dtype_step_at_diff']:.4g}")
+        for r in bad:
+            figs = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                             for k, v in r.items() if k not in ("check", "case", "ok", "tokens", "hf_tokens"))
+            say(f"  - FAIL {r['check']} {r['case']}: {figs}")
+    say("")
+
+    # ---- floors
+    floors = {}
+    for j in jsonl(os.path.join(d, "floors.jsonl")):
+        key = j["measure"] + (f":{j['tokens']}" if "tokens" in j else "")
+        floors[key] = j
+    ktimes = {r["what"]: r for r in (kern["results"] if kern else []) if r["kind"] == "time"}
+    bw = floors.get("copybw", {}).get("bytes_per_s")
+    if not bw:
+        kc = next((r for w, r in ktimes.items() if w.startswith("copy bandwidth")), None)
+        bw = kc["tb_per_s"] * 1e12 if kc else None
+    say("## Floors (measured in this run)\n")
     if bw:
-        out.append(f"copy bandwidth (read + write): {bw / 1e12:.3f} TB/s on {torch_rows['copybw']['gpu']}")
-    for k in ("gemm:10000", "gemm:20000"):
-        if k in torch_rows:
-            g = torch_rows[k]
-            out.append(f"prefill GEMMs alone, {g['preset']} {g['tokens']} tokens: "
-                       f"{g['median_s'] * 1e3:.0f} ms ({g['tflops']:.0f} TFLOP/s)")
-    hf = torch_rows.get("hf")
-    if hf:
-        out.append(f"transformers {hf['transformers']}: TTFT {hf['ttft_s']:.3f} s, decode "
-                   f"{hf['decode_tok_s']:.2f} tok/s ({hf['prompt_tokens']} → {hf['new_tokens']})")
-    out.append("")
-    out.append("| run | TTFT s (device) | decode tok/s (device) | roofline tok/s | % roofline |")
-    out.append("|---|---|---|---|---|")
-    results, outputs, prefill = {}, {}, {}
-    groups = []
+        gpu = floors.get("copybw", {}).get("gpu", "")
+        say(f"- copy bandwidth (read + write, 2 GiB device to device): **{bw / 1e12:.3f} TB/s** {gpu}")
+    pre_floor = {}
+    for n in (10000, 20000):
+        g, a = floors.get(f"gemm:{n}"), floors.get(f"attn:{n}")
+        if g:
+            forms = ", ".join(f"{k} {v['form']}" for k, v in g.get("per_layer", {}).items())
+            say(f"- prefill GEMMs alone, 14B, {n} tokens, fastest form of each: **{g['median_s'] * 1e3:.0f} ms** "
+                f"({g['tflops']:.0f} TFLOP/s; {forms})")
+        if a:
+            backs = ", ".join(f"{k} {v['ms']:.2f} ms" if "ms" in v else f"{k} failed"
+                              for k, v in a["backends"].items())
+            say(f"- attention alone, 14B, {n} tokens (48 layers), fastest SDPA backend **{a['backend']}**: "
+                f"**{a['median_s'] * 1e3:.0f} ms** ({a['tflops']:.0f} TFLOP/s; per layer: {backs})")
+        if g and a:
+            pre_floor[n] = g["median_s"] + a["median_s"]
+            say(f"- prefill floor at {n}: **{pre_floor[n] * 1e3:.0f} ms**")
+    gv = floors.get("gemv")
+    if gv and bw:
+        say("- one-token matrix-vector through cuBLAS (F.linear, one row): " + ", ".join(
+            f"{k} {v['tb_per_s']:.2f} TB/s" for k, v in gv["shapes"].items()))
+    say("")
+
+    # ---- engine kernels against the floors
+    mv = [r for w, r in ktimes.items() if w.startswith("matrix-vector")]
+    if mv or ktimes:
+        say("## Kernels of the engine (kernel check, 14B shapes, fp16)\n")
+        say("| kernel | figures |")
+        say("|---|---|")
+        for w, r in ktimes.items():
+            if w.startswith("copy bandwidth"):
+                continue
+            figs = {k: v for k, v in r.items() if k not in ("kind", "what")}
+            extra = ""
+            if w.startswith("matrix-vector") and bw:
+                b = figs["bytes"]
+                extra = (f"warp {b / figs['warp_us'] / 1e6:.2f}, stream {b / figs['stream_us'] / 1e6:.2f}, "
+                         f"stream+norm {b / figs['stream_norm_us'] / 1e6:.2f}, read floor "
+                         f"{b / figs['read_us'] / 1e6:.2f} TB/s; warp = {b / figs['warp_us'] / 1e6 / (bw / 1e12):.0%}"
+                         f" of copy bandwidth")
+            elif w.startswith("decode attention"):
+                b = figs["bytes"]
+                extra = (f"separate combine {figs['separate_us']:.1f} µs ({b / figs['separate_us'] / 1e6:.2f} TB/s), "
+                         f"merged {figs['merged_us']:.1f} µs ({b / figs['merged_us'] / 1e6:.2f} TB/s)")
+            elif w.startswith("prefill attention"):
+                n, L = figs["tokens"], figs["layers"]
+                flop = 2.0 * n * n * 128 * 40
+                extra = f"mma {figs['mma_ms'] * L:.0f} ms ({flop / figs['mma_ms'] / 1e9:.0f} TFLOP/s)"
+                if "wgmma_ms" in figs:
+                    extra += (f", wgmma {figs['wgmma_ms'] * L:.0f} ms ({flop / figs['wgmma_ms'] / 1e9:.0f} TFLOP/s) "
+                              f"for {L} layers")
+                a = floors.get(f"attn:{n}")
+                if a:
+                    best = min(figs.get("wgmma_ms", 1e9), figs["mma_ms"]) * L / 1e3
+                    extra += f"; {best / a['median_s']:.2f}x the fastest SDPA"
+            say(f"| {w} | {extra} |")
+        say("")
+
+    # ---- runs
+    runs = {}
     for f in sorted(glob.glob(os.path.join(d, "run-*.jsonl"))):
-        recs = [json.loads(l) for l in open(f) if l.strip()]
         base = os.path.basename(f)[4:-6]
-        if base.startswith(("q14-", "q32-")):
-            continue  # the quant step's runs: quant_bars.py reports them
-        if base == "ab":
-            for label in dict.fromkeys(r["label"] for r in recs):
-                groups.append((label, [r for r in recs if r["label"] == label]))
-        else:
-            groups.append((base, recs))
-    for name, recs in groups:
-        recs = [r for r in recs if r.get("status") == "ok" and r.get("metrics")]
-        if not recs:
-            out.append(f"| {name} | failed | | | |")
-            continue
-        m = [r["metrics"] for r in recs]
-        if recs[0].get("output"):
-            outputs[name] = recs[0]["output"]["ids"]
-        preset = recs[0]["workload"]["model"].split(":")[-1]
-        tp = recs[0]["engine"].get("tp_size", 1) or 1
-        prompt = recs[0]["prompt"].get("tokens", 0)
-        new = m[0]["output_tokens"]
-        ttft = median([x["ttft_s"] for x in m])
-        dec = median([x["decode_tok_s"] for x in m])
-        dpre = median([x.get("device_prefill_s") or 0 for x in m])
-        ddec = median([(new - 1) / x["device_decode_s"] for x in m if x.get("device_decode_s")])
-        roof = ""
-        pct = ""
-        if bw and preset in SHAPES:
-            b, _, _ = decode_bytes(preset, prompt + new / 2, tp)
-            r = bw / b
-            roof = f"{r:.1f}"
-            pct = f"{100 * dec / r:.1f}%"
-        results[name] = dec
-        prefill[name] = (ttft, dpre)
-        out.append(f"| {name} ({preset}, tp={tp}, {prompt}→{new}) | {ttft:.3f} ({dpre:.3f}) | "
-                   f"{dec:.2f} ({ddec:.2f}) | {roof} | {pct} |")
-    out.append("")
-    if "14b" in results and "14b-tp2" in results:
-        out.append(f"TP=2 / TP=1 decode speed-up, 14B: {results['14b-tp2'] / results['14b']:.2f}x "
-                   f"(bar >= 1.7x)")
-    gemm10 = torch_rows.get("gemm:10000", {}).get("median_s")
-    if "14b" in prefill and gemm10:
-        ttft = prefill["14b"][0]
-        out.append(f"prefill, 14B 10k: TTFT {ttft:.3f} s = {ttft / gemm10:.2f}x the GEMMs alone "
-                   f"(bar <= 1.2x)" + (f"; transformers {hf['ttft_s']:.3f} s (bar: faster)" if hf else ""))
-    if "14b" in prefill and "14b-20k" in prefill:
-        # GEMMs and element-wise passes grow linearly with the prompt, causal
-        # attention quadratically: T(20k) - 2 T(10k) = 2 A(10k).
-        a10 = (prefill["14b-20k"][1] - 2 * prefill["14b"][1]) / 2
-        h, inter, layers, heads, kv, vocab = SHAPES["qwen2.5-14b"]
-        flop = 2 * 10000 ** 2 * (h // heads) * heads * layers
-        out.append(f"prefill attention at 10k (from the 10k and 20k device prefill times): "
-                   f"{a10 * 1e3:.0f} ms, {flop / a10 / 1e12:.0f} TFLOP/s; the rest "
-                   f"{(prefill['14b'][1] - a10) * 1e3:.0f} ms")
-    if "14b" in outputs and "14b-tp2" in outputs:
-        a, b = outputs["14b"], outputs["14b-tp2"]
-        first = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), -1)
-        out.append(f"14B greedy tokens, TP=2 vs TP=1: identical for "
-                   f"{len(a) if first < 0 else first} of {len(a)} steps "
-                   f"({len(set(a))} distinct tokens in the TP=1 output)")
+        if base == "ab" or base.startswith(("q14-", "q32-")):
+            continue  # A/B below; the quant step's runs: quant_bars.py reports them
+        recs = jsonl(f)
+        fig = run_figures(recs)
+        if fig:
+            runs[base] = fig
+    hf = (jsonl(os.path.join(d, "hf.jsonl")) or [None])[-1]
+    hfs = (jsonl(os.path.join(d, "hfstatic.jsonl")) or [None])[-1]
+
+    say("## Bars (issue 17)\n")
+    say("| bar | figure | ratio | verdict |")
+    say("|---|---|---|---|")
+    for n, name in ((10000, "14b"), (20000, "14b-20k")):
+        r = runs.get(name)
+        if r and n in pre_floor:
+            ratio = r["ttft"] / pre_floor[n]
+            say(f"| prefill 14B {n // 1000}k: TTFT ≤ 1.1 × the floor | {r['ttft']:.3f} s vs floor "
+                f"{pre_floor[n]:.3f} s | {ratio:.2f}x | {verdict(ratio <= 1.1)} |")
+    r = runs.get("14b")
+    for label, h in (("eager", hf), ("static cache + compiled", hfs)):
+        if r and h:
+            ratio = h["ttft_s"] / r["ttft"]
+            say(f"| prefill 14B 10k ≥ 1.3 × faster than transformers ({label}) | {r['ttft']:.3f} s vs "
+                f"{h['ttft_s']:.3f} s | {ratio:.2f}x | {verdict(ratio >= 1.3)} |")
+    for name, bar in (("14b", 0.90), ("32b", 0.92)):
+        r = runs.get(name)
+        if r and bw and r["preset"] in SHAPES:
+            roof = bw / decode_bytes(r["preset"], r["prompt"] + r["new"] / 2, r["tp"])
+            ratio = r["decode"] / roof
+            say(f"| decode {r['preset']} {r['prompt'] // 1000}k→{r['new']} ≥ {bar:.0%} of the roofline | "
+                f"{r['decode']:.2f} tok/s (device {r['ddecode']:.2f}) vs {roof:.1f} | {ratio:.1%} | "
+                f"{verdict(ratio >= bar)} |")
+    for name in ("14b", "32b"):
+        r = runs.get(name)
+        if r and r["gap_ttft_ms"] is not None:
+            say(f"| host TTFT − device prefill ≤ 0.1 ms ({r['preset']}) | {r['gap_ttft_ms']:.3f} ms | | "
+                f"{verdict(r['gap_ttft_ms'] <= 0.1)} |")
+        if r and r["gap_token_ms"] is not None:
+            say(f"| host − device per decode token ≤ 0.02 ms ({r['preset']}) | {r['gap_token_ms']:.4f} ms | | "
+                f"{verdict(r['gap_token_ms'] <= 0.02)} |")
+    if mv and bw:
+        # The engine's default form (warp) on every shape, the stream form beside it.
+        def ratio(r, key):
+            return r["bytes"] / r[key] / 1e6 / (bw / 1e12)
+        worst = min((ratio(r, "warp_us"), r["what"]) for r in mv)
+        worst_s = min(ratio(r, "stream_us") for r in mv)
+        say(f"| matrix-vector at copy bandwidth on every 14B shape (default warp form) | slowest: "
+            f"{worst[1]}; the stream form's slowest: {worst_s:.0%} | {worst[0]:.0%} | "
+            f"{verdict(worst[0] >= 0.95)} (bar read as ≥ 95 %) |")
+    cpu = {}
+    for f in glob.glob(os.path.join(d, "cpu-*.jsonl")):
+        if f.endswith("cpu-omp.jsonl"):
+            continue  # the omp step's OpenMP/std::thread comparison (lmdrive report prints it)
+        fig = run_figures(jsonl(f))
+        if fig:
+            cpu[os.path.basename(f)[4:-6]] = fig
+    if "2cpus-default" in cpu and "2cpus-1thread" in cpu:
+        ratio = cpu["2cpus-default"]["decode"] / cpu["2cpus-1thread"]["decode"]
+        say(f"| CPU default ≥ one thread (random:tiny 2048→256, 2 CPUs, decode) | "
+            f"{cpu['2cpus-default']['decode']:.0f} vs {cpu['2cpus-1thread']['decode']:.0f} tok/s | "
+            f"{ratio:.2f}x | {verdict(ratio >= 0.97)} (3 % noise allowed) |")
+    say("")
+
+    # ---- runs table
+    say("## Runs of the ref engine\n")
+    say("| run | TTFT s (device) | decode tok/s (device) | roofline tok/s | % roofline | host gaps: TTFT ms, per token ms |")
+    say("|---|---|---|---|---|---|")
+    for name, r in runs.items():
+        roof = pct = ""
+        if bw and r["preset"] in SHAPES:
+            rf = bw / decode_bytes(r["preset"], r["prompt"] + r["new"] / 2, r["tp"])
+            roof, pct = f"{rf:.1f}", f"{100 * r['decode'] / rf:.1f}%"
+        gaps = (f"{r['gap_ttft_ms']:.3f}, {r['gap_token_ms']:.4f}" if r["gap_token_ms"] is not None else "")
+        say(f"| {name} ({r['preset']}, tp={r['tp']}, {r['prompt']}→{r['new']}, {r['n']} repeats) | "
+            f"{r['ttft']:.3f} ({r['dprefill'] or 0:.3f}) | {r['decode']:.2f} ({r['ddecode'] or 0:.2f}) | "
+            f"{roof} | {pct} | {gaps} |")
+    for label, h in (("transformers eager", hf), ("transformers static cache + compiled", hfs)):
+        if h:
+            say(f"| {label} ({h['preset']}, {h['prompt_tokens']}→{h['new_tokens']}) | {h['ttft_s']:.3f} | "
+                f"{h['decode_tok_s']:.2f} | | | |")
+    if "14b" in runs and "14b-20k" in runs and runs["14b"]["dprefill"] and runs["14b-20k"]["dprefill"]:
+        a10 = (runs["14b-20k"]["dprefill"] - 2 * runs["14b"]["dprefill"]) / 2
+        say(f"\nattention's share of the 10k prefill (from the 10k and 20k device prefills, "
+            f"T(20k) − 2 T(10k) = 2 A(10k)): {a10 * 1e3:.0f} ms; the rest "
+            f"{(runs['14b']['dprefill'] - a10) * 1e3:.0f} ms")
+    if "14b" in runs and "14b-tp2" in runs:
+        say(f"\nTP=2 / TP=1 decode, 14B: {runs['14b-tp2']['decode'] / runs['14b']['decode']:.2f}x")
+    say("")
+
+    # ---- A/B
+    ab = jsonl(os.path.join(d, "run-ab.jsonl"))
+    if ab:
+        labels = list(dict.fromkeys(r["label"] for r in ab))
+        figs = {lab: run_figures([r for r in ab if r["label"] == lab]) for lab in labels}
+        base = figs.get("default")
+        say("## What each switch buys (14B, 10k → 100, the switch's other value against the default)\n")
+        say("| run | TTFT s (device) | decode tok/s (device) | vs default: TTFT, decode |")
+        say("|---|---|---|---|")
+        for lab, f in figs.items():
+            if not f:
+                say(f"| {lab} | failed | | |")
+                continue
+            rel = ""
+            if base and lab != "default":
+                rel = f"{f['ttft'] / base['ttft']:.3f}x, {f['decode'] / base['decode']:.3f}x"
+            say(f"| {lab} | {f['ttft']:.3f} ({f['dprefill'] or 0:.3f}) | {f['decode']:.2f} "
+                f"({f['ddecode'] or 0:.2f}) | {rel} |")
+        say("")
+
+    # ---- CPU
+    if cpu:
+        say("## CPU backend (random:tiny 2048 → 256, `lmdrive run`, interleaved)\n")
+        say("| CPUs, threads | TTFT s | decode tok/s | repeats |")
+        say("|---|---|---|---|")
+        for k in ("2cpus-1thread", "2cpus-default", "all-1thread", "all-default"):
+            if k in cpu:
+                f = cpu[k]
+                say(f"| {k} | {f['ttft']:.4f} | {f['decode']:.1f} | {f['n']} |")
+        say("")
     print("\n".join(out))
 
 

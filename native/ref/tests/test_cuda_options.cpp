@@ -35,22 +35,25 @@ TEST_CASE(options) {
     const Options d;
     CHECK(o.graph == d.graph && o.gemv_decode == d.gemv_decode &&
           o.peer_allreduce == d.peer_allreduce && o.early_start == d.early_start &&
-          o.device_choice == d.device_choice && o.stream_gemv == d.stream_gemv &&
-          o.merged_combine == d.merged_combine && o.launch_ahead == d.launch_ahead);
+          o.device_choice == d.device_choice && o.warp_gemv == d.warp_gemv &&
+          o.separate_combine == d.separate_combine && o.launch_ahead == d.launch_ahead &&
+          o.wgmma_prefill == d.wgmma_prefill);
     CHECK(o.graph && o.gemv_decode && o.peer_allreduce && o.early_start && o.device_choice &&
-          o.stream_gemv && o.merged_combine && o.launch_ahead);
+          o.warp_gemv && o.separate_combine && o.launch_ahead && o.wgmma_prefill);
     CHECK_EQ(lmdcu::changed_switches(o), std::string());
   }
   {
     const Options o = parse({"LMDREF_CUDA_GRAPH=0", "LMDREF_CUDA_DECODE=cublas", "LMDREF_CUDA_AR=nccl",
-                             "LMDREF_CUDA_PDL=0", "LMDREF_CUDA_CHOICE=host", "LMDREF_CUDA_GEMV=warp",
-                             "LMDREF_CUDA_COMBINE=separate", "LMDREF_CUDA_AHEAD=0"});
+                             "LMDREF_CUDA_PDL=0", "LMDREF_CUDA_CHOICE=host", "LMDREF_CUDA_GEMV=stream",
+                             "LMDREF_CUDA_COMBINE=merged", "LMDREF_CUDA_AHEAD=0",
+                             "LMDREF_CUDA_PREFILL_ATTN=mma"});
     CHECK(!o.graph && !o.gemv_decode && !o.peer_allreduce && !o.early_start && !o.device_choice &&
-          !o.stream_gemv && !o.merged_combine && !o.launch_ahead);
+          !o.warp_gemv && !o.separate_combine && !o.launch_ahead && !o.wgmma_prefill);
     CHECK_EQ(lmdcu::changed_switches(o),
              std::string("LMDREF_CUDA_GRAPH=0 LMDREF_CUDA_DECODE=cublas LMDREF_CUDA_AR=nccl "
-                         "LMDREF_CUDA_PDL=0 LMDREF_CUDA_CHOICE=host LMDREF_CUDA_GEMV=warp "
-                         "LMDREF_CUDA_COMBINE=separate LMDREF_CUDA_AHEAD=0"));
+                         "LMDREF_CUDA_PDL=0 LMDREF_CUDA_CHOICE=host LMDREF_CUDA_GEMV=stream "
+                         "LMDREF_CUDA_COMBINE=merged LMDREF_CUDA_AHEAD=0 "
+                         "LMDREF_CUDA_PREFILL_ATTN=mma"));
   }
   {
     // The default value named explicitly is the default.
