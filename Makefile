@@ -22,6 +22,18 @@ export CGO_LDFLAGS := -L$(TOKLIB)
 export CGO_CFLAGS := -O2 -g -Wno-deprecated-declarations
 export LMDRIVE_LIB_PATH := $(LIBDIR)
 
+# The hf tokenizer backend links Rust's tokenizers (libtokenizers.a), which
+# cargo builds. Without cargo, and without the library already built, the
+# pure-Go backend (identical ids) stands in: every go command gets the
+# lmdrive_nohf tag through GOFLAGS.
+HF := $(shell test -f $(TOKLIB)/libtokenizers.a || command -v cargo >/dev/null 2>&1 && echo yes)
+ifeq ($(HF),yes)
+TOKENIZERS := $(TOKLIB)/libtokenizers.a
+else
+TOKENIZERS :=
+export GOFLAGS := $(strip $(GOFLAGS) -tags=lmdrive_nohf)
+endif
+
 # Tarballs (make dist, make dist-static): docs/dist.md.
 DIST     ?= dist
 GOARCH   := $(shell go env GOARCH 2>/dev/null || echo amd64)
@@ -37,7 +49,7 @@ PYTHON   ?= python3
 PYLOCK   := $(PYWORKER_DIR)/tests/requirements.txt
 
 .PHONY: all build build-static native tokenizers worker pyenv test test-go test-native test-nocgo test-py test-sdk-headers run \
-	dist dist-static test-dist repro-test image-test clean
+	dist dist-static test-dist repro-test image-test clean fuzz
 
 all: build
 
@@ -45,7 +57,10 @@ native:
 	cmake -S . -B $(BUILD)/cmake -DCMAKE_BUILD_TYPE=Release -DLMDRIVE_LIB_DIR=$(LIBDIR) >/dev/null
 	cmake --build $(BUILD)/cmake -j $(JOBS) --target $(NATIVE_TARGETS)
 
-tokenizers: $(TOKLIB)/libtokenizers.a
+tokenizers: $(TOKENIZERS)
+ifneq ($(HF),yes)
+	@echo "lmdrive: cargo not found: building without the hf tokenizer backend; the pure-Go tokenizer (identical ids) stands in"
+endif
 
 $(TOKLIB)/libtokenizers.a: tokenize/scripts/build-libtokenizers.sh
 	bash tokenize/scripts/build-libtokenizers.sh $(TOKLIB)
@@ -99,6 +114,12 @@ test-nocgo: native
 # repository (../shared/third_party); one "skip:" line where they are absent.
 test-sdk-headers:
 	bash native/shimcommon/scripts/sdk-headers-check.sh all
+
+# Every fuzz target for FUZZTIME each (60s, 5m, or 1000000x executions);
+# docs/fuzzing.md lists them and the counts reached.
+FUZZTIME ?= 60s
+fuzz: native tokenizers
+	BUILD=$(BUILD) bash scripts/fuzz.sh $(FUZZTIME)
 
 # The main job: a benchmark of the reference engine on the CPU.
 run: build

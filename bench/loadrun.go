@@ -68,6 +68,9 @@ func runLoad(ctx context.Context, eng driver.Engine, plan Plan, sink func(Record
 			return recs, fmt.Errorf("%s: %w", what, runErr)
 		}
 		runRecs := loadRecords(base, plan, l, rep, outs, seqs, telemetry)
+		if ctx.Err() != nil {
+			markInterrupted(runRecs, what, context.Cause(ctx))
+		}
 		for _, r := range runRecs {
 			if err := sink(r); err != nil {
 				return recs, err
@@ -84,6 +87,18 @@ func runLoad(ctx context.Context, eng driver.Engine, plan Plan, sink func(Record
 		}
 	}
 	return recs, nil
+}
+
+// markInterrupted marks a load run that SIGINT or SIGTERM cut short: its
+// aggregate, and each request that had not finished, are StatusInterrupted
+// (requests that finished before stay StatusOK).
+func markInterrupted(recs []Record, what string, cause error) {
+	for i := range recs {
+		r := &recs[i]
+		if r.Kind == KindLoad || r.Status == StatusError {
+			r.Status, r.Error = StatusInterrupted, fmt.Sprintf("%s: %v", what, cause)
+		}
+	}
 }
 
 // begin tells the plan's progress that a run of n requests starts, and
@@ -267,18 +282,18 @@ func loadRecords(base Record, plan Plan, l Load, rep int, outs []loadOutcome, se
 				r.Metrics, r.Output = &m, outputOf(o.res, o.toks)
 			}
 		}
-		r.Status = "ok"
+		r.Status = StatusOK
 		if o.failed() {
-			r.Status, r.Error = "error", o.failure()
+			r.Status, r.Error = StatusError, o.failure()
 		}
 		recs = append(recs, r)
 	}
 	sum := summarize(l, outs, seqs)
 	r := base
-	r.Kind, r.Repeat, r.Time, r.Status = KindLoad, rep, now, "ok"
+	r.Kind, r.Repeat, r.Time, r.Status = KindLoad, rep, now, StatusOK
 	r.Summary, r.Telemetry = &sum, telemetry
 	if sum.Completed == 0 {
-		r.Status, r.Error = "error", "every request failed; the first: "+outs[0].failure()
+		r.Status, r.Error = StatusError, "every request failed; the first: "+outs[0].failure()
 	}
 	return append(recs, r)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -67,6 +68,10 @@ func Run(ctx context.Context, eng driver.Engine, plan Plan, sink func(Record) er
 		if measured {
 			what = fmt.Sprintf("repeat %d/%d", i-w.Warmup+1, w.Repeats)
 		}
+		if ctx.Err() != nil {
+			// Interrupted between repeats: nothing is in flight.
+			return recs, fmt.Errorf("stopped before %s: %w", what, context.Cause(ctx))
+		}
 		var toks []driver.Token
 		observe := measured && plan.Observer != nil
 		if observe {
@@ -94,20 +99,21 @@ func Run(ctx context.Context, eng driver.Engine, plan Plan, sink func(Record) er
 		rec := base
 		rec.Repeat = i - w.Warmup
 		rec.Time = time.Now().UTC()
+		if ctx.Err() != nil {
+			if plan.Progress != nil {
+				plan.Progress.End(nil, context.Cause(ctx))
+			}
+			return recs, interrupted(ctx, rec, what, measured, res, err, toks, sink)
+		}
 		if err != nil && plan.Progress != nil {
 			plan.Progress.End(nil, err)
 		}
 		if err != nil {
-			if measured || ctx.Err() == nil {
-				rec.Status, rec.Error = "error", err.Error()
-				if serr := sink(rec); serr != nil {
-					return recs, fmt.Errorf("%w (and the failure could not be recorded: %v)", err, serr)
-				}
+			rec.Status, rec.Error = StatusError, err.Error()
+			if serr := sink(rec); serr != nil {
+				return recs, fmt.Errorf("%w (and the failure could not be recorded: %v)", err, serr)
 			}
 			return recs, fmt.Errorf("%s: %w", what, err)
-		}
-		if ctx.Err() != nil {
-			return recs, ctx.Err()
 		}
 		m := Measure(eng.Info().LoadNs, res, toks)
 		if plan.Progress != nil {
@@ -124,7 +130,7 @@ func Run(ctx context.Context, eng driver.Engine, plan Plan, sink func(Record) er
 		if !measured {
 			continue
 		}
-		rec.Status = "ok"
+		rec.Status = StatusOK
 		rec.Metrics, rec.Result, rec.Output, rec.Telemetry = &m, &res, outputOf(res, toks), telemetry
 		if err := sink(rec); err != nil {
 			return recs, err
@@ -140,6 +146,26 @@ func newBaseRecord(eng driver.Engine, plan Plan) Record {
 		Schema: Schema, RunID: newRunID(), Label: plan.Label, Tool: plan.Tool, Host: thisHost(),
 		Engine: eng.Info(), Workload: plan.Workload, Prompt: plan.Prompt, Repro: plan.Repro, Overhead: plan.Overhead,
 	}
+}
+
+// interrupted records the measured repeat that ctx's cancellation cut
+// short, with what the engine produced until then (no metrics: they would
+// describe a run that did not finish), and returns the error that ends Run.
+func interrupted(ctx context.Context, rec Record, what string, measured bool, res driver.Result, genErr error, toks []driver.Token, sink func(Record) error) error {
+	cause := context.Cause(ctx)
+	if !measured {
+		return fmt.Errorf("%s: %w (nothing measured yet, nothing recorded)", what, cause)
+	}
+	rec.Status, rec.Error = StatusInterrupted, fmt.Sprintf("%s: %v", what, cause)
+	if genErr == nil {
+		rec.Result, rec.Output = &res, outputOf(res, toks)
+	} else if !errors.Is(genErr, context.Canceled) {
+		rec.Error += "; the engine then failed: " + genErr.Error()
+	}
+	if err := sink(rec); err != nil {
+		return fmt.Errorf("%s: %w (and the interruption could not be recorded: %v)", what, cause, err)
+	}
+	return fmt.Errorf("%s: %w (recorded as interrupted)", what, cause)
 }
 
 func outputOf(res driver.Result, toks []driver.Token) *Output {

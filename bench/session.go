@@ -20,6 +20,9 @@ type Setup struct {
 	// it labels rows and its files are fingerprinted.
 	Model   string
 	Prompts PromptOptions
+	// PromptTokens and MaxNew are the lengths the session will run,
+	// checked against the model's limits before it loads (0: unchecked).
+	PromptTokens, MaxNew int
 	// GPUs lists the NVML indices to sample ("0,1"); "" watches the
 	// engine's own devices.
 	GPUs           string
@@ -65,11 +68,27 @@ func OpenSession(ctx context.Context, s Setup) (_ *Session, err error) {
 			ses.Close()
 		}
 	}()
+	// Everything checked here costs nothing before a 72B load, a lot after it.
+	pre := Preflight{Engine: s.Open.Engine, Model: s.Model, EngineConfig: s.Open.Config, PromptTokens: s.PromptTokens, MaxNew: s.MaxNew}
 	if s.Prompts.Source == SourceText {
-		// A bad tokenizer costs nothing before a 72B load, a lot after it.
-		if _, err := prompts.Tokenizer(); err != nil {
+		if pre.Tokenizer, err = prompts.Tokenizer(); err != nil {
 			return nil, err
 		}
+	}
+	warnings, err := pre.Check()
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range warnings {
+		ses.logf("warning: %s", w)
+	}
+	if s.GPUs != "" {
+		if _, err := cuda.ParseGPUList(s.GPUs); err != nil {
+			return nil, fmt.Errorf("--gpus: %w", err)
+		}
+	}
+	if s.SampleInterval < 0 {
+		return nil, fmt.Errorf("--sample-interval %s is negative; give a positive duration such as 100ms", s.SampleInterval)
 	}
 	if ses.repro, err = CollectRepro(s.Model); err != nil {
 		return nil, err
@@ -162,8 +181,13 @@ func (s *Session) Info() driver.Info { return s.eng.Info() }
 // Prompts is the session's prompt maker.
 func (s *Session) Prompts() *PromptMaker { return s.prompts }
 
-// Prompt builds a prompt of exactly tokens ids for seed.
+// Prompt builds a prompt of exactly tokens ids for seed. A prompt longer
+// than the loaded engine says it takes is refused here, before prefill.
 func (s *Session) Prompt(tokens int, seed uint64) (Prompt, error) {
+	if limit := s.Info().MaxInputLen; limit > 0 && tokens > limit {
+		return Prompt{}, fmt.Errorf("a prompt of %d tokens is longer than the %d the engine takes (its max_input_len, reported after loading %s)",
+			tokens, limit, s.setup.Model)
+	}
 	p, err := s.prompts.Make(tokens, seed, s.Info().VocabSize)
 	if err == nil {
 		s.logf("prompt: %d tokens, %s (%s)", p.Tokens, p.Source, p.Hash)

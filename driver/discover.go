@@ -16,22 +16,42 @@ func LibraryFile(engine string) string { return "liblmdrive_" + engine + ".so" }
 //  3. next to the executable: <dir of exe>/../lib/lmdrive (the dist layout
 //     and the build tree's build/bin → build/lib/lmdrive), then <dir of exe>;
 //  4. the build tree of the working directory: build/lib/lmdrive.
+//
+// Locate also refuses a library that others could have planted or changed
+// (CheckTrusted), unless AllowUntrusted is set.
 type Search struct {
-	Flag       string
-	EnvPath    string
-	Executable string
-	WorkDir    string
+	Flag           string
+	EnvPath        string
+	Executable     string
+	WorkDir        string
+	AllowUntrusted bool
 }
 
 // DefaultSearch fills Search from the process: LMDRIVE_LIB_PATH, the running
-// executable and the working directory.
+// executable, the working directory and LMDRIVE_ALLOW_UNTRUSTED_LIB.
 func DefaultSearch(flag string) Search {
 	exe, _ := os.Executable()
 	if resolved, err := filepath.EvalSymlinks(exe); err == nil {
 		exe = resolved
 	}
 	wd, _ := os.Getwd()
-	return Search{Flag: flag, EnvPath: os.Getenv("LMDRIVE_LIB_PATH"), Executable: exe, WorkDir: wd}
+	return Search{Flag: flag, EnvPath: os.Getenv("LMDRIVE_LIB_PATH"), Executable: exe, WorkDir: wd,
+		AllowUntrusted: os.Getenv(AllowUntrustedEnv) == "1"}
+}
+
+// Locate finds an engine's library file (Find) and checks that it can be
+// trusted (CheckTrusted) unless s.AllowUntrusted.
+func (s Search) Locate(engine string) (string, error) {
+	path, err := s.Find(engine, FileExists)
+	if err != nil {
+		return "", err
+	}
+	if !s.AllowUntrusted {
+		if err := CheckTrusted(path); err != nil {
+			return "", err
+		}
+	}
+	return path, nil
 }
 
 // Candidates lists the paths tried for an engine, in order.

@@ -190,6 +190,11 @@ func Inspect(engine string, s Search) LibraryReport {
 		return r
 	}
 	r.Library = path
+	if _, err := s.Locate(engine); err != nil {
+		r.Error = err.Error()
+		return r
+	}
+	r.Library = path
 	lib, err := OpenLibrary(path)
 	if err != nil {
 		r.Error = err.Error()

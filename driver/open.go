@@ -57,7 +57,7 @@ func Open(ctx context.Context, o OpenOptions) (Engine, error) {
 	if IsPythonEngine(o.Engine) {
 		return openPython(ctx, o)
 	}
-	lib, err := o.Search.Find(o.Engine, FileExists)
+	lib, err := o.Search.Locate(o.Engine)
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 )
 
@@ -48,6 +49,20 @@ type event struct {
 	Error  string      `json:"error,omitempty"`
 }
 
+// decodeEvent reads one line the runner wrote. Whatever the bytes, it
+// returns an event or an error, never panics (FuzzDecodeEvent); a tokens
+// event's columns are checked where it is used (tokenBatch.tokens).
+func decodeEvent(line []byte) (event, error) {
+	var ev event
+	if err := json.Unmarshal(line, &ev); err != nil {
+		return event{}, err
+	}
+	if ev.Ev == "" {
+		return event{}, fmt.Errorf("no \"ev\" field")
+	}
+	return ev, nil
+}
+
 // tokenBatch carries tokens column by column: a fraction of the bytes and
 // encoding work of one JSON object per token. Logprobs and watched
 // logprobs are present only when the engine reported some.
@@ -76,7 +91,7 @@ func newTokenBatch(ts []Token) *tokenBatch {
 			b.Logprob[i] = t.Logprob
 		}
 	}
-	if len(ts) > 0 && len(ts[0].Watched) > 0 {
+	if slices.ContainsFunc(ts, func(t Token) bool { return len(t.Watched) > 0 }) {
 		b.Watched = make([][]Logprob, len(ts))
 		for i, t := range ts {
 			b.Watched[i] = t.Watched
@@ -89,6 +104,12 @@ func (b *tokenBatch) tokens() ([]Token, error) {
 	n := len(b.IDs)
 	if len(b.Times) != n || len(b.Bundles) != n || (b.Logprob != nil && len(b.Logprob) != n) || (b.Watched != nil && len(b.Watched) != n) {
 		return nil, fmt.Errorf("runner sent a token batch with columns of different lengths")
+	}
+	for i := range b.Watched {
+		if len(b.Watched[i]) != len(b.Watched[0]) {
+			return nil, fmt.Errorf("runner sent a token batch whose tokens have different numbers of watched log-probabilities (%d and %d)",
+				len(b.Watched[0]), len(b.Watched[i]))
+		}
 	}
 	out := make([]Token, n)
 	for i := range out {

@@ -189,6 +189,11 @@ func StartRunner(ctx context.Context, opts RunnerOptions) (*RemoteEngine, error)
 	}
 	ev, err := r.next(ctx, PhaseLoad, opts.LoadTimeout)
 	if err != nil {
+		if ctx.Err() != nil {
+			// Loading cannot be cancelled through the ABI: end the child.
+			r.kill()
+			return nil, fmt.Errorf("loading engine %q: %w", opts.Engine, context.Cause(ctx))
+		}
 		return nil, err
 	}
 	switch {
@@ -211,8 +216,8 @@ func (r *RemoteEngine) readEvents(stdout io.Reader) {
 	sc := bufio.NewScanner(stdout)
 	sc.Buffer(make([]byte, 1<<20), 64<<20)
 	for sc.Scan() {
-		var ev event
-		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+		ev, err := decodeEvent(sc.Bytes())
+		if err != nil {
 			r.log.Write([]byte("lmdrive: runner wrote a line that is not an event: " + sc.Text() + "\n"))
 			continue
 		}

@@ -27,6 +27,9 @@ func Serve(in io.Reader, out io.Writer) error {
 		for {
 			var c command
 			if err := dec.Decode(&c); err != nil {
+				// The parent is gone (or speaks nonsense): stop the
+				// generations in flight rather than finish them for no one.
+				inflight.cancel(0)
 				if !errors.Is(err, io.EOF) {
 					readErr <- fmt.Errorf("runner: read command: %w", err)
 				}

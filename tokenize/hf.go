@@ -18,12 +18,12 @@ const hfBuiltIn = true
 // byte cannot be encoded and decoded text containing one cannot come back.
 type hfEngine struct {
 	t *hf.Tokenizer
-	// byteLevel is set when the decoder is ByteLevel: every token then
-	// decodes to at least one character.
-	byteLevel bool
+	// byteLevel tells whether the decoder is ByteLevel: every token then
+	// decodes to at least one character. Asked only when needed.
+	byteLevel func() bool
 }
 
-func newHFEngine(data []byte, byteLevel bool) (engine, error) {
+func newHFEngine(data []byte, byteLevel func() bool) (engine, error) {
 	t, err := hf.FromBytes(data)
 	if err != nil {
 		return nil, fmt.Errorf("load: %w", err)
@@ -51,7 +51,7 @@ func (e hfEngine) decode(ids []int32) (string, error) {
 		u[i] = uint32(id)
 	}
 	text := e.t.Decode(u, false)
-	if text == "" && e.byteLevel {
+	if text == "" && e.byteLevel() {
 		// The library returns no string when the text would contain a NUL
 		// byte; with a byte-level decoder that is the only way to get none.
 		return "", errDecodeNUL

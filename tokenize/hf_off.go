@@ -5,4 +5,4 @@ package tokenize
 // hfBuiltIn tells whether the "hf" backend is compiled in.
 const hfBuiltIn = false
 
-func newHFEngine([]byte, bool) (engine, error) { return nil, ErrBackendUnavailable }
+func newHFEngine([]byte, func() bool) (engine, error) { return nil, ErrBackendUnavailable }

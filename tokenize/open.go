@@ -16,9 +16,12 @@ import (
 
 // Backend names accepted by Open.
 const (
-	BackendAuto = "auto" // "hf" when built in, else "go"
-	BackendHF   = "hf"   // Hugging Face's Rust library (cgo)
-	BackendGo   = "go"   // pure Go
+	// BackendAuto is "go" for every tokenizer.json the pure-Go backend
+	// implements (identical ids, a fraction of the start-up and encoding
+	// time), else "hf" where it is built in.
+	BackendAuto = "auto"
+	BackendHF   = "hf" // Hugging Face's Rust library (cgo)
+	BackendGo   = "go" // pure Go
 )
 
 // DefaultSource names the built-in tokenizer in Info.Source.
@@ -32,12 +35,12 @@ func Backends() []string {
 	return []string{BackendGo}
 }
 
-// ResolveBackend returns the backend that name selects in this build: "auto"
-// becomes the preferred one, and an unknown name is an error.
+// ResolveBackend checks that name selects a backend of this build: "auto"
+// (returned as is: Open decides per file), "go", or "hf" where built in.
 func ResolveBackend(name string) (string, error) {
 	switch name {
 	case "", BackendAuto:
-		return Backends()[0], nil
+		return BackendAuto, nil
 	case BackendGo:
 		return BackendGo, nil
 	case BackendHF:
@@ -58,32 +61,46 @@ func Open(path, backend string) (Tokenizer, error) {
 		if err != nil {
 			return nil, err
 		}
-		return OpenBytes(data, DefaultSource, backend)
+		// Its checksum is known (and checked by a test): no need to hash
+		// 11 MB at every start.
+		return openBytes(data, DefaultSource, defaultdata.SHA256, backend)
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read tokenizer: %w", err)
 	}
-	return OpenBytes(data, path, backend)
+	return openBytes(data, path, "", backend)
 }
 
 // OpenBytes loads a tokenizer from tokenizer.json bytes; source names it in
 // Info and in errors.
 func OpenBytes(data []byte, source, backend string) (Tokenizer, error) {
+	return openBytes(data, source, "", backend)
+}
+
+// openBytes does only what the backend needs to encode: the hf backend
+// parses the file in Rust alone, and the Go-side reading of the vocabulary
+// (for Decode's checks and AddedTokens) and the checksum (for Info) wait
+// until first asked for. sum, if known, is the hex SHA-256 of data.
+func openBytes(data []byte, source, sum, backend string) (Tokenizer, error) {
 	name, err := ResolveBackend(backend)
 	if err != nil {
 		return nil, err
 	}
-	file, err := tokjson.Parse(data)
-	if err != nil {
-		return nil, fmt.Errorf("tokenizer %s: %w", source, err)
+	if name == BackendAuto {
+		tok, err := openBytes(data, source, sum, BackendGo)
+		if errors.Is(err, ErrUnsupported) && hfBuiltIn {
+			return openBytes(data, source, sum, BackendHF)
+		}
+		return tok, err
 	}
-	t := &tokenizer{}
-	if err := t.setVocabulary(file); err != nil {
-		return nil, fmt.Errorf("tokenizer %s: %w", source, err)
-	}
+	t := &tokenizer{data: data, sum: sum, info: Info{Backend: name, Source: source}}
 	switch name {
 	case BackendGo:
+		file, err := t.file()
+		if err != nil {
+			return nil, err
+		}
 		g, err := gobpe.New(file)
 		if err != nil {
 			if errors.Is(err, gobpe.ErrUnsupported) {
@@ -93,14 +110,17 @@ func OpenBytes(data []byte, source, backend string) (Tokenizer, error) {
 		}
 		t.engine = goEngine{g}
 	case BackendHF:
-		e, err := newHFEngine(data, file.HasByteLevelDecoder())
+		// The Rust library aborts the process on some bad input (a
+		// truncated file among them: found by FuzzOpenTokenizerJSON).
+		if err := tokjson.CheckSyntax(data); err != nil {
+			return nil, fmt.Errorf("tokenizer %s: %w", source, err)
+		}
+		e, err := newHFEngine(data, t.byteLevelDecoder)
 		if err != nil {
 			return nil, fmt.Errorf("tokenizer %s, backend hf: %w", source, err)
 		}
 		t.engine = e
 	}
-	sum := sha256.Sum256(data)
-	t.info = Info{Backend: name, Source: source, SHA256: hex.EncodeToString(sum[:])}
 	return t, nil
 }
 
@@ -116,27 +136,62 @@ type engine interface {
 type tokenizer struct {
 	mu     sync.RWMutex
 	engine engine // nil once closed
-	info   Info
-	added  []AddedToken
-	known  []bool // known[id]: id names a token
+	info   Info   // SHA256 filled in by Info
+	data   []byte // the tokenizer.json
+	sum    string // its SHA-256, once known
+	sumMu  sync.Mutex
+
+	parseOnce sync.Once
+	parsed    *tokjson.File
+	parseErr  error
+
+	vocabOnce sync.Once
+	vocabErr  error
+	added     []AddedToken
+	known     []bool // known[id]: id names a token
 }
 
-func (t *tokenizer) setVocabulary(f *tokjson.File) error {
-	_, present, err := f.Model.TokensByID()
-	if err != nil {
-		return err
-	}
-	for _, a := range f.SortedAddedTokens() {
-		t.added = append(t.added, AddedToken{ID: a.ID, Content: a.Content, Special: a.Special})
-		if int(a.ID) >= len(present) {
-			grown := make([]bool, a.ID+1)
-			copy(grown, present)
-			present = grown
+// file parses the tokenizer.json once, when first needed.
+func (t *tokenizer) file() (*tokjson.File, error) {
+	t.parseOnce.Do(func() {
+		t.parsed, t.parseErr = tokjson.Parse(t.data)
+		if t.parseErr != nil {
+			t.parseErr = fmt.Errorf("tokenizer %s: %w", t.info.Source, t.parseErr)
 		}
-		present[a.ID] = true
-	}
-	t.known = present
-	return nil
+	})
+	return t.parsed, t.parseErr
+}
+
+func (t *tokenizer) byteLevelDecoder() bool {
+	f, err := t.file()
+	return err == nil && f.HasByteLevelDecoder()
+}
+
+// vocabulary reads which ids name tokens, and the added tokens, once.
+func (t *tokenizer) vocabulary() error {
+	t.vocabOnce.Do(func() {
+		f, err := t.file()
+		if err != nil {
+			t.vocabErr = err
+			return
+		}
+		_, present, err := f.Model.TokensByID()
+		if err != nil {
+			t.vocabErr = fmt.Errorf("tokenizer %s: %w", t.info.Source, err)
+			return
+		}
+		for _, a := range f.SortedAddedTokens() {
+			t.added = append(t.added, AddedToken{ID: a.ID, Content: a.Content, Special: a.Special})
+			if int(a.ID) >= len(present) {
+				grown := make([]bool, a.ID+1)
+				copy(grown, present)
+				present = grown
+			}
+			present[a.ID] = true
+		}
+		t.known = present
+	})
+	return t.vocabErr
 }
 
 func (t *tokenizer) Encode(text string) ([]int32, error) {
@@ -157,6 +212,9 @@ func (t *tokenizer) Count(text string) (int, error) {
 }
 
 func (t *tokenizer) Decode(ids []int32) (string, error) {
+	if err := t.vocabulary(); err != nil {
+		return "", err
+	}
 	for i, id := range ids {
 		if id < 0 || int(id) >= len(t.known) || !t.known[id] {
 			return "", fmt.Errorf("id %d at position %d: %w", id, i, ErrUnknownID)
@@ -173,7 +231,12 @@ func (t *tokenizer) Decode(ids []int32) (string, error) {
 	return t.engine.decode(ids)
 }
 
-func (t *tokenizer) AddedTokens() []AddedToken { return append([]AddedToken(nil), t.added...) }
+func (t *tokenizer) AddedTokens() []AddedToken {
+	if t.vocabulary() != nil {
+		return nil
+	}
+	return append([]AddedToken(nil), t.added...)
+}
 
 func (t *tokenizer) VocabSize() int {
 	t.mu.RLock()
@@ -184,7 +247,17 @@ func (t *tokenizer) VocabSize() int {
 	return t.engine.vocabSize()
 }
 
-func (t *tokenizer) Info() Info { return t.info }
+func (t *tokenizer) Info() Info {
+	t.sumMu.Lock()
+	defer t.sumMu.Unlock()
+	if t.sum == "" {
+		sum := sha256.Sum256(t.data)
+		t.sum = hex.EncodeToString(sum[:])
+	}
+	info := t.info
+	info.SHA256 = t.sum
+	return info
+}
 
 func (t *tokenizer) Close() error {
 	t.mu.Lock()

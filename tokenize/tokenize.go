@@ -13,7 +13,8 @@
 //     GPT-2 and gives the same ids as "hf" (checked against golden ids and
 //     by a fuzz test); other tokenizer.json files are refused with an error.
 //
-// "auto" picks "hf" when the binary was built with it and "go" otherwise.
+// "auto" picks "go" for every tokenizer.json it implements (identical ids,
+// faster to load and to encode) and "hf", where built in, for the others.
 // Builds without cgo, or with the build tag lmdrive_nohf, leave "hf" out.
 //
 //	tok, err := tokenize.Open("", tokenize.BackendAuto) // built-in Qwen2.5

@@ -31,20 +31,38 @@ func TestResolveBackend(t *testing.T) {
 	if _, err := ResolveBackend("rust"); err == nil {
 		t.Error("unknown backend accepted")
 	}
-	got, err := ResolveBackend(BackendAuto)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got != Backends()[0] {
-		t.Errorf("auto = %s, want %s", got, Backends()[0])
+	if got, err := ResolveBackend(BackendAuto); err != nil || got != BackendAuto {
+		t.Fatalf("auto = %s, %v", got, err)
 	}
 	if !hfBuiltIn {
-		if got != BackendGo {
-			t.Errorf("auto without the hf backend = %s, want go", got)
-		}
 		if _, err := ResolveBackend(BackendHF); !errors.Is(err, ErrBackendUnavailable) {
 			t.Errorf("hf without cgo: err = %v, want ErrBackendUnavailable", err)
 		}
+	}
+}
+
+// "auto" takes the pure-Go backend for what it implements (the built-in
+// tokenizer) and the Rust library, where built in, for the rest.
+func TestAutoPicksTheBackendPerFile(t *testing.T) {
+	tok, err := Open("", BackendAuto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tok.Close()
+	if b := tok.Info().Backend; b != BackendGo {
+		t.Errorf("built-in tokenizer: auto took %s", b)
+	}
+	const wordPiece = `{"model": {"type": "WordPiece", "vocab": {"[UNK]": 0, "a": 1}, "unk_token": "[UNK]", "continuing_subword_prefix": "##", "max_input_chars_per_word": 100},
+		"pre_tokenizer": {"type": "BertPreTokenizer"}, "decoder": {"type": "WordPiece", "prefix": "##", "cleanup": true}}`
+	wp, err := OpenBytes([]byte(wordPiece), "wordpiece", BackendAuto)
+	switch {
+	case hfBuiltIn && (err != nil || wp.Info().Backend != BackendHF):
+		t.Errorf("WordPiece with hf built in: %v", err)
+	case !hfBuiltIn && !errors.Is(err, ErrUnsupported):
+		t.Errorf("WordPiece without hf: %v", err)
+	}
+	if wp != nil {
+		wp.Close()
 	}
 }
 
@@ -192,5 +210,39 @@ func TestOpenFile(t *testing.T) {
 			t.Errorf("%s: Info() = %+v, VocabSize() = %d", backend, tok.Info(), tok.VocabSize())
 		}
 		tok.Close()
+	}
+}
+
+// Opening does only what encoding needs: the hf backend leaves the Go-side
+// parse of tokenizer.json (for Decode's checks) until Decode, and a file's
+// checksum is computed when Info is first asked for, not at every start.
+func TestOpenDoesOnlyWhatEncodingNeeds(t *testing.T) {
+	if hfBuiltIn {
+		tok, err := Open("", BackendHF)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tok.Close()
+		if tok.(*tokenizer).parsed != nil {
+			t.Error("the hf backend parsed tokenizer.json in Go at open")
+		}
+		if _, err := tok.Encode("hello"); err != nil || tok.(*tokenizer).parsed != nil {
+			t.Errorf("encoding parsed tokenizer.json in Go (%v)", err)
+		}
+		if _, err := tok.Decode([]int32{1}); err != nil || tok.(*tokenizer).parsed == nil {
+			t.Errorf("decode: %v", err)
+		}
+	}
+	path := filepath.Join("..", "testdata", "tokenizer", "tiny-bpe.json")
+	tok, err := Open(path, BackendAuto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tok.Close()
+	if tok.(*tokenizer).sum != "" {
+		t.Error("the checksum was computed at open")
+	}
+	if tok.Info().SHA256 == "" || tok.(*tokenizer).sum == "" {
+		t.Error("Info has no checksum")
 	}
 }

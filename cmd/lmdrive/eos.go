@@ -12,6 +12,7 @@ import (
 	"github.com/lmdrive/lmdrive/bench/eos"
 	"github.com/lmdrive/lmdrive/driver"
 	"github.com/lmdrive/lmdrive/tokenize"
+	"github.com/lmdrive/lmdrive/tokenize/prompt"
 	"github.com/urfave/cli/v2"
 )
 
@@ -38,7 +39,13 @@ func eosCommand() *cli.Command {
 		Description: `Audits every token id and length limit that can end the request (model and
 engine config files), runs the request with EOS log-probabilities watched at every
 step, names the cause with a decision tree and lists the evidence. Exits 3 when a
-sample stopped early. --compare A.json --compare B.json aligns two saved reports.`,
+sample stopped early. --compare A.json --compare B.json aligns two saved reports.
+
+Examples:
+  lmdrive eos --prompt-tokens 256 --max-new 64 --ignore-eos --stop 151645 --json /tmp/a.json
+  lmdrive eos --prompt-tokens 256 --max-new 64 --engine-config '{"max_seq_len": 300}' --json /tmp/b.json
+  lmdrive eos --compare /tmp/a.json --compare /tmp/b.json
+  lmdrive eos --record /tmp/r.jsonl`,
 		Flags:  flags,
 		Action: eosAction,
 	}
@@ -69,6 +76,9 @@ func eosAction(c *cli.Context) error {
 		return err
 	}
 	defer maker.Close()
+	if err := eosPreflight(c, open, maker); err != nil {
+		return err
+	}
 	eng, err := driver.Open(c.Context, open)
 	if err != nil {
 		return err
@@ -162,6 +172,34 @@ func saveJSON(path string, v any) error {
 		return fmt.Errorf("--json: %w", err)
 	}
 	return nil
+}
+
+// eosPreflight checks the model, the lengths and the tokenizer before the
+// engine loads. A request longer than the model's limit is only a warning:
+// that is one of the causes eos is there to show.
+func eosPreflight(c *cli.Context, open driver.OpenOptions, maker *bench.PromptMaker) error {
+	if c.Int("prompt-tokens") < 1 || c.Int("prompt-tokens") > prompt.MaxTokens {
+		return fmt.Errorf("--prompt-tokens %d: give 1 to %d", c.Int("prompt-tokens"), prompt.MaxTokens)
+	}
+	if c.Int("max-new") < 1 {
+		return fmt.Errorf("--max-new must be at least 1")
+	}
+	pre := bench.Preflight{Engine: open.Engine, Model: c.String("model"), EngineConfig: open.Config, MaxNew: c.Int("max-new")}
+	if c.String("prompt-ids") == "" {
+		pre.PromptTokens = c.Int("prompt-tokens")
+		if promptOptions(c).Source == bench.SourceText {
+			tok, err := maker.Tokenizer()
+			if err != nil {
+				return err
+			}
+			pre.Tokenizer = tok
+		}
+	}
+	warnings, err := pre.Check()
+	for _, w := range warnings {
+		fmt.Fprintf(c.App.ErrWriter, "warning before running: %s\n", w)
+	}
+	return err
 }
 
 func eosPrompts(c *cli.Context, maker *bench.PromptMaker, vocab int) ([]bench.Prompt, error) {

@@ -101,13 +101,15 @@ func TestEosOnTheReferenceEngine(t *testing.T) {
 		wantVerdict(t, rep, out, err, eos.CauseModelEOS, "the prompt holds stop/EOS ids: 151643 at position 1, 151645 at position 3")
 	})
 	t.Run("cancelled", func(t *testing.T) {
+		// Random prompt ids: no tokenizer to open before the engine loads,
+		// so the deadline falls in the generation on a busy machine too.
 		ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
 		defer cancel()
 		var out bytes.Buffer
 		js := filepath.Join(t.TempDir(), "r.json")
 		t.Setenv("LMDRIVE_QUIET_ENGINE", "1")
 		err := run(ctx, []string{"lmdrive", "eos", "--lib-path", lib, "--model", "random:tiny", "--prompt-tokens", "8",
-			"--max-new", "10000000", "--ignore-eos", "--json", js}, &out, &out)
+			"--prompt-source", "ids", "--max-new", "10000000", "--ignore-eos", "--json", js}, &out, &out)
 		var rep eos.Report
 		b, _ := os.ReadFile(js)
 		json.Unmarshal(b, &rep)

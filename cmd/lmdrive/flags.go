@@ -38,6 +38,7 @@ func engineFlags() []cli.Flag {
 func libraryFlags() []cli.Flag {
 	return []cli.Flag{
 		libPathFlag(),
+		&cli.BoolFlag{Name: "allow-untrusted-lib", Usage: "load an engine library that another user owns or could have changed (also " + driver.AllowUntrustedEnv + "=1)"},
 		&cli.StringFlag{Name: "python", EnvVars: []string{"LMDRIVE_PYTHON"},
 			Usage: "Python interpreter of the Python engines (default: python3 on PATH)"},
 		&cli.BoolFlag{Name: "in-process", Usage: "load the engine into this process instead of a runner child (no crash isolation, no timeouts)"},
@@ -209,7 +210,9 @@ func openOptions(c *cli.Context) (driver.OpenOptions, error) {
 // libraryOptions reads the library flags: everything of OpenOptions but the
 // engine and its config.
 func libraryOptions(c *cli.Context) driver.OpenOptions {
-	return driver.OpenOptions{Search: driver.DefaultSearch(c.String("lib-path")), InProcess: c.Bool("in-process"),
+	search := driver.DefaultSearch(c.String("lib-path"))
+	search.AllowUntrusted = search.AllowUntrusted || c.Bool("allow-untrusted-lib")
+	return driver.OpenOptions{Search: search, InProcess: c.Bool("in-process"),
 		LoadTimeout: c.Duration("load-timeout"), PrefillTimeout: c.Duration("prefill-timeout"),
 		StallTimeout: c.Duration("stall-timeout"), Log: engineLog(c), Python: c.String("python")}
 }

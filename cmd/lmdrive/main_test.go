@@ -14,7 +14,14 @@ import (
 
 // TestMain lets the test binary serve as `lmdrive runner`, which is how the
 // run and eos commands start their engine child.
+//
+// With LMDRIVE_TEST_AS_MAIN=1 it is the whole lmdrive program instead
+// (signals and exit codes included), for tests that need a real process.
 func TestMain(m *testing.M) {
+	if os.Getenv("LMDRIVE_TEST_AS_MAIN") == "1" {
+		main()
+		os.Exit(0)
+	}
 	if len(os.Args) > 1 && os.Args[1] == "runner" {
 		if err := driver.ServeProcess(); err != nil {
 			os.Exit(1)
@@ -178,5 +185,17 @@ func TestQuietEngineLogIsNil(t *testing.T) {
 	t.Setenv("LMDRIVE_QUIET_ENGINE", "1")
 	if w := engineLog(nil); w != nil {
 		t.Fatalf("quiet engine log is %#v; a non-nil writer would receive the engine's lines", w)
+	}
+}
+
+func TestModelInitProgressLines(t *testing.T) {
+	var sb strings.Builder
+	p := newWriteProgress(&sb, "/data/m")
+	for w := int64(0); w <= 1000; w += 10 {
+		p.update(w, 1000)
+	}
+	lines := strings.Split(strings.TrimSpace(sb.String()), "\n")
+	if len(lines) != 20 || !strings.HasPrefix(lines[0], "writing /data/m:   5% (50 B of 1.0 kB), ") || !strings.Contains(lines[19], " 100% (1.0 kB of 1.0 kB)") {
+		t.Fatalf("progress:\n%s", sb.String())
 	}
 }

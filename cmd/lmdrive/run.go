@@ -2,12 +2,15 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/lmdrive/lmdrive/bench"
 	"github.com/lmdrive/lmdrive/bench/report"
 	"github.com/lmdrive/lmdrive/cuda/nvml"
+	"github.com/lmdrive/lmdrive/tokenize/prompt"
 	"github.com/urfave/cli/v2"
 )
 
@@ -42,7 +45,12 @@ With a load mode each repeat sends many requests: --batch N together,
 --concurrency C in a closed loop, or --request-rate R in an open loop; every
 request is recorded, then the run's summary (throughput, TTFT / ITL / E2E
 percentiles, goodput), and a table row per load level is printed
-(docs/measurement.md).`,
+(docs/measurement.md).
+
+Examples:
+  lmdrive run --model random:tiny --prompt-tokens 512 --max-new 64 --ignore-eos --repeats 2 --out /tmp/r.jsonl
+  lmdrive run --prompt-source ids --prompt-tokens 1000 --max-new 16 --warmup 0 --repeats 1 --out /tmp/ids.jsonl
+  lmdrive run --model random:tiny --prompt-tokens 256 --max-new 32 --ignore-eos --batch 4 --repeats 1 --out /tmp/batch.jsonl`,
 		Flags:  flags,
 		Action: runAction,
 	}
@@ -65,6 +73,10 @@ func runAction(c *cli.Context) error {
 		return fmt.Errorf("--repeats must be at least 1")
 	case c.Int("warmup") < 0:
 		return fmt.Errorf("--warmup must not be negative")
+	case slices.Max(prompts) > prompt.MaxTokens:
+		return fmt.Errorf("--prompt-tokens %d: give 1 to %d", slices.Max(prompts), prompt.MaxTokens)
+	case c.Duration("sample-interval") <= 0:
+		return fmt.Errorf("--sample-interval %s: give a positive duration such as 100ms", c.Duration("sample-interval"))
 	}
 	open, err := openOptions(c)
 	if err != nil {
@@ -79,6 +91,8 @@ func runAction(c *cli.Context) error {
 		return err
 	}
 	defer out.Close()
+	// A cut-off last line left by an earlier run is reported before loading.
+	warned := warnSetAside(c.App.ErrWriter, out, 0)
 	display, err := newDisplay(c)
 	if err != nil {
 		return err
@@ -87,6 +101,9 @@ func runAction(c *cli.Context) error {
 
 	ses, err := bench.OpenSession(c.Context, bench.Setup{
 		Open: withDisplay(open, display), Model: c.String("model"), Prompts: promptOptions(c),
+		// The longest prompt and generation are checked against the model
+		// before it loads.
+		PromptTokens: slices.Max(prompts), MaxNew: slices.Max(gens),
 		GPUs: c.String("gpus"), SampleInterval: c.Duration("sample-interval"), Telemetry: nvml.Open,
 		Overhead: true, Tool: bench.Tool{Version: Version, Commit: Commit}, Log: display.Log(), Progress: display,
 	})
@@ -140,10 +157,21 @@ func runAction(c *cli.Context) error {
 	if len(all) > 0 {
 		fmt.Fprintf(c.App.Writer, "\n%d records appended to %s\n", len(all), c.String("out"))
 	}
+	warnSetAside(c.App.ErrWriter, out, warned)
 	if runErr != nil {
 		return fmt.Errorf("%w\n(every record written before the failure is in %s)", runErr, c.String("out"))
 	}
 	return nil
+}
+
+// warnSetAside prints the cut-off lines the writer set aside after the
+// first skip ones, and returns how many it has set aside in all.
+func warnSetAside(w io.Writer, out *bench.Writer, skip int) int {
+	cuts := out.SetAside()
+	for _, cut := range cuts[skip:] {
+		fmt.Fprintf(w, "warning: %s\n", cut)
+	}
+	return len(cuts)
 }
 
 // intList reads a comma list of positive integers: "10000,20000".

@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/lmdrive/lmdrive/cuda"
+	"github.com/lmdrive/lmdrive/cuda/nvml"
 )
 
 func TestTokenizeCommands(t *testing.T) {
@@ -49,12 +52,36 @@ func TestPromptCommandExactLength(t *testing.T) {
 	}
 }
 
-func TestGPUsCommandWithoutDriver(t *testing.T) {
-	out, _, err := lmdrive(t, "gpus")
-	if err == nil {
-		t.Skipf("this machine has an NVIDIA driver:\n%s", out)
+// TestGPUsCommand checks whichever path this host has: with the NVIDIA
+// driver, every GPU NVML counts is described (with a name and UUID); without
+// it, the command fails saying that NVML is missing. Neither path skips.
+func TestGPUsCommand(t *testing.T) {
+	tel, nvmlErr := nvml.Open()
+	out, _, err := lmdrive(t, "gpus", "--json")
+	if nvmlErr != nil {
+		if err == nil || !strings.Contains(err.Error(), "NVML") {
+			t.Fatalf("without NVML (%v) the command answered %v:\n%s", nvmlErr, err, out)
+		}
+		return
 	}
-	if !strings.Contains(err.Error(), "NVML") {
-		t.Fatalf("error does not say what is missing: %v", err)
+	n := tel.DeviceCount()
+	tel.Close()
+	if n == 0 {
+		if err == nil || !strings.Contains(err.Error(), "NVML reports no GPUs") {
+			t.Fatalf("a driver without GPUs: %v", err)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatalf("NVML sees %d GPUs, the command failed: %v", n, err)
+	}
+	var inv cuda.Inventory
+	if err := json.Unmarshal([]byte(out), &inv); err != nil || len(inv.Devices) != n || !inv.System.DriverVersion.Valid {
+		t.Fatalf("%v: %d devices of %d, driver %s\n%s", err, len(inv.Devices), n, inv.System.DriverVersion, out)
+	}
+	for _, d := range inv.Devices {
+		if d.Name == "" || !strings.HasPrefix(d.UUID, "GPU-") {
+			t.Errorf("device %d: name %q, UUID %q", d.Index, d.Name, d.UUID)
+		}
 	}
 }

@@ -1,13 +1,17 @@
 package checkpoint
 
 import (
+	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // The reference engine's own check values (native/ref/tests): both sides
@@ -93,5 +97,91 @@ func TestPresetShapesMatchQwen(t *testing.T) {
 		if got := float64(p.Parameters()) / 1e9; math.Abs(got-want)/want > 0.005 {
 			t.Errorf("%s: %.3fB parameters, want %.3gB", name, got, want)
 		}
+	}
+}
+
+// SizeOf, which the free-space check uses, is what Write puts on disk (the
+// JSON files are bounded, not counted exactly).
+func TestSizeOfIsTheSizeWritten(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "m")
+	p, _ := LookupPreset("tiny")
+	if err := Write(dir, p, Options{Seed: 1, Dtype: "fp16"}); err != nil {
+		t.Fatal(err)
+	}
+	var total int64
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		st, _ := os.Stat(filepath.Join(dir, e.Name()))
+		total += st.Size()
+	}
+	if got := SizeOf(p, "fp16"); got < total || got > total+jsonBytes {
+		t.Fatalf("SizeOf %d, files %d bytes", got, total)
+	}
+}
+
+// A checkpoint that cannot fit is refused before anything is written, with
+// both numbers in the message.
+func TestWriteRefusesACheckpointThatDoesNotFit(t *testing.T) {
+	disk := t.TempDir()
+	if err := unix.Mount("tmpfs", disk, "tmpfs", 0, "size=1m"); err != nil {
+		t.Skipf("cannot mount a small tmpfs here (%v)", err)
+	}
+	defer unix.Unmount(disk, unix.MNT_DETACH)
+	p, _ := LookupPreset("tiny")
+	out := filepath.Join(disk, "sub", "m")
+	err := Write(out, p, Options{Seed: 1})
+	if err == nil || !strings.Contains(err.Error(), "needs "+HumanBytes(SizeOf(p, "fp32"))) ||
+		!strings.Contains(err.Error(), "is free in "+filepath.Join(disk, "sub")) || !strings.Contains(err.Error(), "--dtype bf16") {
+		t.Fatalf("error %v", err)
+	}
+	if entries, _ := os.ReadDir(disk); len(entries) != 0 {
+		t.Fatalf("a refused write left %v", entries)
+	}
+}
+
+// An interrupted write (or any failure) leaves no folder that looks like a
+// checkpoint, and no partial files.
+func TestInterruptedWriteLeavesNothing(t *testing.T) {
+	parent := t.TempDir()
+	out := filepath.Join(parent, "m")
+	p, _ := LookupPreset("tiny")
+	ctx, cancel := context.WithCancelCause(context.Background())
+	calls := 0
+	err := WriteContext(ctx, out, p, Options{Seed: 1, Progress: func(written, total int64) {
+		if calls++; calls == 3 {
+			cancel(errors.New("interrupted by SIGINT"))
+		}
+	}})
+	if err == nil || !strings.Contains(err.Error(), "interrupted by SIGINT") || !strings.Contains(err.Error(), "partial files were removed") {
+		t.Fatalf("error %v", err)
+	}
+	if entries, _ := os.ReadDir(parent); len(entries) != 0 {
+		t.Fatalf("an interrupted write left %v", entries)
+	}
+	// The same folder, written in full, appears only once complete.
+	var last int64
+	if err := WriteContext(context.Background(), out, p, Options{Seed: 1, Progress: func(w, total int64) {
+		if _, err := os.Stat(out); err == nil {
+			t.Fatal("the folder exists before the checkpoint is complete")
+		}
+		last = w
+	}}); err != nil || last != p.Parameters()*4 {
+		t.Fatalf("%v; progress ended at %d", err, last)
+	}
+}
+
+// An empty folder given as --out is filled (the finished folder replaces
+// it); a folder with anything in it is refused untouched.
+func TestWriteIntoAnEmptyFolder(t *testing.T) {
+	out := t.TempDir()
+	p, _ := LookupPreset("tiny")
+	if err := Write(out, p, Options{Seed: 1, Dtype: "bf16"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(out, "model.safetensors")); err != nil {
+		t.Fatal(err)
+	}
+	if err := Write(out, p, Options{Seed: 1}); err == nil || !strings.Contains(err.Error(), "is not empty") {
+		t.Fatalf("second write: %v", err)
 	}
 }

@@ -114,6 +114,10 @@ ModelConfig read_hf_model_config(const std::string& dir) {
   m.layers = get_u32(cfg, "num_hidden_layers", file, true, 0);
   m.heads = get_u32(cfg, "num_attention_heads", file, true, 0);
   m.kv_heads = get_u32(cfg, "num_key_value_heads", file, false, m.heads);
+  if (const Json* hd = cfg.find("head_dim"); (!hd || hd->is_null()) && m.heads && m.hidden % m.heads != 0)
+    invalid(file + ": hidden_size (" + std::to_string(m.hidden) +
+            ") is not divisible by num_attention_heads (" + std::to_string(m.heads) +
+            "), and there is no head_dim to say the head size");
   m.head_dim = get_u32(cfg, "head_dim", file, false, m.heads ? m.hidden / m.heads : 0);
   // Qwen2Config's defaults where a key is absent.
   m.max_pos = get_u32(cfg, "max_position_embeddings", file, false, 32768);

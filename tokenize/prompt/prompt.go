@@ -20,7 +20,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/lmdrive/lmdrive/tokenize"
@@ -109,10 +111,14 @@ func Build(tok tokenize.Tokenizer, spec Spec) (*Prompt, error) {
 		}
 	}
 
+	wrap := func(body []int32) []int32 {
+		ids := make([]int32, 0, overhead+len(body))
+		return append(append(append(ids, prefix...), body...), suffix...)
+	}
 	var body []int32
 	var how string
 	if spec.TextFile != "" {
-		ids, total, err := fileIDs(tok, spec.TextFile, bodyTokens)
+		ids, total, err := fileIDs(tok, spec.TextFile, bodyTokens, wrap)
 		if err != nil {
 			return nil, err
 		}
@@ -122,7 +128,7 @@ func Build(tok tokenize.Tokenizer, spec Spec) (*Prompt, error) {
 			how = fmt.Sprintf("text file %s, all %d tokens", filepath.Base(spec.TextFile), total)
 		}
 	} else {
-		ids, err := synthesizeIDs(tok, spec.Seed, mix, bodyTokens)
+		ids, err := synthesizeIDs(tok, spec.Seed, mix, bodyTokens, wrap)
 		if err != nil {
 			return nil, err
 		}
@@ -130,8 +136,7 @@ func Build(tok tokenize.Tokenizer, spec Spec) (*Prompt, error) {
 		how = fmt.Sprintf("synthetic %s text, seed %d, %d tokens", mix, spec.Seed, len(ids))
 	}
 
-	ids := make([]int32, 0, overhead+len(body))
-	ids = append(append(append(ids, prefix...), body...), suffix...)
+	ids := wrap(body)
 	text, err := tok.Decode(ids)
 	if err != nil {
 		return nil, fmt.Errorf("prompt: decode: %w", err)
@@ -178,9 +183,10 @@ func chatIDs(tok tokenize.Tokenizer) (prefix, suffix []int32, err error) {
 	return prefix, suffix, nil
 }
 
-// fileIDs encodes the file and cuts it to n ids (n == 0: keep all). It
-// returns the ids and the file's full token count.
-func fileIDs(tok tokenize.Tokenizer, path string, n int) ([]int32, int, error) {
+// fileIDs encodes the file and cuts it to n ids (n == 0: keep all), where
+// the cut keeps the text's round trip (cutExact). It returns the ids and the
+// file's full token count.
+func fileIDs(tok tokenize.Tokenizer, path string, n int, wrap func([]int32) []int32) ([]int32, int, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, 0, fmt.Errorf("prompt: %w", err)
@@ -201,13 +207,20 @@ func fileIDs(tok tokenize.Tokenizer, path string, n int) ([]int32, int, error) {
 	if len(ids) < n {
 		return nil, 0, fmt.Errorf("prompt: %s has %d tokens, fewer than the %d needed", path, len(ids), n)
 	}
-	return ids[:n], len(ids), nil
+	if len(ids) == n {
+		return ids, n, nil
+	}
+	cut, err := cutExact(tok, string(data), ids, n, wrap)
+	if err != nil {
+		return nil, 0, fmt.Errorf("prompt: %s: %w", path, err)
+	}
+	return cut, len(ids), nil
 }
 
-// synthesizeIDs generates text until it encodes to at least n ids, then
-// cuts the ids to n. The text for a seed does not depend on n: a shorter
-// prompt is a prefix of a longer one.
-func synthesizeIDs(tok tokenize.Tokenizer, seed uint64, mix string, n int) ([]int32, error) {
+// synthesizeIDs generates text until it encodes to more than n ids, then
+// cuts the ids to n (cutExact). The text for a seed does not depend on n: a
+// shorter prompt's text is a prefix of a longer one's.
+func synthesizeIDs(tok tokenize.Tokenizer, seed uint64, mix string, n int, wrap func([]int32) []int32) ([]int32, error) {
 	gen := NewGenerator(seed, mix)
 	var b strings.Builder
 	estimate := 0
@@ -228,9 +241,107 @@ func synthesizeIDs(tok tokenize.Tokenizer, seed uint64, mix string, n int) ([]in
 		if err != nil {
 			return nil, fmt.Errorf("prompt: encode: %w", err)
 		}
-		if len(ids) >= n {
-			return ids[:n], nil
+		// One token to spare: the cut search may look past the n-th id.
+		if len(ids) > n {
+			return cutExact(tok, b.String(), ids, n, wrap)
 		}
-		estimate = len(ids)
+		estimate = len(ids) + 1
 	}
+}
+
+// cutWindow is how many characters on either side of the first cut
+// cutExact tries; a cut inside a merged run or a character is off by one
+// or two.
+const cutWindow = 64
+
+// cutExact returns n ids whose text, wrapped (the chat template), encodes
+// to exactly the wrapped ids: what a user who sends the prompt's text to
+// another tool gets back. ids (tok.Encode(text), longer than n) cut at n
+// usually are such ids. When the cut falls inside a character (its text
+// ends in U+FFFD) or inside a run the tokenizer merges differently once the
+// text ends there ("\n\t\t" is 198, 298 as text but 198, 197, 197 as cut
+// ids), the ids of a prefix of text ending on a character boundary near
+// the cut, with exactly n ids, are used instead, or, where no prefix has
+// exactly n ids, one of n-1 ids ending in a visible character followed by
+// a newline.
+func cutExact(tok tokenize.Tokenizer, text string, ids []int32, n int, wrap func([]int32) []int32) ([]int32, error) {
+	cut := ids[:n]
+	ok, err := roundTrips(tok, wrap(cut))
+	if err != nil || ok {
+		return cut, err
+	}
+	decoded, err := tok.Decode(cut)
+	if err != nil {
+		return nil, fmt.Errorf("prompt: decode: %w", err)
+	}
+	k := 0
+	for k < len(decoded) && k < len(text) && decoded[k] == text[k] {
+		k++
+	}
+	for k > 0 && k < len(text) && !utf8.RuneStart(text[k]) {
+		k--
+	}
+	// First a prefix with exactly n ids; where the count jumps over n at
+	// every character near the cut (a whitespace run before a word), a
+	// prefix of n-1 ids ending in a visible character, plus a newline.
+	for _, newline := range []bool{false, true} {
+		fwd, back := k, k
+		for range cutWindow {
+			for _, end := range []int{fwd, back} {
+				if end <= 0 || end > len(text) {
+					continue
+				}
+				candidate := text[:end]
+				if newline {
+					r, _ := utf8.DecodeLastRuneInString(candidate)
+					if unicode.IsSpace(r) {
+						continue
+					}
+					candidate += "\n"
+				}
+				got, err := tok.Encode(candidate)
+				if err != nil {
+					return nil, fmt.Errorf("prompt: encode: %w", err)
+				}
+				if len(got) != n {
+					continue
+				}
+				if ok, err := roundTrips(tok, wrap(got)); err != nil || ok {
+					return got, err
+				}
+			}
+			fwd = nextRune(text, fwd)
+			back = prevRune(text, back)
+		}
+	}
+	return nil, fmt.Errorf("prompt: no cut of the text within %d characters of token %d gives exactly %d tokens that encode back to themselves; try another length or seed", cutWindow, n, n)
+}
+
+// roundTrips tells whether the text of ids encodes to ids again.
+func roundTrips(tok tokenize.Tokenizer, ids []int32) (bool, error) {
+	text, err := tok.Decode(ids)
+	if err != nil {
+		return false, fmt.Errorf("prompt: decode: %w", err)
+	}
+	again, err := tok.Encode(text)
+	if err != nil {
+		return false, fmt.Errorf("prompt: encode: %w", err)
+	}
+	return slices.Equal(again, ids), nil
+}
+
+func nextRune(s string, i int) int {
+	if i >= len(s) {
+		return len(s) + 1
+	}
+	_, size := utf8.DecodeRuneInString(s[i:])
+	return i + size
+}
+
+func prevRune(s string, i int) int {
+	if i <= 0 {
+		return -1
+	}
+	_, size := utf8.DecodeLastRuneInString(s[:i])
+	return i - size
 }

@@ -26,9 +26,9 @@ mkdir -p "$out"
 index=$out/README.md.tmp
 : >"$index"
 
-# license_files <dir> <max depth>: license, copying and notice files.
+# license_files <dir> <max depth>: license, unlicense, copying and notice files.
 license_files() {
-	(cd "$1" && find . -maxdepth "$2" -type f \( -iname 'licen[cs]e*' -o -iname 'copying*' -o -iname 'notice*' \) \
+	(cd "$1" && find . -maxdepth "$2" -type f \( -iname 'licen[cs]e*' -o -iname 'unlicen[cs]e*' -o -iname 'copying*' -o -iname 'notice*' \) \
 		! -path '*/test*' ! -path '*/vendor/*' | sed 's|^\./||' | LC_ALL=C sort)
 }
 
@@ -57,7 +57,7 @@ while read -r path version dir; do
 	[[ -d $dir ]] || die "the source of $path $version is not in the module cache: run go mod download"
 	dest=go/$path@$version
 	files=$(copy_licenses "$dir" "$out/$dest" 1)
-	[[ -n $files ]] || die "Go module $path $version has no LICENSE, COPYING or NOTICE file at $dir"
+	[[ -n $files ]] || die "Go module $path $version has no LICENSE, UNLICENSE, COPYING or NOTICE file at $dir"
 	row "$path" "$version" "see files" "$(sed "s|^|$dest/|" <<<"$files" | paste -sd ' ')"
 done <<<"$mods"
 
@@ -129,7 +129,7 @@ for f in ${system[@]+"${system[@]}"}; do
 	# the folder it lives in or of the two above it (EULA.txt of a toolkit).
 	found=""
 	for dir in "$(dirname "$f")" "$(dirname "$(dirname "$f")")" "$(dirname "$(dirname "$(dirname "$f")")")"; do
-		found=$(find "$dir" -maxdepth 1 -type f \( -iname 'eula*' -o -iname 'licen[cs]e*' -o -iname 'copying*' -o -iname 'notice*' \) | LC_ALL=C sort)
+		found=$(find "$dir" -maxdepth 1 -type f \( -iname 'eula*' -o -iname 'licen[cs]e*' -o -iname 'unlicen[cs]e*' -o -iname 'copying*' -o -iname 'notice*' \) | LC_ALL=C sort)
 		[[ -n $found ]] && break
 	done
 	dest=system/$(basename "$f")

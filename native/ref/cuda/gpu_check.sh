@@ -312,8 +312,15 @@ if want quant; then  # weight-only int8 (and fp8 on sm_90), one GPU, with its fp
   timeout 60 python3 $HERE/bench_torch.py copybw | tee "$OUTD/quant-torch.jsonl"
   CAP=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -1)
   FORMATS="fp16 int8"
+  QFORMATS=int8
   if [ "${CAP%%.*}" -ge 9 ] 2>/dev/null; then
     FORMATS="$FORMATS fp8"
+    QFORMATS="int8 fp8"
+  fi
+  # Each quantized decode kernel alone: its weight bandwidth against the copy bandwidth.
+  timeout 60 python3 $HERE/quant_check.py "$LIB" --speed "$OUTD/quant-kernels.jsonl" \
+    "$OUTD/quant-torch.jsonl" $QFORMATS || step_failed quant-kernels $?
+  if [ "${CAP%%.*}" -ge 9 ] 2>/dev/null; then
     # What FP8 tensor-core GEMMs (W8A8) would give the prefill: the measured note.
     timeout 120 python3 $HERE/bench_torch.py gemm8 qwen2.5-14b 10000 | tee -a "$OUTD/quant-torch.jsonl"
   fi

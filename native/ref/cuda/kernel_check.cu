@@ -397,8 +397,8 @@ void gemv_checks(int sms, bool quick) {
       Dev<int32_t> st(3);  // position, token, cache base
       st.put({41, 0, 0});
       kc1.poison(), kc2.poison(), vc1.poison(), vc2.poison();
-      QkvTarget<T> t1{bias.p, st.p, inv.p, qh, kvh, hd, q1.p, kc1.p, vc1.p, cap};
-      QkvTarget<T> t2{bias.p, st.p, inv.p, qh, kvh, hd, q2.p, kc2.p, vc2.p, cap};
+      QkvTarget<T> t1{bias.p, st.p, nullptr, nullptr, inv.p, qh, kvh, hd, q1.p, kc1.p, vc1.p, cap};
+      QkvTarget<T> t2{bias.p, st.p, nullptr, nullptr, inv.p, qh, kvh, hd, q2.p, kc2.p, vc2.p, cap};
       linear_gemv_qkv_rope<T>(W, h.p, t1, l);
       stream_gemv_qkv_rope<T>(W, GemvInput<T>{h.p, nullptr, 0.f}, t2, l);
       CU_CHECK(cudaDeviceSynchronize());

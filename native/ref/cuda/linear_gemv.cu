@@ -339,14 +339,14 @@ void launch_stream(const Linear<T>& W, const GemvInput<T>& in, const Job& job, i
 
 template <typename T>
 void linear_gemv(const Linear<T>& W, const T* x, float* y, const Launch& l) {
-  if (W.quantized()) return launch_qgemv<T>(W.format, W.q, W.scale, x, y, W.rows, W.cols, l);
+  if (W.quantized()) return quant_gemv<T>(W, GemvInput<T>{x, nullptr, 0.f}, y, l);
   launch(l, gemv_kernel<T>, blocks_for((W.rows + 1) / 2), kGemvWarps * 32, 0, W.w, x, y, W.rows,
          W.cols);
 }
 
 template <typename T>
 void linear_gemv_qkv_rope(const Linear<T>& W, const T* x, const QkvTarget<T>& t, const Launch& l) {
-  if (W.quantized()) return launch_qgemv_qkv_rope<T>(W.format, W.q, W.scale, x, W.cols, t, l);
+  if (W.quantized()) return quant_gemv_qkv_rope<T>(W, GemvInput<T>{x, nullptr, 0.f}, t, l);
   const int pairs = (t.q_heads + 2 * t.kv_heads) * t.head_dim / 2;
   launch(l, gemv_qkv_rope_kernel<T>, blocks_for(pairs), kGemvWarps * 32, 0, W.w, x, W.cols, t);
 }
@@ -354,14 +354,14 @@ void linear_gemv_qkv_rope(const Linear<T>& W, const T* x, const QkvTarget<T>& t,
 template <typename T>
 void linear_gemv_gate_up(const Linear<T>& W, const T* x, T* act, const Launch& l) {
   const int inter = W.rows / 2;
-  if (W.quantized())
-    return launch_qgemv_gate_up<T>(W.format, W.q, W.scale, x, inter, W.cols, act, l);
+  if (W.quantized()) return quant_gemv_gate_up<T>(W, GemvInput<T>{x, nullptr, 0.f}, act, l);
   launch(l, gemv_gate_up_kernel<T>, blocks_for(inter), kGemvWarps * 32, 0, W.w, x, inter, W.cols,
          act);
 }
 
 template <typename T>
 void stream_gemv(const Linear<T>& W, const GemvInput<T>& in, float* y, const Launch& l) {
+  if (W.quantized()) return quant_gemv<T>(W, in, y, l);
   JobF32 job;
   job.n_rows = W.rows;
   job.y = y;
@@ -371,6 +371,7 @@ void stream_gemv(const Linear<T>& W, const GemvInput<T>& in, float* y, const Lau
 template <typename T>
 void stream_gemv_residual(const Linear<T>& W, const GemvInput<T>& in, T* residual,
                           const Launch& l) {
+  if (W.quantized()) return quant_gemv_residual<T>(W, in, residual, l);
   JobResidual<T> job;
   job.n_rows = W.rows;
   job.x = residual;
@@ -380,12 +381,14 @@ void stream_gemv_residual(const Linear<T>& W, const GemvInput<T>& in, T* residua
 template <typename T>
 void stream_gemv_qkv_rope(const Linear<T>& W, const GemvInput<T>& in, const QkvTarget<T>& t,
                           const Launch& l) {
+  if (W.quantized()) return quant_gemv_qkv_rope<T>(W, in, t, l);
   JobQkvRope<T> job{t};
   launch_stream<T>(W, in, job, (t.q_heads + 2 * t.kv_heads) * t.head_dim / 2, l);
 }
 
 template <typename T>
 void stream_gemv_gate_up(const Linear<T>& W, const GemvInput<T>& in, T* act, const Launch& l) {
+  if (W.quantized()) return quant_gemv_gate_up<T>(W, in, act, l);
   JobGateUp<T> job{act, W.rows / 2};
   launch_stream<T>(W, in, job, W.rows / 2, l);
 }

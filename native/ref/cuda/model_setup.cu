@@ -217,7 +217,14 @@ template <typename T>
 void CudaModel<T>::init_rank(Rank& R, WeightFeed& feed) {
   const Shape& s = s_;
   const int r = R.rank;
-  CU_CHECK(cudaStreamCreateWithFlags(&R.stream, cudaStreamNonBlocking));
+  // Quantized weights: the prefill dequantizes the next layer on R.side
+  // under this layer's GEMMs; the model's own kernels go first wherever both
+  // streams have blocks waiting, so the copies fill the gaps instead of
+  // delaying the GEMMs.
+  int low_prio = 0, high_prio = 0;
+  CU_CHECK(cudaDeviceGetStreamPriorityRange(&low_prio, &high_prio));
+  CU_CHECK(cudaStreamCreateWithPriority(&R.stream, cudaStreamNonBlocking,
+                                        s.quant ? high_prio : low_prio));
   CU_CHECK(cudaEventCreate(&R.ev0));
   CU_CHECK(cudaEventCreate(&R.ev1));
   for (auto& pair : R.step_ev)
@@ -238,7 +245,7 @@ void CudaModel<T>::init_rank(Rank& R, WeightFeed& feed) {
   R.kernels = Launch{R.stream, opt_.early_start && prop.major >= 9, R.sms};
   R.sm90_prefill = opt_.wgmma_prefill && prefill_sm90_ready(s.hd);
   if (s.quant) {
-    CU_CHECK(cudaStreamCreateWithFlags(&R.side, cudaStreamNonBlocking));
+    CU_CHECK(cudaStreamCreateWithPriority(&R.side, cudaStreamNonBlocking, low_prio));
     for (cudaEvent_t* e : {&R.deq_ready[0], &R.deq_ready[1], &R.deq_free[0], &R.deq_free[1]})
       CU_CHECK(cudaEventCreateWithFlags(e, cudaEventDisableTiming));
   }

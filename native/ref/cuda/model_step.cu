@@ -71,9 +71,9 @@ void CudaModel<T>::decode_step_stream(Rank& R, Acts& a, const int32_t* d_tokens)
 template <typename T>
 void CudaModel<T>::step(Rank& R, Acts& a, int n, int n_logits, const int32_t* d_tokens, bool gemv) {
   const Shape& s = s_;
-  // The stream form reads 16-bit weights only: quantized models decode with
-  // the warp-per-row-pair kernels (linear_gemv*, which branch to quant.cu).
-  if (gemv && !opt_.warp_gemv && s.tp == 1 && !s.quant) return decode_step_stream(R, a, d_tokens);
+  // Quantized projections take the fused path too (stream_gemv* branch to
+  // quant.cu's kernels, which fuse the same RMSNorm and residual add).
+  if (gemv && !opt_.warp_gemv && s.tp == 1) return decode_step_stream(R, a, d_tokens);
   const Launch& st = R.kernels;
   const int32_t* state = ptr<int32_t>(R.small);
   T* x = ptr<T>(a.x);
@@ -106,11 +106,7 @@ void CudaModel<T>::step(Rank& R, Acts& a, int n, int n_logits, const int32_t* d_
   // compute-bound GEMMs. (One token, or a decode step captured in a graph,
   // dequantizes in line on R.stream instead.)
   const bool overlap = s.quant && !gemv && n > 1;
-  auto in_half = [&](const Linear<T>& W, int half) {
-    Linear<T> c = W;
-    if (c.deq) c.deq += half * R.w.deq_stride;
-    return c;
-  };
+  auto in_half = [&](const Linear<T>& W, int half) { return R.w.in_half(W, half); };
   auto prefetch = [&](int l) {
     const int half = l % 2;
     const LayerWeights<T>& L = R.w.layers[l];

@@ -31,7 +31,12 @@ Checks, each printed as one line and stored in REPORT.json:
           reference exactly (the quantized engine's prefill logits are
           bit-identical to the 16-bit engine's on the dequantized checkpoint);
           random:<preset> quantized on the GPU = the checkpoint quantized;
-          tp=2 = tp=1 and the cuBLAS decode = the quantized matrix-vector one.
+          tp=2 = tp=1 and the cuBLAS decode = the quantized matrix-vector one;
+          the quantized kernels with the RMSNorm and residual add apart
+          (LMDREF_CUDA_GEMV=warp) = fused, bit for bit. Before all of these,
+          quant_check.py probes synthetic models matrix by matrix (bytes,
+          scales, the prefill's dequantized scratch, every decode kernel form
+          against numpy) and prints the first mismatch with its row and column.
 Transformers runs in a child process so that PyTorch's CUDA libraries and the
 engine's never share a process.
 """
@@ -166,6 +171,17 @@ def quant_extra(lib, cases, ours_tp1, hf_dir, vocab, ngpu, record):
         decode_switch.__exit__()
         record("quant", f"{fmt} cublas decode = quantized gemv: {p} {dt}", ids == ids_q,
                same_tokens=ids == ids_q)
+        # The quantized kernels with the RMSNorm and residual add in kernels
+        # of their own (the tensor-parallel path's form) = fused: same bits.
+        os.environ["LMDREF_CUDA_GEMV"] = "warp"
+        e = lib.engine(engine_cfg)
+        ids, lps, _ = e.greedy(c["prompt"], c["steps"])
+        e.close()
+        del os.environ["LMDREF_CUDA_GEMV"]
+        lps_q = ours_tp1[(p, dt, 37, fmt, False)][2]
+        lp = float(np.abs(np.array(lps) - np.array(lps_q)).max())
+        record("quant", f"{fmt} GEMV=warp (norm, residual apart) = fused: {p} {dt}",
+               ids == ids_q and lp == 0.0, same_tokens=ids == ids_q, logprob_diff=lp)
         if ngpu >= 2 and p == "tiny-untied":  # tiny's 176/2 MLP rows are not whole 16-byte rows
             e = lib.engine({**engine_cfg, "tp": 2})
             ids, _, _ = e.greedy(c["prompt"], c["steps"])
@@ -242,6 +258,12 @@ def main():
                         cases.append({"preset": p, "dir": deq, "engine_dir": dirs[p], "dtype": dt,
                                       "weights": fmt, "lm_head": head,
                                       "prompt": prompt_ids(n, vocab, n), "steps": STEPS})
+    if formats:
+        # The quantized weights matrix by matrix first (quant_check.py): bytes,
+        # scales, the prefill's scratch and each decode kernel against numpy,
+        # so that a difference is located before the checks below see it.
+        import quant_check
+        quant_check.run(os.path.join(libdir, "liblmdrive_ref_cuda.so"), formats, record)
     hf_dir = tempfile.mkdtemp(dir=work)
     job = os.path.join(hf_dir, "job.json")
     json.dump({"cases": cases}, open(job, "w"))

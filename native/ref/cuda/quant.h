@@ -12,7 +12,9 @@ namespace lmdcu {
 
 enum class QFormat { Int8, Fp8 };
 
+template <typename T> struct Linear;
 template <typename T> struct QkvTarget;
+template <typename T> struct GemvInput;
 
 // Quantizes rows [0, rows) of the fp32 block src (row stride src_cols: whole
 // rows of the tensor, so each scale comes from the full row) and writes the
@@ -26,20 +28,32 @@ template <typename T>
 void launch_dequantize(QFormat f, const uint8_t* q, const float* scale, int rows, int cols, T* w,
                        const Launch& l);
 
-// One token (decode): y = scale ⊙ (Q x) in fp32, k % 16 == 0; 16-byte weight
-// loads, two rows a warp, as the 16-bit kernels of linear_gemv.cu.
-template <typename T>
-void launch_qgemv(QFormat f, const uint8_t* q, const float* scale, const T* x, float* y, int rows,
-                  int k, const Launch& l);
+// ---- One token (decode): y = scale ⊙ (Q x), fp32 sums, W.cols % 16 == 0.
+// A block of four warps owns a tile of 16 rows and splits the columns among
+// its warps; each warp streams 256 bytes of each of its 16 rows a step with
+// 16-byte loads (the next step in flight while it multiplies), widens the
+// bytes to 16-bit pairs with a byte permute (int8) or a conversion (fp8),
+// and multiplies on the tensor cores (mma.m16n8k16, fp32 accumulation) with
+// x staged once per block in shared memory. The input is GemvInput (linear.h):
+// x, or with norm set the RMSNorm of x, computed as launch_rmsnorm does.
+// Every form sums each output in the same order, so they agree bit for bit.
 
-// q|k|v fused with bias, RoPE and the cache write (linear_gemv_qkv_rope).
+// y[r] in fp32.
 template <typename T>
-void launch_qgemv_qkv_rope(QFormat f, const uint8_t* q, const float* scale, const T* x, int k,
-                           const QkvTarget<T>& t, const Launch& l);
+void quant_gemv(const Linear<T>& W, const GemvInput<T>& in, float* y, const Launch& l);
 
-// gate|up fused with SwiGLU (linear_gemv_gate_up): act[j] for j < inter.
+// residual[r] = T(residual[r] + T(y[r])): o and down on one GPU.
 template <typename T>
-void launch_qgemv_gate_up(QFormat f, const uint8_t* q, const float* scale, const T* x, int inter,
-                          int k, T* act, const Launch& l);
+void quant_gemv_residual(const Linear<T>& W, const GemvInput<T>& in, T* residual,
+                         const Launch& l);
+
+// q|k|v with bias, RoPE and the cache write (as linear_gemv_qkv_rope).
+template <typename T>
+void quant_gemv_qkv_rope(const Linear<T>& W, const GemvInput<T>& in, const QkvTarget<T>& t,
+                         const Launch& l);
+
+// gate|up with SwiGLU (as linear_gemv_gate_up): act[j] for j < W.rows / 2.
+template <typename T>
+void quant_gemv_gate_up(const Linear<T>& W, const GemvInput<T>& in, T* act, const Launch& l);
 
 }  // namespace lmdcu

@@ -113,16 +113,18 @@ void load_rank_weights(const Shape& s, int r, int v0, int v1, WeightFeed& feed,
   const uint64_t total = per_layer * s.layers + embed_n + head_n + al(H);
   // Quantized projections: a byte a weight and an fp32 scale a row, each
   // piece 256-byte aligned, plus the prefill's scratch for one layer's
-  // dequantized matrices (the largest of q|k|v, o, and gate|up with down,
-  // which the MLP's row blocks use in turn).
+  // dequantized matrices, each in its own place: the prefill dequantizes a
+  // whole layer ahead, all four matrices before the first GEMM reads one
+  // (model_step.cu), so no two of them may share memory.
   auto alb = [](uint64_t n) { return (n + 255) / 256 * 256; };
   auto qbytes = [&](uint64_t rows, uint64_t cols) { return alb(rows * cols) + alb(rows * 4); };
   uint64_t quant_bytes = 0, deq_n = 0;
+  const uint64_t deq_o = al(lin_qkv), deq_gu = deq_o + al(lin_o), deq_down = deq_gu + al(lin_gu);
   if (s.quant) {
     quant_bytes = s.layers * (qbytes(s.QKVl, H) + qbytes(H, s.Ql) + qbytes(2 * uint64_t(s.Il), H) +
                               qbytes(H, s.Il));
     if (s.q_head) quant_bytes += qbytes(vloc, H);
-    deq_n = std::max({lin_qkv, lin_o, lin_gu + lin_down});
+    deq_n = deq_down + al(lin_down);
   }
   const uint64_t weight_bytes = total * sizeof(T) + quant_bytes + 2 * deq_n * sizeof(T);
   size_t free_b = 0, total_b = 0;
@@ -186,9 +188,9 @@ void load_rank_weights(const Shape& s, int r, int v0, int v1, WeightFeed& feed,
     const uint64_t ir = uint64_t(r) * s.Il;
     if (s.quant) {
       L.qkv = take_q(s.QKVl, s.H, deq);
-      L.o = take_q(s.H, s.Ql, deq);
-      L.gate_up = take_q(2 * s.Il, s.H, deq);
-      L.down = take_q(s.H, s.Il, deq + lin_gu);
+      L.o = take_q(s.H, s.Ql, deq + deq_o);
+      L.gate_up = take_q(2 * s.Il, s.H, deq + deq_gu);
+      L.down = take_q(s.H, s.Il, deq + deq_down);
       auto load_q = [&](const std::string& name, uint64_t fr, uint64_t fc, uint64_t r0,
                         uint64_t nr, uint64_t c0, uint64_t nc, const Linear<T>& m, uint64_t first) {
         const auto dst = q_rows(m, first);

@@ -34,6 +34,13 @@ struct RankWeights {
                      // into the first), so that one layer's matrices can be
                      // dequantized while the layer before computes
   size_t deq_stride = 0;
+  // W, one of this rank's quantized matrices, as the prefill reads it when
+  // its layer is dequantized ahead into scratch half `half` (0 or 1).
+  Linear<T> in_half(const Linear<T>& W, int half) const {
+    Linear<T> c = W;
+    if (c.deq) c.deq += half * deq_stride;
+    return c;
+  }
   std::vector<LayerWeights<T>> layers;
   const T* embed = nullptr;  // replicated: one row is read per token
   Linear<T> lm_head;         // vocabulary rows [v0, v1) (tied: rows of embed)

@@ -214,6 +214,15 @@ TEST_CASE(checkpoints) {
     CHECK_HAS(checkpoint_error(dir.path()), "missing \"hidden_size\"");
     fixtures::write_file(dir.file("config.json"), "{\"model_type\": \"llama\"}");
     CHECK_HAS(checkpoint_error(dir.path()), "model_type \"llama\" is not supported");
+    // Shape errors are named directly, not as a wrong tensor size later.
+    const std::string shape = R"({"model_type": "qwen2", "vocab_size": 10, "hidden_size": 100,
+        "intermediate_size": 8, "num_hidden_layers": 1, "num_attention_heads": 3)";
+    fixtures::write_file(dir.file("config.json"), shape + "}");
+    CHECK_HAS(checkpoint_error(dir.path()), "hidden_size (100) is not divisible by num_attention_heads (3)");
+    fixtures::write_file(dir.file("config.json"), shape + R"(, "head_dim": 33})");
+    CHECK_HAS(checkpoint_error(dir.path()), "head_dim 33 is odd");
+    fixtures::write_file(dir.file("config.json"), shape + R"(, "head_dim": 32, "num_key_value_heads": 2})");
+    CHECK_HAS(checkpoint_error(dir.path()), "num_attention_heads (3) is not a multiple of num_key_value_heads (2)");
   }
   {
     // A weight in an integer dtype is named, not silently converted.

@@ -8,9 +8,9 @@ package tokjson
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
+	json "github.com/goccy/go-json"
 	"sort"
 	"strings"
 )
@@ -80,6 +80,55 @@ type Component struct {
 type Pattern struct {
 	String *string `json:"String"`
 	Regex  *string `json:"Regex"`
+}
+
+// MaxDepth bounds how deeply tokenizer.json may nest. Real files nest a
+// handful of levels; Hugging Face's Rust library aborts the whole process
+// (a panic that cannot unwind through its C interface) on some inputs its
+// JSON reader refuses, its recursion limit of 128 among them.
+const MaxDepth = 100
+
+// CheckSyntax checks, without parsing into values, that data is one JSON
+// object nested at most MaxDepth deep: what must hold before the bytes are
+// handed to the Rust library, which does not survive a truncated file.
+func CheckSyntax(data []byte) error {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return errors.New("tokenizer.json is empty")
+	}
+	if !json.Valid(data) {
+		var v json.RawMessage
+		err := json.Unmarshal(data, &v)
+		if err == nil {
+			err = errors.New("invalid JSON")
+		}
+		return fmt.Errorf("tokenizer.json is not valid JSON (cut short?): %w", err)
+	}
+	if first := bytes.TrimSpace(data)[0]; first != '{' {
+		return errors.New("tokenizer.json is not a JSON object")
+	}
+	depth, inString, escaped := 0, false, false
+	for _, c := range data {
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			if depth++; depth > MaxDepth {
+				return fmt.Errorf("tokenizer.json nests more than %d levels deep", MaxDepth)
+			}
+		case c == '}' || c == ']':
+			depth--
+		}
+	}
+	return nil
 }
 
 // Parse decodes tokenizer.json bytes.

@@ -2,6 +2,7 @@ package tokjson
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 )
 
@@ -42,6 +43,25 @@ func TestParse(t *testing.T) {
 		`{"model": {"type": "BPE", "vocab": {}}, "added_tokens": [{"id": 1, "content": ""}]}`} {
 		if _, err := Parse([]byte(bad)); err == nil {
 			t.Errorf("Parse(%q) succeeded", bad)
+		}
+	}
+}
+
+func TestCheckSyntax(t *testing.T) {
+	deep := func(n int) string { return `{"a":` + strings.Repeat("[", n-1) + strings.Repeat("]", n-1) + `}` }
+	cases := []struct{ in, want string }{
+		{`{"model": {"vocab": {"a": 0}}}`, ""},
+		{`{"s": "braces {[ and \"quotes\" in a string"}`, ""},
+		{deep(MaxDepth), ""},
+		{deep(MaxDepth + 1), "nests more than 100 levels"},
+		{`{"model": {"vocab": {"a": 0}`, "not valid JSON (cut short?)"},
+		{`[1, 2]`, "not a JSON object"},
+		{"  \n", "empty"},
+	}
+	for _, c := range cases {
+		err := CheckSyntax([]byte(c.in))
+		if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)) {
+			t.Errorf("%.40q: %v; want %q", c.in, err, c.want)
 		}
 	}
 }
