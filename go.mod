@@ -15,6 +15,7 @@ require (
 	github.com/vbauerster/mpb/v8 v8.15.2
 	github.com/xrash/smetrics v0.0.0-20240521201337-686a1a2994c1
 	golang.org/x/perf v0.0.0-20260512194132-3cf34090a3db
+	golang.org/x/sync v0.22.0
 	golang.org/x/sys v0.47.0
 	golang.org/x/term v0.45.0
 	gonum.org/v1/plot v0.17.0

@@ -29,12 +29,15 @@ const (
 
 // Record is one measured repeat, one line of the results file.
 type Record struct {
-	Schema   string         `json:"schema"`
-	RunID    string         `json:"run_id"`
-	Repeat   int            `json:"repeat"`
-	Time     time.Time      `json:"time"`
-	Status   string         `json:"status"` // StatusOK, StatusError or StatusInterrupted
-	Error    string         `json:"error,omitempty"`
+	Schema string    `json:"schema"`
+	RunID  string    `json:"run_id"`
+	Repeat int       `json:"repeat"`
+	Time   time.Time `json:"time"`
+	Status string    `json:"status"` // StatusOK, StatusError or StatusInterrupted
+	Error  string    `json:"error,omitempty"`
+	// Kind is "" for a repeat of one request, KindRequest for one request of
+	// a load run (Workload.Load) and KindLoad for the aggregate of a load run.
+	Kind     string         `json:"kind,omitempty"`
 	Label    string         `json:"label"`
 	Tool     Tool           `json:"tool"`
 	Host     Host           `json:"host"`
@@ -49,6 +52,10 @@ type Record struct {
 	Overhead *Overhead `json:"overhead,omitempty"`
 	// Telemetry is per-GPU energy by phase and peak memory during the repeat.
 	Telemetry *cuda.RunTelemetry `json:"telemetry,omitempty"`
+	// Request is one request's place and latencies in a load run (KindRequest).
+	Request *RequestTiming `json:"request,omitempty"`
+	// Summary aggregates every request of a load run (KindLoad).
+	Summary *LoadSummary `json:"summary,omitempty"`
 	// Sweep names the plan and cell a sweep measured this record for;
 	// resuming a sweep reads it.
 	Sweep *SweepCell `json:"sweep,omitempty"`
@@ -85,6 +92,12 @@ type Imported struct {
 	Definitions map[string]string `json:"definitions"`
 }
 
+// Record kinds of a load run.
+const (
+	KindRequest = "request"
+	KindLoad    = "load"
+)
+
 // Tool identifies the lmdrive build that measured.
 type Tool struct {
 	Version string `json:"version"`
@@ -108,6 +121,9 @@ type Workload struct {
 	Sampling     driver.Sampling `json:"sampling"`
 	Warmup       int             `json:"warmup"`
 	Repeats      int             `json:"repeats"`
+	// Load sends many requests per run (batch, concurrency or rate); nil
+	// sends one.
+	Load *Load `json:"load,omitempty"`
 }
 
 // Output is the generated sequence.

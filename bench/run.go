@@ -20,6 +20,9 @@ type Plan struct {
 	Label    string
 	Workload Workload
 	Prompt   Prompt
+	// Prompts are the prompts of a load run (Workload.Load): request i gets
+	// Prompts[i % len(Prompts)].
+	Prompts  []Prompt
 	Tool     Tool
 	Repro    *Repro
 	Overhead *Overhead
@@ -49,13 +52,15 @@ type Observer interface {
 // Run executes plan.Workload.Warmup unrecorded runs, then Repeats measured
 // ones, handing each measured Record to sink as soon as it exists. An
 // engine failure is recorded too (status "error") before Run returns it.
+//
+// A workload with a Load runs each repeat as a load run instead: see runLoad.
 func Run(ctx context.Context, eng driver.Engine, plan Plan, sink func(Record) error, progress io.Writer) ([]Record, error) {
+	if plan.Workload.Load != nil {
+		return runLoad(ctx, eng, plan, sink, progress)
+	}
 	w := plan.Workload
 	req := driver.Request{Prompt: plan.Prompt.IDs, MaxNewTokens: w.MaxNew, IgnoreEOS: w.IgnoreEOS, Sampling: w.Sampling}
-	base := Record{
-		Schema: Schema, RunID: newRunID(), Label: plan.Label, Tool: plan.Tool, Host: thisHost(),
-		Engine: eng.Info(), Workload: w, Prompt: plan.Prompt, Repro: plan.Repro, Overhead: plan.Overhead,
-	}
+	base := newBaseRecord(eng, plan)
 	var recs []Record
 	for i := range w.Warmup + w.Repeats {
 		measured := i >= w.Warmup
@@ -133,6 +138,14 @@ func Run(ctx context.Context, eng driver.Engine, plan Plan, sink func(Record) er
 		recs = append(recs, rec)
 	}
 	return recs, nil
+}
+
+// newBaseRecord holds what every record of one run shares.
+func newBaseRecord(eng driver.Engine, plan Plan) Record {
+	return Record{
+		Schema: Schema, RunID: newRunID(), Label: plan.Label, Tool: plan.Tool, Host: thisHost(),
+		Engine: eng.Info(), Workload: plan.Workload, Prompt: plan.Prompt, Repro: plan.Repro, Overhead: plan.Overhead,
+	}
 }
 
 // interrupted records the measured repeat that ctx's cancellation cut

@@ -195,9 +195,38 @@ func (s *Session) Prompt(tokens int, seed uint64) (Prompt, error) {
 	return p, err
 }
 
-// Run measures one workload on the session's engine (see Run), handing each
-// record to sink as soon as it exists.
-func (s *Session) Run(ctx context.Context, label string, w Workload, p Prompt, sink func(Record) error) ([]Record, error) {
+// LoadPrompts builds the prompts of a load run, each of exactly tokens ids:
+// one when the load gives every request the same prompt, else one per
+// request (request i: seed + i, so request 0 has the single-run prompt).
+func (s *Session) LoadPrompts(tokens int, seed uint64, l Load) ([]Prompt, error) {
+	n := l.Total()
+	if l.SamePrompt {
+		n = 1
+	}
+	out := make([]Prompt, n)
+	for i := range out {
+		p, err := s.prompts.Make(tokens, seed+uint64(i), s.Info().VocabSize)
+		if err != nil {
+			return nil, fmt.Errorf("prompt of request %d: %w", i, err)
+		}
+		out[i] = p
+	}
+	s.logf("prompts: %d of %d tokens, %s (seed %d and up)", n, tokens, out[0].Source, seed)
+	return out, nil
+}
+
+// RunLoad measures a workload with a Load (w.Load) on the session's engine:
+// request i gets prompts[i % len(prompts)].
+func (s *Session) RunLoad(ctx context.Context, label string, w Workload, prompts []Prompt, sink func(Record) error) ([]Record, error) {
+	if w.Load == nil || len(prompts) == 0 {
+		return nil, fmt.Errorf("load run: no load or no prompts")
+	}
+	plan := s.plan(label, w, prompts[0])
+	plan.Prompts = prompts
+	return Run(ctx, s.eng, plan, sink, s.setup.Log)
+}
+
+func (s *Session) plan(label string, w Workload, p Prompt) Plan {
 	if w.Model == "" {
 		w.Model = s.setup.Model
 	}
@@ -205,9 +234,14 @@ func (s *Session) Run(ctx context.Context, label string, w Workload, p Prompt, s
 		w.EngineConfig = s.setup.Open.Config
 	}
 	repro := s.repro
-	plan := Plan{Label: label, Workload: w, Prompt: p, Tool: s.setup.Tool, Repro: &repro, Overhead: s.overhead, Observer: s.observer,
+	return Plan{Label: label, Workload: w, Prompt: p, Tool: s.setup.Tool, Repro: &repro, Overhead: s.overhead, Observer: s.observer,
 		Progress: s.setup.Progress}
-	return Run(ctx, s.eng, plan, sink, s.setup.Log)
+}
+
+// Run measures one workload on the session's engine (see Run), handing each
+// record to sink as soon as it exists.
+func (s *Session) Run(ctx context.Context, label string, w Workload, p Prompt, sink func(Record) error) ([]Record, error) {
+	return Run(ctx, s.eng, s.plan(label, w, p), sink, s.setup.Log)
 }
 
 // Close closes the engine, telemetry and tokenizer, newest first.

@@ -5,10 +5,12 @@ package driver
 // compiles a C program that prints the header's sizes and offsets and checks
 // them against these.
 
+import "unsafe"
+
 // ABI version this build of lmdrive speaks.
 const (
 	ABIMajor = 1
-	ABIMinor = 0
+	ABIMinor = 1
 )
 
 const maxIDs = 32 // LMD_MAX_IDS
@@ -33,6 +35,12 @@ const (
 	CapSampling     = 1 << 4
 )
 
+// Batching bits of lmd_info.batch_flags (LMD_BATCH_*, ABI 1.1).
+const (
+	BatchJoin           = 1 << 0
+	BatchChunkedPrefill = 1 << 1
+)
+
 type cError struct {
 	StructSize uint32
 	Code       int32
@@ -55,6 +63,11 @@ type cInfo struct {
 	MaxInputLen uint32
 	Caps        uint32
 	Reserved    uint32
+	// ABI 1.1.
+	MaxSequences  uint32
+	BatchFlags    uint32
+	MaxStepTokens uint32
+	Reserved2     uint32
 }
 
 type cRequest struct {
@@ -117,6 +130,10 @@ type cResult struct {
 	RawStatusText      [64]byte
 	LimitSource        [128]byte
 	Detail             [256]byte
+	// ABI 1.1.
+	TScheduledNs int64
+	MeanBatch    float32
+	MaxBatch     uint32
 }
 
 // cAPI mirrors lmd_api: a header, then C function pointers.
@@ -134,7 +151,13 @@ type cAPI struct {
 	Result     uintptr
 	Close      uintptr
 	Destroy    uintptr
+	// ABI 1.1.
+	StartBatch uintptr
 }
+
+// apiSize10 is the size of an ABI 1.0 function table: a 1.0 library's table
+// ends there, and nothing past it may be read.
+const apiSize10 = unsafe.Offsetof(cAPI{}.StartBatch)
 
 // cstring returns the NUL-terminated prefix of a fixed C char array.
 func cstring(b []byte) string {

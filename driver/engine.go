@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 )
 
@@ -23,9 +24,31 @@ type Engine interface {
 	// Generate runs one request to completion. onTokens, if not nil, receives
 	// tokens in the order and bundles the engine produced them. Cancelling ctx
 	// asks the engine to stop; the result then says FinishCancelled.
+	// Generate may be called from several goroutines at once: up to
+	// Info().Sequences() generations run together, later calls wait for a
+	// free place (or for ctx).
 	Generate(ctx context.Context, req Request, onTokens func([]Token)) (Result, error)
 	// Close destroys the engine and releases its library or process.
 	Close() error
+}
+
+// BatchEngine is an Engine that can start several requests in the same
+// engine step (ABI 1.1 start_batch; the runner's "batch" command).
+type BatchEngine interface {
+	Engine
+	// GenerateBatch starts every request at once and runs them to
+	// completion. It fails without starting anything when the batch exceeds
+	// Info().Sequences() or a request is invalid; otherwise each request's
+	// outcome (result or failure) is in the returned slice, in order.
+	// onTokens receives request i's tokens; calls for different requests
+	// may come from different goroutines at the same time.
+	GenerateBatch(ctx context.Context, reqs []Request, onTokens func(i int, ts []Token)) ([]Outcome, error)
+}
+
+// Outcome is what became of one request of a batch.
+type Outcome struct {
+	Result Result
+	Err    error
 }
 
 // Info is what an engine reports about itself (lmd_info) plus where it came from.
@@ -44,6 +67,15 @@ type Info struct {
 	MaxSeqLen   int      `json:"max_seq_len"`
 	MaxInputLen int      `json:"max_input_len"`
 	Caps        []string `json:"caps"`
+	// MaxSequences is how many generations the engine runs at once (ABI
+	// 1.1); an ABI 1.0 library reports 1.
+	MaxSequences int `json:"max_sequences,omitempty"`
+	// Batching names how requests share the engine: "join" (a request joins
+	// a running batch between steps) and "chunked_prefill".
+	Batching []string `json:"batching,omitempty"`
+	// MaxStepTokens is how many tokens one engine step processes across
+	// sequences (the prefill chunk budget); 0 when not known.
+	MaxStepTokens int `json:"max_step_tokens,omitempty"`
 	// Versions names the libraries behind the engine and their versions
 	// (library, torch, CUDA, ...), where the engine reports them.
 	Versions map[string]string `json:"versions,omitempty"`
@@ -53,6 +85,13 @@ type Info struct {
 	// LoadNs is engine creation time (create → ready), in nanoseconds.
 	LoadNs int64 `json:"load_ns"`
 }
+
+// Sequences is how many generations may run at once: MaxSequences, and 1
+// for an engine that did not say.
+func (i Info) Sequences() int { return max(i.MaxSequences, 1) }
+
+// Joins reports whether requests may join a batch that is already running.
+func (i Info) Joins() bool { return slices.Contains(i.Batching, "join") }
 
 // Sampling selects how the next token is chosen. The zero value is greedy.
 type Sampling struct {
@@ -205,6 +244,13 @@ type Result struct {
 	EngineFirstNs      int64        `json:"engine_first_ns"`
 	EngineLastNs       int64        `json:"engine_last_ns"`
 	Detail             string       `json:"detail,omitempty"`
+	// ScheduledNs is when the engine took the request into its batch (its
+	// prefill began); -1 when the engine does not say (ABI 1.0).
+	ScheduledNs int64 `json:"scheduled_ns"`
+	// MeanBatch and MaxBatch: the mean and largest number of sequences in the
+	// engine steps that gave this request a token; 0 when not reported.
+	MeanBatch float64 `json:"mean_batch,omitempty"`
+	MaxBatch  int     `json:"max_batch,omitempty"`
 	// Config is the request's effective configuration as the engine saw it
 	// (its generation or sampling parameters after defaults), where reported.
 	Config json.RawMessage `json:"effective_config,omitempty"`

@@ -35,6 +35,8 @@ type Library struct {
 	result  func(s uintptr, out *cResult, e *cError) int32
 	close   func(s uintptr)
 	destroy func(eng uintptr)
+	// startBatch is nil for an ABI 1.0 library.
+	startBatch func(eng uintptr, n uint32, reqs **cRequest, out *uintptr, e *cError) int32
 }
 
 // OpenLibrary loads an engine library and checks its ABI version. Every
@@ -69,8 +71,13 @@ func (l *Library) bind() error {
 		return fmt.Errorf("it implements lmdrive ABI %d.%d but this lmdrive speaks ABI %d.%d; rebuild the library from this lmdrive's sources (make native) or use a matching lmdrive",
 			l.major, l.minor, ABIMajor, ABIMinor)
 	}
-	if uintptr(api.StructSize) < unsafe.Sizeof(cAPI{}) {
-		return fmt.Errorf("its function table is %d bytes, smaller than the %d bytes of ABI %d.%d", api.StructSize, unsafe.Sizeof(cAPI{}), ABIMajor, ABIMinor)
+	// An older minor version has a shorter table: read only what it has.
+	need := unsafe.Sizeof(cAPI{})
+	if l.minor == 0 {
+		need = apiSize10
+	}
+	if uintptr(api.StructSize) < need {
+		return fmt.Errorf("its function table is %d bytes, smaller than the %d bytes of ABI %d.%d", api.StructSize, need, l.major, l.minor)
 	}
 	funcs := []struct {
 		name string
@@ -92,6 +99,12 @@ func (l *Library) bind() error {
 			return fmt.Errorf("its function table has no %s", f.name)
 		}
 		purego.RegisterFunc(f.fn, f.ptr)
+	}
+	if l.minor >= 1 {
+		if api.StartBatch == 0 {
+			return fmt.Errorf("it implements ABI %d.%d but its function table has no start_batch", l.major, l.minor)
+		}
+		purego.RegisterFunc(&l.startBatch, api.StartBatch)
 	}
 	return nil
 }

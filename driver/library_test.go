@@ -26,8 +26,8 @@ func TestOpenLibraryErrors(t *testing.T) {
 		}, []string{"liblmdrive_text.so"}},
 		{"missing entry symbol", func(t *testing.T) string { return buildFakeEngine(t, "-DFAKE_NO_ENTRY") },
 			[]string{"lmdrive_get_api", "rebuild it against native/include/lmdrive.h"}},
-		{"wrong ABI major", func(t *testing.T) string { return buildFakeEngine(t, "-DFAKE_ABI_MAJOR=2") },
-			[]string{"ABI 2.0", "speaks ABI 1.0", "make native"}},
+		{"wrong ABI major", func(t *testing.T) string { return buildFakeEngine(t, "-DFAKE_ABI_MAJOR=2", "-DFAKE_ABI_MINOR=0") },
+			[]string{"ABI 2.0", "speaks ABI 1.1", "make native"}},
 		{"hole in the table", func(t *testing.T) string { return buildFakeEngine(t, "-DFAKE_NULL_POLL") },
 			[]string{"has no poll"}},
 	}
@@ -62,7 +62,7 @@ func TestNativeEngineGenerates(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer eng.Close()
-	if got := eng.Info(); got.Backend != "fake" || got.VocabSize != 4096 || len(got.EOSIDs) != 1 || got.EOSIDs[0] != 7 || got.ABI != "1.0" {
+	if got := eng.Info(); got.Backend != "fake" || got.VocabSize != 4096 || len(got.EOSIDs) != 1 || got.EOSIDs[0] != 7 || got.ABI != "1.1" {
 		t.Fatalf("info = %+v", got)
 	}
 	var toks []Token

@@ -10,24 +10,38 @@ import (
 
 // The runner protocol: JSON Lines. The parent writes commands to the
 // runner's stdin; the runner writes events to its stdout (nothing else goes
-// there: engine logs go to stderr). One generation at a time.
+// there: engine logs go to stderr).
 //
-//	parent → runner                          runner → parent
-//	{"op":"open", engine, library, config}   {"ev":"ready", info}  | {"ev":"error", phase:"load"}
-//	{"op":"generate", request}               {"ev":"tokens", tokens}…  then {"ev":"result", result}
-//	{"op":"cancel"}                          (the result then says "cancelled")
-//	{"op":"close"}                           the runner exits 0
+//	parent → runner                                runner → parent
+//	{"op":"open", engine, library, config}         {"ev":"ready", info}  | {"ev":"error", phase:"load"}
+//	{"op":"generate", id, request}                 {"ev":"tokens", id, tokens}…  then {"ev":"result", id, result}
+//	                                               | {"ev":"error", id, phase, error}
+//	{"op":"batch", ids, requests}                  the same per id; a batch that cannot start at all:
+//	                                               {"ev":"error", ids, phase:"prefill", error}
+//	{"op":"cancel", id}                            (that request's result then says "cancelled")
+//	{"op":"close"}                                 the runner exits 0
+//
+// Several requests may be in flight at once, up to the max_sequences of the
+// ready event's info (1 when absent); every event of a request carries its
+// id. The id is optional for a runner or worker that runs one request at a
+// time: events without one belong to the request in flight, and a cancel
+// without one cancels every request.
 
 type command struct {
-	Op      string          `json:"op"`
-	Engine  string          `json:"engine,omitempty"`
-	Library string          `json:"library,omitempty"`
-	Config  json.RawMessage `json:"config,omitempty"`
-	Request *Request        `json:"request,omitempty"`
+	Op       string          `json:"op"`
+	Engine   string          `json:"engine,omitempty"`
+	Library  string          `json:"library,omitempty"`
+	Config   json.RawMessage `json:"config,omitempty"`
+	ID       uint64          `json:"id,omitempty"`
+	Request  *Request        `json:"request,omitempty"`
+	IDs      []uint64        `json:"ids,omitempty"`
+	Requests []Request       `json:"requests,omitempty"`
 }
 
 type event struct {
 	Ev     string      `json:"ev"`
+	ID     uint64      `json:"id,omitempty"`
+	IDs    []uint64    `json:"ids,omitempty"` // a batch refused as a whole
 	Info   *Info       `json:"info,omitempty"`
 	Tokens *tokenBatch `json:"tokens,omitempty"`
 	Result *Result     `json:"result,omitempty"`
@@ -112,8 +126,14 @@ func (b *tokenBatch) tokens() ([]Token, error) {
 
 // appendJSON encodes the batch by hand: this runs for every token of every
 // run, and reflection-based encoding dominated the runner's per-token cost.
-func (b *tokenBatch) appendJSON(dst []byte) []byte {
-	dst = append(dst, `{"ev":"tokens","tokens":{"i0":`...)
+func (b *tokenBatch) appendJSON(dst []byte, id uint64) []byte {
+	dst = append(dst, `{"ev":"tokens",`...)
+	if id != 0 {
+		dst = append(dst, `"id":`...)
+		dst = strconv.AppendUint(dst, id, 10)
+		dst = append(dst, ',')
+	}
+	dst = append(dst, `"tokens":{"i0":`...)
 	dst = strconv.AppendInt(dst, int64(b.Index0), 10)
 	dst = append(dst, `,"ids":`...)
 	dst = appendInts(dst, len(b.IDs), func(i int) int64 { return int64(b.IDs[i]) })

@@ -30,7 +30,7 @@ func FuzzDecodeEvent(f *testing.F) {
 		if err != nil {
 			return
 		}
-		again, err := decodeEvent(newTokenBatch(toks).appendJSON(nil))
+		again, err := decodeEvent(newTokenBatch(toks).appendJSON(nil, ev.ID))
 		if err != nil {
 			t.Fatalf("the runner's encoding of %d accepted tokens does not decode: %v", len(toks), err)
 		}

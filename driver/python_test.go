@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -226,6 +227,57 @@ func TestPythonWorkerCancel(t *testing.T) {
 	res, err = eng.Generate(context.Background(), Request{Prompt: []int32{5}, MaxNewTokens: 10, IgnoreEOS: true}, nil)
 	if err != nil || res.Finish != FinishLength {
 		t.Fatalf("after cancel: %+v, %v", res, err)
+	}
+}
+
+// Several requests at once through the worker: a batch whose middle
+// request fails (the others go on), a batch beyond the limit (refused
+// whole, by lmdrive), and a cancel that ends one of two requests.
+func TestPythonWorkerManyRequests(t *testing.T) {
+	py := testPython(t, false)
+	eng, err := faultWorker(t, py, map[string]any{"step_us": 500, "max_sequences": 4}, 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	be := eng.(BatchEngine)
+	if eng.Info().Sequences() != 4 {
+		t.Fatalf("info %+v; want 4 sequences", eng.Info())
+	}
+	reqs := []Request{{Prompt: []int32{5}, MaxNewTokens: 20, IgnoreEOS: true}, {Prompt: []int32{666}, MaxNewTokens: 20, IgnoreEOS: true},
+		{Prompt: []int32{6}, MaxNewTokens: 20, IgnoreEOS: true}}
+	counts := make([]atomic.Int64, len(reqs))
+	outs, err := be.GenerateBatch(context.Background(), reqs, func(i int, ts []Token) { counts[i].Add(int64(len(ts))) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ef *EngineFailure
+	if !errors.As(outs[1].Err, &ef) || !strings.Contains(outs[1].Err.Error(), "666") || counts[1].Load() != 2 {
+		t.Fatalf("request 666: %v after %d tokens; want its own failure", outs[1].Err, counts[1].Load())
+	}
+	for _, i := range []int{0, 2} {
+		if outs[i].Err != nil || outs[i].Result.Finish != FinishLength || counts[i].Load() != 20 {
+			t.Fatalf("request %d: %v, %+v, %d tokens", i, outs[i].Err, outs[i].Result, counts[i].Load())
+		}
+	}
+	var le *BatchLimitError
+	if _, err := be.GenerateBatch(context.Background(), make([]Request, 5), nil); !errors.As(err, &le) || le.Limit != 4 {
+		t.Fatalf("a batch of 5: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	var wg sync.WaitGroup
+	var long Result
+	var lerr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		long, lerr = eng.Generate(ctx, Request{Prompt: []int32{5}, MaxNewTokens: 1000000, IgnoreEOS: true}, nil)
+	}()
+	short, err := eng.Generate(context.Background(), Request{Prompt: []int32{7}, MaxNewTokens: 200, IgnoreEOS: true}, nil)
+	wg.Wait()
+	if lerr != nil || long.Finish != FinishCancelled || err != nil || short.Finish != FinishLength || short.OutputTokens != 200 {
+		t.Fatalf("cancelled one: %+v (%v); the other: %+v (%v)", long, lerr, short, err)
 	}
 }
 

@@ -346,3 +346,47 @@ func TestPresetTablesAgree(t *testing.T) {
 		}
 	}
 }
+
+// A batch through the runner child gives every request the tokens it gets
+// alone, and the engine reports the batch it ran in.
+func TestRefBatchThroughRunnerMatchesAlone(t *testing.T) {
+	lib := refLibrary(t)
+	argv, env := testRunner()
+	cfg, _ := json.Marshal(map[string]any{"model": "random:tiny-untied", "seed": 4, "max_batch": 8, "step_tokens": 32})
+	eng, err := StartRunner(context.Background(), RunnerOptions{Command: argv, Env: env, Engine: "ref", Library: lib.Path(), Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	if eng.Info().Sequences() != 8 || !eng.Info().Joins() || eng.Info().MaxStepTokens != 32 {
+		t.Fatalf("info %+v", eng.Info())
+	}
+	reqs := make([]Request, 8)
+	alone := make([][]int32, 8)
+	for i := range reqs {
+		prompt := make([]int32, 40+7*i)
+		for j := range prompt {
+			prompt[j] = int32((j*7919 + i*104729 + 3) % 150000)
+		}
+		reqs[i] = Request{Prompt: prompt, MaxNewTokens: 10 + i, IgnoreEOS: true}
+		_, toks := generate(t, eng, reqs[i])
+		alone[i] = ids(toks)
+	}
+	got := make([][]int32, 8)
+	outs, err := eng.GenerateBatch(context.Background(), reqs, func(i int, ts []Token) {
+		for _, tk := range ts {
+			got[i] = append(got[i], tk.ID)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, o := range outs {
+		if o.Err != nil || o.Result.Finish != FinishLength || fmt.Sprint(got[i]) != fmt.Sprint(alone[i]) {
+			t.Fatalf("request %d: %v %+v\nbatched %v\nalone   %v", i, o.Err, o.Result, got[i], alone[i])
+		}
+		if o.Result.MaxBatch != 8 || o.Result.ScheduledNs < o.Result.SubmitNs {
+			t.Fatalf("request %d: max batch %d, scheduled %d, submitted %d", i, o.Result.MaxBatch, o.Result.ScheduledNs, o.Result.SubmitNs)
+		}
+	}
+}

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sync/semaphore"
 )
 
 // RunnerOptions says how to start a runner child and watch it.
@@ -79,11 +81,63 @@ type RemoteEngine struct {
 	exit      error // the child's exit status, valid after exited
 	log       *tailBuffer
 	info      Info
-	mu        sync.Mutex
-	dead      error // set once the child is gone or killed
+	slots     *semaphore.Weighted // one unit per request in flight, up to info.Sequences()
+
+	writeMu sync.Mutex // one command line at a time
+	mu      sync.Mutex // guards the fields below
+	dead    error      // set once the child is gone or killed
+	nextID  uint64
+	pending map[uint64]*pendingRequest // requests in flight, by id
+	wake    chan struct{}              // tells the dispatcher that pending changed
 }
 
-var _ Engine = (*RemoteEngine)(nil)
+var _ BatchEngine = (*RemoteEngine)(nil)
+
+// pendingRequest is one request in flight: the events the dispatcher routed
+// to it, in order, and whether its first token came.
+type pendingRequest struct {
+	id      uint64
+	mu      sync.Mutex
+	queue   []event
+	failure error // the runner died or hung: the request's last word
+	ready   chan struct{}
+	started bool // tokens came (the request is in its decode phase)
+}
+
+func (p *pendingRequest) deliver(ev event) {
+	p.mu.Lock()
+	p.queue = append(p.queue, ev)
+	p.mu.Unlock()
+	p.notify()
+}
+
+func (p *pendingRequest) fail(err error) {
+	p.mu.Lock()
+	if p.failure == nil {
+		p.failure = err
+	}
+	p.mu.Unlock()
+	p.notify()
+}
+
+func (p *pendingRequest) notify() {
+	select {
+	case p.ready <- struct{}{}:
+	default:
+	}
+}
+
+// take returns the events delivered so far, or the failure once they are read.
+func (p *pendingRequest) take() ([]event, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	evs := p.queue
+	p.queue = nil
+	if len(evs) > 0 {
+		return evs, nil
+	}
+	return nil, p.failure
+}
 
 // StartRunner starts a runner child, opens the engine in it and waits until
 // it is ready (or failed, crashed or hung while loading).
@@ -111,7 +165,7 @@ func StartRunner(ctx context.Context, opts RunnerOptions) (*RemoteEngine, error)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	}
 	r := &RemoteEngine{opts: opts, cmd: cmd, events: make(chan event, 64), exited: make(chan struct{}), closing: make(chan struct{}),
-		log: newTailBuffer(64 << 10)}
+		log: newTailBuffer(64 << 10), pending: map[uint64]*pendingRequest{}, wake: make(chan struct{}, 1)}
 	var err error
 	if r.stdin, err = cmd.StdinPipe(); err != nil {
 		return nil, fmt.Errorf("start runner: %w", err)
@@ -145,6 +199,8 @@ func StartRunner(ctx context.Context, opts RunnerOptions) (*RemoteEngine, error)
 	switch {
 	case ev.Ev == "ready" && ev.Info != nil:
 		r.info = *ev.Info
+		r.slots = semaphore.NewWeighted(int64(r.info.Sequences()))
+		go r.dispatch()
 		return r, nil
 	case ev.Ev == "error":
 		r.kill()
@@ -185,12 +241,14 @@ func (r *RemoteEngine) send(c command) error {
 	if err != nil {
 		return err
 	}
+	r.writeMu.Lock()
+	defer r.writeMu.Unlock()
 	_, err = r.stdin.Write(append(b, '\n'))
 	return err
 }
 
-// next waits for one event. A closed stream means the child died; a timeout
-// means it hung and is killed.
+// next waits for one event while the engine loads. A closed stream means
+// the child died; a timeout means it hung and is killed.
 func (r *RemoteEngine) next(ctx context.Context, phase string, limit time.Duration) (event, error) {
 	timer := time.NewTimer(limit)
 	defer timer.Stop()
@@ -287,57 +345,281 @@ func (r *RemoteEngine) Generate(ctx context.Context, req Request, onTokens func(
 	if err := req.Validate(); err != nil {
 		return Result{}, err
 	}
-	r.mu.Lock()
-	dead := r.dead
-	r.mu.Unlock()
-	if dead != nil {
-		return Result{}, fmt.Errorf("engine %q is no longer running: %w", r.opts.Engine, dead)
+	if err := r.alive(); err != nil {
+		return Result{}, err
 	}
-	if err := r.send(command{Op: "generate", Request: &req}); err != nil {
+	if err := acquire(ctx, r.slots, 1); err != nil {
+		return Result{}, err
+	}
+	defer r.slots.Release(1)
+	p := r.register(1)[0]
+	defer r.unregister(p)
+	if err := r.send(command{Op: "generate", ID: p.id, Request: &req}); err != nil {
 		return Result{}, r.crashedOr(PhasePrefill, err)
 	}
-	phase, limit := PhasePrefill, r.opts.PrefillTimeout
-	cancelSent := false
-	for {
-		waitCtx := ctx
-		if cancelSent {
-			waitCtx = context.Background() // wait for the cancelled result
+	res, _, err := r.await(ctx, p, onTokens)
+	return res, err
+}
+
+// GenerateBatch sends every request in one "batch" command, so that the
+// engine starts them in the same step, and waits for each outcome.
+func (r *RemoteEngine) GenerateBatch(ctx context.Context, reqs []Request, onTokens func(int, []Token)) ([]Outcome, error) {
+	if len(reqs) == 0 {
+		return nil, errors.New("batch: no requests")
+	}
+	if limit := r.info.Sequences(); len(reqs) > limit {
+		return nil, &BatchLimitError{Engine: r.opts.Engine, Batch: len(reqs), Limit: limit}
+	}
+	for i, q := range reqs {
+		if err := q.Validate(); err != nil {
+			return nil, fmt.Errorf("batch request %d: %w", i, err)
 		}
-		ev, err := r.next(waitCtx, phase, limit)
-		if err != nil {
-			if ctx.Err() != nil && !cancelSent {
-				cancelSent = true
-				if err := r.send(command{Op: "cancel"}); err != nil {
-					return Result{}, r.crashedOr(phase, err)
+	}
+	if err := r.alive(); err != nil {
+		return nil, err
+	}
+	if err := acquire(ctx, r.slots, int64(len(reqs))); err != nil {
+		return nil, err
+	}
+	defer r.slots.Release(int64(len(reqs)))
+	ps := r.register(len(reqs))
+	defer func() {
+		for _, p := range ps {
+			r.unregister(p)
+		}
+	}()
+	c := command{Op: "batch", Requests: reqs}
+	for _, p := range ps {
+		c.IDs = append(c.IDs, p.id)
+	}
+	if len(reqs) == 1 {
+		c = command{Op: "generate", ID: ps[0].id, Request: &reqs[0]}
+	}
+	if err := r.send(c); err != nil {
+		return nil, r.crashedOr(PhasePrefill, err)
+	}
+	out := make([]Outcome, len(reqs))
+	refused := make([]bool, len(reqs))
+	var wg sync.WaitGroup
+	for i, p := range ps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var each func([]Token)
+			if onTokens != nil {
+				each = func(ts []Token) { onTokens(i, ts) }
+			}
+			out[i].Result, refused[i], out[i].Err = r.await(ctx, p, each)
+		}()
+	}
+	wg.Wait()
+	if len(reqs) > 1 && refused[0] {
+		return nil, out[0].Err // the runner could not start the batch at all
+	}
+	return out, nil
+}
+
+func (r *RemoteEngine) alive() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.dead != nil {
+		return fmt.Errorf("engine %q is no longer running: %w", r.opts.Engine, r.dead)
+	}
+	return nil
+}
+
+// register makes n requests pending under fresh ids.
+func (r *RemoteEngine) register(n int) []*pendingRequest {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ps := make([]*pendingRequest, n)
+	for i := range ps {
+		r.nextID++
+		ps[i] = &pendingRequest{id: r.nextID, ready: make(chan struct{}, 1)}
+		r.pending[ps[i].id] = ps[i]
+		if r.dead != nil {
+			ps[i].fail(r.dead)
+		}
+	}
+	r.poke()
+	return ps
+}
+
+func (r *RemoteEngine) unregister(p *pendingRequest) {
+	r.mu.Lock()
+	delete(r.pending, p.id)
+	r.mu.Unlock()
+	r.poke()
+}
+
+func (r *RemoteEngine) poke() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// await hands a pending request's tokens to onTokens until its result or
+// failure. refused reports a batch the runner could not start at all.
+// Cancelling ctx sends a cancel and keeps waiting for the engine's result.
+func (r *RemoteEngine) await(ctx context.Context, p *pendingRequest, onTokens func([]Token)) (res Result, refused bool, err error) {
+	done := ctx.Done()
+	started := false // tokens came: failures are in the decode phase
+	for {
+		select {
+		case <-p.ready:
+		case <-done:
+			done = nil // once: then wait for the cancelled result
+			if err := r.send(command{Op: "cancel", ID: p.id}); err != nil {
+				return Result{}, false, r.crashedOr(PhaseDecode, err)
+			}
+			continue
+		}
+		evs, failure := p.take()
+		for _, ev := range evs {
+			phase := PhasePrefill
+			if started {
+				phase = PhaseDecode
+			}
+			switch ev.Ev {
+			case "tokens":
+				started = true
+				if ev.Tokens == nil {
+					return Result{}, false, r.fail(PhaseDecode, errors.New("tokens event without tokens"))
 				}
-				limit = r.opts.StallTimeout
+				toks, err := ev.Tokens.tokens()
+				if err != nil {
+					return Result{}, false, r.fail(PhaseDecode, err)
+				}
+				if onTokens != nil {
+					onTokens(toks)
+				}
+			case "result":
+				if ev.Result == nil {
+					return Result{}, false, r.fail(phase, errors.New("result event without a result"))
+				}
+				return *ev.Result, false, nil
+			case "error":
+				if ev.Phase != "" {
+					phase = ev.Phase
+				}
+				return Result{}, len(ev.IDs) > 0, &EngineFailure{Engine: r.opts.Engine, Phase: phase, Kind: "failed", Detail: ev.Error}
+			default:
+				return Result{}, false, r.fail(phase, fmt.Errorf("unexpected %q event", ev.Ev))
+			}
+		}
+		if failure != nil {
+			return Result{}, false, failure
+		}
+	}
+}
+
+// dispatch routes the runner's events to the requests in flight, watches
+// for a child that died or hung, and fails every pending request then.
+// While every request in flight still waits for its first token the limit
+// between two events is the prefill timeout, else the stall timeout.
+func (r *RemoteEngine) dispatch() {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		limit, phase, any := r.watchdog()
+		timer.Reset(limit)
+		select {
+		case ev, ok := <-r.events:
+			if !ok {
+				r.failAll(func(phase string) error { return r.crashed(phase) })
+				return
+			}
+			r.route(ev)
+		case <-r.wake:
+		case <-timer.C:
+			if !any {
 				continue
 			}
-			return Result{}, err
+			r.kill()
+			r.failAll(func(p string) error {
+				return r.setDead(&EngineFailure{Engine: r.opts.Engine, Phase: p, Kind: "hung",
+					Detail:  fmt.Sprintf("no answer for %s; the runner was killed (raise --%s if the engine is just slow)", limit, TimeoutFlag(phase)),
+					LogTail: r.log.Tail(20)})
+			})
+			return
 		}
-		switch ev.Ev {
-		case "tokens":
-			phase, limit = PhaseDecode, r.opts.StallTimeout
-			if ev.Tokens == nil {
-				return Result{}, r.fail(phase, errors.New("tokens event without tokens"))
-			}
-			toks, err := ev.Tokens.tokens()
-			if err != nil {
-				return Result{}, r.fail(phase, err)
-			}
-			if onTokens != nil {
-				onTokens(toks)
-			}
-		case "result":
-			if ev.Result == nil {
-				return Result{}, r.fail(phase, errors.New("result event without a result"))
-			}
-			return *ev.Result, nil
-		case "error":
-			return Result{}, &EngineFailure{Engine: r.opts.Engine, Phase: phase, Kind: "failed", Detail: ev.Error}
-		default:
-			return Result{}, r.fail(phase, fmt.Errorf("unexpected %q event", ev.Ev))
+	}
+}
+
+// watchdog says how long the dispatcher may wait for the next event.
+func (r *RemoteEngine) watchdog() (time.Duration, string, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.pending) == 0 {
+		return time.Hour, "", false
+	}
+	for _, p := range r.pending {
+		p.mu.Lock()
+		started := p.started || len(p.queue) > 0
+		p.mu.Unlock()
+		if started {
+			return r.opts.StallTimeout, PhaseDecode, true
 		}
+	}
+	return r.opts.PrefillTimeout, PhasePrefill, true
+}
+
+// route hands one event to the request it belongs to. An event without an
+// id comes from a runner or worker that runs one request at a time.
+func (r *RemoteEngine) route(ev event) {
+	r.mu.Lock()
+	var targets []*pendingRequest
+	switch {
+	case len(ev.IDs) > 0:
+		for _, id := range ev.IDs {
+			if p := r.pending[id]; p != nil {
+				targets = append(targets, p)
+			}
+		}
+	case ev.ID != 0:
+		if p := r.pending[ev.ID]; p != nil {
+			targets = append(targets, p)
+		}
+	case len(r.pending) == 1:
+		for _, p := range r.pending {
+			targets = append(targets, p)
+		}
+	}
+	r.mu.Unlock()
+	if len(targets) == 0 {
+		r.log.Write([]byte(fmt.Sprintf("lmdrive: runner sent a %q event for no request in flight (id %d)\n", ev.Ev, ev.ID)))
+		return
+	}
+	for _, p := range targets {
+		if ev.Ev == "tokens" {
+			p.mu.Lock()
+			p.started = true
+			p.mu.Unlock()
+		}
+		p.deliver(ev)
+	}
+}
+
+// failAll ends every pending request with the failure of its phase.
+func (r *RemoteEngine) failAll(failure func(phase string) error) {
+	r.mu.Lock()
+	ps := make([]*pendingRequest, 0, len(r.pending))
+	for _, p := range r.pending {
+		ps = append(ps, p)
+	}
+	r.mu.Unlock()
+	for _, p := range ps {
+		p.mu.Lock()
+		phase := PhasePrefill
+		if p.started || len(p.queue) > 0 {
+			phase = PhaseDecode
+		}
+		p.mu.Unlock()
+		p.fail(failure(phase))
+	}
+	if len(ps) == 0 {
+		failure(PhaseDecode)
 	}
 }
 
@@ -352,7 +634,9 @@ func (r *RemoteEngine) crashedOr(phase string, err error) error {
 }
 
 // Close asks the runner to exit, and kills it if it does not within 30 s.
+// Requests still in flight end with an error.
 func (r *RemoteEngine) Close() error {
+	r.setDead(ErrClosed) // first: the child's exit is no crash
 	r.send(command{Op: "close"})
 	r.stdin.Close()
 	r.stopListening()
@@ -361,7 +645,6 @@ func (r *RemoteEngine) Close() error {
 	case <-time.After(30 * time.Second):
 		r.kill()
 	}
-	r.setDead(ErrClosed)
 	return nil
 }
 

@@ -119,6 +119,9 @@ func groupRows(recs []bench.Record, merge bool) [][]bench.Record {
 	var order []string
 	groups := map[string][]bench.Record{}
 	for _, r := range recs {
+		if r.Kind != "" {
+			continue // a load run's records: bench.WriteLoadTable shows them
+		}
 		k := r.RunID
 		if merge || k == "" {
 			k = configKey(r)

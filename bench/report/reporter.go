@@ -26,7 +26,13 @@ func (r Reporter) Write(format string, recs []bench.Record) error {
 	d := Build(recs, r.Options)
 	switch format {
 	case FormatMarkdown:
-		return WriteMarkdown(r.W, d, Title)
+		if len(d.Tables) == 0 && len(bench.LoadPoints(recs)) > 0 {
+			return WriteLoadTable(r.W, recs)
+		}
+		if err := WriteMarkdown(r.W, d, Title); err != nil {
+			return err
+		}
+		return WriteLoadTable(r.W, recs) // load runs, a row per level
 	case FormatCSV:
 		return WriteCSV(r.W, d)
 	case FormatJSON:
@@ -43,6 +49,12 @@ func (r Reporter) Write(format string, recs []bench.Record) error {
 func (r Reporter) Run(recs []bench.Record) error {
 	if len(recs) == 0 {
 		return nil
+	}
+	if recs[0].Workload.Load != nil { // a load run: its row of the load table
+		if _, err := io.WriteString(r.W, "\n"); err != nil {
+			return err
+		}
+		return WriteLoadTable(r.W, recs)
 	}
 	d := Build(recs, r.Options)
 	var b strings.Builder

@@ -174,8 +174,8 @@ func (p *Plan) fill() error {
 		return err
 	}
 	for _, b := range p.Batch {
-		if b != 1 {
-			return fmt.Errorf("batch %d: this build measures one request at a time; batch sizes above 1 come with batched workloads", b)
+		if b < 1 {
+			return fmt.Errorf("batch %d: give batch sizes of at least 1 (a batch above 1 submits that many requests in one engine step)", b)
 		}
 	}
 	for i := range p.Engines {

@@ -36,6 +36,9 @@ type Runner struct {
 type Session interface {
 	Prompt(tokens int, seed uint64) (bench.Prompt, error)
 	Run(ctx context.Context, label string, w bench.Workload, p bench.Prompt, sink func(bench.Record) error) ([]bench.Record, error)
+	// A batch above 1 is a load run (bench.Load, mode batch).
+	LoadPrompts(tokens int, seed uint64, l bench.Load) ([]bench.Prompt, error)
+	RunLoad(ctx context.Context, label string, w bench.Workload, prompts []bench.Prompt, sink func(bench.Record) error) ([]bench.Record, error)
 	Close() error
 }
 
@@ -55,8 +58,8 @@ func Done(recs []bench.Record, plan string) map[string]bool {
 	runs := map[string]*run{}
 	cellOf := map[string]string{}
 	for _, r := range recs {
-		if r.Sweep == nil || r.Sweep.Plan != plan {
-			continue
+		if r.Sweep == nil || r.Sweep.Plan != plan || r.Kind == bench.KindRequest {
+			continue // a load run counts by its summaries, one a repeat
 		}
 		st := runs[r.RunID]
 		if st == nil {
@@ -164,6 +167,14 @@ func (r *Runner) runCell(ctx context.Context, ses Session, openErr error, c Cell
 	}
 	if openErr != nil {
 		return fail(bench.Prompt{Tokens: c.Workload.Prompt}, openErr)
+	}
+	if c.Batch > 1 { // the batch dimension: c.Batch requests in one engine step
+		w.Load = &bench.Load{Mode: bench.LoadBatch, Batch: c.Batch, Goodput: bench.DefaultSLO}
+		ps, err := ses.LoadPrompts(c.Workload.Prompt, r.Plan.Seed, *w.Load)
+		if err != nil {
+			return fail(bench.Prompt{Tokens: c.Workload.Prompt}, fmt.Errorf("prompts: %w", err))
+		}
+		return ses.RunLoad(ctx, c.Label(), w, ps, sink)
 	}
 	p, err := ses.Prompt(c.Workload.Prompt, r.Plan.Seed)
 	if err != nil {

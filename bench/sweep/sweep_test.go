@@ -53,7 +53,7 @@ func TestParsePlan(t *testing.T) {
 		{"name: x\nengines: [{engine: ref}]\nmodels: [random:tiny]\n", "workloads: give at least one prompt/gen pair"},
 		{"name: x\nengines: [{engine: ref}]\nmodels: [random:tiny]\nprecision: [fp12]\nworkloads: [{prompt: 1, gen: 1}]\n", `precision "fp12": want one of fp32, fp16, bf16, int8, fp8`},
 		{"name: x\nengines: [{engine: vllm}]\nmodels: [m]\nprecision: [fp16]\nworkloads: [{prompt: 1, gen: 1}]\n", "say which config keys select it for vllm"},
-		{"name: x\nengines: [{engine: ref}]\nmodels: [m]\nbatch: [8]\nworkloads: [{prompt: 1, gen: 1}]\n", "batch 8: this build measures one request at a time"},
+		{"name: x\nengines: [{engine: ref}]\nmodels: [m]\nbatch: [0]\nworkloads: [{prompt: 1, gen: 1}]\n", "batch 0: give batch sizes of at least 1"},
 		{"name: x\nengines: [{engine: ref}]\nworkloads: [{prompt: 1, gen: 1}]\n", "no models"},
 		{"name: x\nengines: [{engine: ref}]\nmodels: [m]\nworkloads: [{prompt: 0, gen: 1}]\n", "workloads[0]: prompt and gen must both be at least 1"},
 		{"name: x\nengines: [{engine: ref, workloads: [{prompt: 5, gen: -1}]}]\nmodels: [m]\nworkloads: [{prompt: 1, gen: 1}]\n", "engines[0] (ref): workloads[0]: prompt and gen"},
@@ -134,6 +134,7 @@ type fakeEngines struct {
 	failRun  int    // fail the n-th Run call (1-based), 0: never
 	runs     int
 	closed   int
+	loads    []bench.Load // the loads of RunLoad calls
 }
 
 func (f *fakeEngines) open(_ context.Context, s bench.Setup) (Session, error) {
@@ -163,6 +164,36 @@ func (f *fakeSession) Run(_ context.Context, label string, w bench.Workload, p b
 			return out, err
 		}
 		out = append(out, rec)
+	}
+	return out, nil
+}
+
+// LoadPrompts and RunLoad: a batch run records its requests and a summary
+// per repeat, as bench.Session does.
+func (f *fakeSession) LoadPrompts(tokens int, seed uint64, l bench.Load) ([]bench.Prompt, error) {
+	out := make([]bench.Prompt, l.Total())
+	for i := range out {
+		out[i], _ = bench.RandomPrompt(tokens, 1000, seed+uint64(i))
+	}
+	return out, nil
+}
+
+func (f *fakeSession) RunLoad(_ context.Context, label string, w bench.Workload, ps []bench.Prompt, sink func(bench.Record) error) ([]bench.Record, error) {
+	f.s.runs++
+	f.s.loads = append(f.s.loads, *w.Load)
+	var out []bench.Record
+	for i := range w.Repeats {
+		for k := range ps {
+			out = append(out, bench.Record{Schema: bench.Schema, RunID: fmt.Sprintf("run%d", f.s.runs), Repeat: i, Kind: bench.KindRequest,
+				Status: "ok", Label: label, Workload: w, Prompt: ps[k], Metrics: &bench.Metrics{OutputTokens: w.MaxNew}})
+		}
+		out = append(out, bench.Record{Schema: bench.Schema, RunID: fmt.Sprintf("run%d", f.s.runs), Repeat: i, Kind: bench.KindLoad,
+			Status: "ok", Label: label, Workload: w, Prompt: ps[0], Summary: &bench.LoadSummary{Requests: len(ps), Completed: len(ps)}})
+	}
+	for _, r := range out {
+		if err := sink(r); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
 }
@@ -228,6 +259,35 @@ func TestRunnerLoadsOnceRecordsFailuresAndResumes(t *testing.T) {
 	todo := Pending(cells, done)
 	if len(todo) != 3 || todo[0].Key != cells[0].Key || todo[1].Key != cells[2].Key {
 		t.Fatalf("pending %d", len(todo))
+	}
+}
+
+// The batch dimension: a cell with a batch above 1 is a load run of that
+// many requests in one step, recorded request by request, and resuming
+// counts it by its summaries.
+func TestRunnerBatchCells(t *testing.T) {
+	p, err := ParsePlan("b.yaml", []byte("name: b\nengines: [{engine: ref}]\nmodels: [random:tiny]\nbatch: [1, 4]\nrepeats: 2\nworkloads: [{prompt: 16, gen: 4}]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cells, _ := p.Cells()
+	if len(cells) != 2 || cells[1].Batch != 4 || !strings.Contains(cells[1].Name(), "batch=4") {
+		t.Fatalf("cells %+v", cells)
+	}
+	engines := &fakeEngines{opens: map[string]int{}}
+	var written []bench.Record
+	r := &Runner{Plan: p, Open: engines.open, Sink: func(rec bench.Record) error { written = append(written, rec); return nil }, Display: &quietDisplay{}}
+	if _, err := r.Run(context.Background(), cells); err != nil {
+		t.Fatal(err)
+	}
+	if len(engines.loads) != 1 || engines.loads[0].Mode != bench.LoadBatch || engines.loads[0].Batch != 4 {
+		t.Fatalf("loads %+v", engines.loads)
+	}
+	if len(written) != 2+2*(4+1) {
+		t.Fatalf("%d records", len(written))
+	}
+	if done := Done(written, "b"); !done[cells[0].Key] || !done[cells[1].Key] {
+		t.Fatalf("done %v", done)
 	}
 }
 

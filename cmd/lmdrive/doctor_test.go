@@ -25,7 +25,7 @@ func TestDoctorReadyForRef(t *testing.T) {
 	for _, c := range r.Checks {
 		byID[c.ID] = c
 	}
-	if ref := byID["engine.ref"]; ref.Status != doctor.StatusOK || ref.ABI != "1.0" || !ref.Required {
+	if ref := byID["engine.ref"]; ref.Status != doctor.StatusOK || ref.ABI != "1.1" || !ref.Required {
 		t.Fatalf("engine.ref: %+v", ref)
 	}
 	if tm := byID["engine.turbomind"]; tm.Required || (tm.Status == doctor.StatusMissing && !strings.Contains(tm.Fix, "docs/engines.md")) {

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/lmdrive/lmdrive/bench"
 	"github.com/lmdrive/lmdrive/bench/progress"
@@ -121,6 +122,70 @@ func tokenizerFlags() []cli.Flag {
 		&cli.StringFlag{Name: "tokenizer-backend", Value: tokenize.BackendAuto,
 			Usage: "auto, hf (Hugging Face's Rust library) or go (pure Go); built in: " + strings.Join(tokenize.Backends(), ", ")},
 	}
+}
+
+// loadFlags send many requests per run instead of one: a batch, a closed
+// loop or an open loop.
+func loadFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.IntFlag{Name: "batch", Usage: "load: submit `N` requests together, in one engine step"},
+		&cli.IntFlag{Name: "concurrency", Usage: "load: keep `C` requests in flight until --requests have run (closed loop)"},
+		&cli.Float64Flag{Name: "request-rate", Usage: "load: start requests at `RATE` per second, whether or not earlier ones ended (open loop)"},
+		&cli.IntFlag{Name: "requests", Usage: "load: requests in all for --concurrency (default 4 × C) and --request-rate (required)"},
+		&cli.StringFlag{Name: "arrival", Value: bench.ArrivalPoisson, Usage: "--request-rate arrivals: poisson (seeded) or constant"},
+		&cli.Uint64Flag{Name: "arrival-seed", Usage: "seed of the Poisson arrivals (default: --seed)"},
+		&cli.BoolFlag{Name: "same-prompt", Usage: "load: every request gets the same prompt (default: one prompt per request, same length)"},
+		&cli.DurationFlag{Name: "goodput-ttft", Value: secondsDuration(bench.DefaultSLO.TTFTS), Usage: "goodput target: time to first token, from the request's arrival"},
+		&cli.DurationFlag{Name: "goodput-itl", Value: secondsDuration(bench.DefaultSLO.ITLms / 1000), Usage: "goodput target: a request's mean inter-token latency"},
+	}
+}
+
+func secondsDuration(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+
+// readLoad reads the load flags: nil when none of --batch, --concurrency and
+// --request-rate was given (one request per repeat).
+func readLoad(c *cli.Context) (*bench.Load, error) {
+	var modes []string
+	for _, f := range []string{"batch", "concurrency", "request-rate"} {
+		if c.IsSet(f) {
+			modes = append(modes, "--"+f)
+		}
+	}
+	if len(modes) == 0 {
+		for _, f := range []string{"requests", "same-prompt", "arrival", "arrival-seed"} {
+			if c.IsSet(f) {
+				return nil, fmt.Errorf("--%s belongs to a load mode: add --batch, --concurrency or --request-rate", f)
+			}
+		}
+		return nil, nil
+	}
+	if len(modes) > 1 {
+		return nil, fmt.Errorf("%s are different load modes; give one", strings.Join(modes, " and "))
+	}
+	l := bench.Load{SamePrompt: c.Bool("same-prompt"), Requests: c.Int("requests"),
+		Goodput: bench.SLO{TTFTS: c.Duration("goodput-ttft").Seconds(), ITLms: float64(c.Duration("goodput-itl")) / 1e6}}
+	switch {
+	case c.IsSet("batch"):
+		if c.IsSet("requests") {
+			return nil, fmt.Errorf("--requests does not apply to --batch: a batch run sends --batch requests")
+		}
+		l.Mode, l.Batch = bench.LoadBatch, c.Int("batch")
+	case c.IsSet("concurrency"):
+		l.Mode, l.Concurrency = bench.LoadConcurrency, c.Int("concurrency")
+		if !c.IsSet("requests") {
+			l.Requests = 4 * l.Concurrency
+		}
+	default:
+		l.Mode, l.Rate, l.Arrival = bench.LoadRate, c.Float64("request-rate"), c.String("arrival")
+		l.ArrivalSeed = c.Uint64("seed")
+		if c.IsSet("arrival-seed") {
+			l.ArrivalSeed = c.Uint64("arrival-seed")
+		}
+	}
+	if l.Mode != bench.LoadRate && (c.IsSet("arrival") || c.IsSet("arrival-seed")) {
+		return nil, fmt.Errorf("--arrival and --arrival-seed apply to --request-rate only")
+	}
+	return &l, l.Validate()
 }
 
 func libPathFlag() cli.Flag {

@@ -152,7 +152,7 @@ func TestEnginesCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(stdout, "ref") || !strings.Contains(stdout, "1.0") || !strings.Contains(stdout, "ref-cpu") {
+	if !strings.Contains(stdout, "ref") || !strings.Contains(stdout, "1.1") || !strings.Contains(stdout, "ref-cpu") {
 		t.Fatalf("engines:\n%s", stdout)
 	}
 }

@@ -58,7 +58,12 @@ func reportAction(c *cli.Context) error {
 	opts := report.Options{Merge: c.Bool("merge")}
 	if c.String("format") == report.FormatMarkdown {
 		d := report.Build(kept, opts)
-		if err := report.WriteMarkdown(c.App.Writer, d, c.String("title")); err != nil {
+		if len(d.Tables) > 0 || len(bench.LoadPoints(kept)) == 0 {
+			if err := report.WriteMarkdown(c.App.Writer, d, c.String("title")); err != nil {
+				return err
+			}
+		}
+		if err := report.WriteLoadTable(c.App.Writer, kept); err != nil { // load runs: a row per level
 			return err
 		}
 	} else if err := (report.Reporter{W: c.App.Writer, Options: opts}).Write(c.String("format"), kept); err != nil {

@@ -30,7 +30,7 @@ func runCommand() *cli.Command {
 		&cli.StringFlag{Name: "out", Value: "results/lmdrive.jsonl", Usage: "JSON Lines file to append records to"},
 		&cli.StringFlag{Name: "label", Usage: "Engine / Config text of the report row (default: engine, backend, model)"},
 	)
-	flags = append(append(flags, telemetryFlags()...), progressFlags()...)
+	flags = append(append(append(flags, telemetryFlags()...), progressFlags()...), loadFlags()...)
 	return &cli.Command{
 		Name:  "run",
 		Usage: "benchmark one engine on one workload (or a few) and append the results",
@@ -41,9 +41,16 @@ to --out (see docs/results.md). Comma lists in --prompt-tokens and --max-new run
 every combination on the one loaded engine, llama-bench style; lmdrive sweep runs
 whole matrices.
 
+With a load mode each repeat sends many requests: --batch N together,
+--concurrency C in a closed loop, or --request-rate R in an open loop; every
+request is recorded, then the run's summary (throughput, TTFT / ITL / E2E
+percentiles, goodput), and a table row per load level is printed
+(docs/measurement.md).
+
 Examples:
   lmdrive run --model random:tiny --prompt-tokens 512 --max-new 64 --ignore-eos --repeats 2 --out /tmp/r.jsonl
-  lmdrive run --prompt-source ids --prompt-tokens 1000 --max-new 16 --warmup 0 --repeats 1 --out /tmp/ids.jsonl`,
+  lmdrive run --prompt-source ids --prompt-tokens 1000 --max-new 16 --warmup 0 --repeats 1 --out /tmp/ids.jsonl
+  lmdrive run --model random:tiny --prompt-tokens 256 --max-new 32 --ignore-eos --batch 4 --repeats 1 --out /tmp/batch.jsonl`,
 		Flags:  flags,
 		Action: runAction,
 	}
@@ -72,6 +79,10 @@ func runAction(c *cli.Context) error {
 		return fmt.Errorf("--sample-interval %s: give a positive duration such as 100ms", c.Duration("sample-interval"))
 	}
 	open, err := openOptions(c)
+	if err != nil {
+		return err
+	}
+	load, err := readLoad(c)
 	if err != nil {
 		return err
 	}
@@ -107,7 +118,13 @@ func runAction(c *cli.Context) error {
 	var all []bench.Record
 	var runErr error
 	for _, tokens := range prompts {
-		prompt, err := ses.Prompt(tokens, c.Uint64("seed"))
+		var prompt bench.Prompt
+		var loadPrompts []bench.Prompt
+		if load != nil {
+			loadPrompts, err = ses.LoadPrompts(tokens, c.Uint64("seed"), *load)
+		} else {
+			prompt, err = ses.Prompt(tokens, c.Uint64("seed"))
+		}
 		if err != nil {
 			runErr = err
 			break
@@ -116,8 +133,13 @@ func runAction(c *cli.Context) error {
 			if len(prompts)*len(gens) > 1 && display.Log() != nil {
 				fmt.Fprintf(display.Log(), "workload %s->%s\n", report.Kilo(tokens), report.Kilo(maxNew))
 			}
-			w := bench.Workload{MaxNew: maxNew, IgnoreEOS: c.Bool("ignore-eos"), Warmup: c.Int("warmup"), Repeats: c.Int("repeats")}
-			recs, err := ses.Run(c.Context, label, w, prompt, out.Write)
+			w := bench.Workload{MaxNew: maxNew, IgnoreEOS: c.Bool("ignore-eos"), Warmup: c.Int("warmup"), Repeats: c.Int("repeats"), Load: load}
+			var recs []bench.Record
+			if load != nil {
+				recs, err = ses.RunLoad(c.Context, label, w, loadPrompts, out.Write)
+			} else {
+				recs, err = ses.Run(c.Context, label, w, prompt, out.Write)
+			}
 			all = append(all, recs...)
 			if err != nil {
 				runErr = err

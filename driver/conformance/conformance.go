@@ -1,15 +1,19 @@
 // Package conformance checks that an engine library implements lmdrive's
 // ABI faithfully: version and info, generation through every stop path,
-// cancel, error reporting, token indices, timestamps and bundles. CI runs it
-// against the reference engine; any shim built against an SDK can be run
-// through the same checks (see conformance_test.go).
+// cancel, error reporting, token indices, timestamps and bundles, and (ABI
+// 1.1) several generations at once: batches, concurrent starts, joining a
+// running batch, cancelling one request of many. CI runs it against the
+// reference engine; any shim built against an SDK can be run through the
+// same checks (see conformance_test.go).
 package conformance
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -25,6 +29,20 @@ type Target struct {
 	// Optional config keys the engine understands, enabling more checks.
 	EOSKey    string // config key taking a list of EOS ids ("eos_ids"), or ""
 	MaxSeqKey string // config key taking a length limit ("max_seq_len"), or ""
+	// BatchInvariant: greedy tokens of a request do not depend on what else
+	// is in its batch (the reference engine on the CPU). Engines whose
+	// kernels change with the batch size leave it false.
+	BatchInvariant bool
+}
+
+// abiOK reports whether an ABI version string is one this lmdrive speaks:
+// the same major, any minor up to its own.
+func abiOK(v string) bool {
+	var major, minor int
+	if _, err := fmt.Sscanf(v, "%d.%d", &major, &minor); err != nil {
+		return false
+	}
+	return major == driver.ABIMajor && minor <= driver.ABIMinor
 }
 
 // Run runs every check against t.
@@ -37,18 +55,21 @@ func Run(t *testing.T, tg Target) {
 
 	t.Run("library describes itself", func(t *testing.T) {
 		r := driver.Inspect(tg.Engine, driver.Search{Flag: tg.Library})
-		if r.Error != "" || r.ABI != "1.0" || r.Backend == "" || r.Version == "" {
+		if r.Error != "" || !abiOK(r.ABI) || r.Backend == "" || r.Version == "" {
 			t.Fatalf("inspect: %+v", r)
 		}
 	})
 	eng := create(t, lib, tg, nil)
 	info := eng.Info()
 	t.Run("info", func(t *testing.T) {
-		if info.VocabSize <= 0 || info.Backend == "" || info.Version == "" || info.ABI != "1.0" || info.LoadNs <= 0 {
+		if info.VocabSize <= 0 || info.Backend == "" || info.Version == "" || !abiOK(info.ABI) || info.LoadNs <= 0 {
 			t.Fatalf("info %+v", info)
 		}
-		if len(info.EOSIDs) > 32 || info.TPSize < 1 {
+		if len(info.EOSIDs) > 32 || info.TPSize < 1 || info.MaxSequences < 1 {
 			t.Fatalf("info %+v", info)
+		}
+		if info.ABI == "1.0" && (info.MaxSequences != 1 || len(info.Batching) > 0) {
+			t.Fatalf("an ABI 1.0 library must read as single-stream: %+v", info)
 		}
 	})
 
@@ -115,6 +136,9 @@ func Run(t *testing.T, tg Target) {
 			t.Fatal("malformed config JSON was accepted")
 		}
 	})
+	if info.Sequences() > 1 {
+		runMany(t, eng, tg.Prompt, tg.BatchInvariant, base, seq)
+	}
 	if tg.EOSKey != "" {
 		t.Run("eos", func(t *testing.T) {
 			id := seq[9]
@@ -135,6 +159,137 @@ func Run(t *testing.T, tg Target) {
 			r, got := generate(t, e, base)
 			if r.Finish != driver.FinishLimit || len(got) != 5 || r.MaxNewEffective != 5 || r.MaxNewRequested != n || r.LimitSource == "" {
 				t.Fatalf("finish %s after %d, effective %d of %d, limit %q", r.Finish, len(got), r.MaxNewEffective, r.MaxNewRequested, r.LimitSource)
+			}
+		})
+	}
+}
+
+// runMany checks an engine that runs several generations at once (ABI 1.1,
+// or a Python engine whose library batches): a batch, the limit, concurrent
+// starts, a cancel that ends one request of several, and a request joining
+// a running one. alone is base's greedy output on its own; invariant: each
+// request's greedy tokens in a batch must equal its tokens alone.
+func runMany(t *testing.T, eng driver.BatchEngine, prompt []int32, invariant bool, base driver.Request, alone []int32) {
+	info := eng.Info()
+	n := min(info.Sequences(), 4)
+	// Distinct prompts of the same length: the first id varies.
+	reqs := make([]driver.Request, n)
+	for i := range reqs {
+		reqs[i] = base
+		reqs[i].Prompt = slices.Clone(prompt)
+		reqs[i].Prompt[0] = prompt[(i+1)%len(prompt)]
+	}
+	reqs[0] = base
+	t.Run("batch", func(t *testing.T) {
+		toks := make([][]driver.Token, n)
+		outs, err := eng.GenerateBatch(context.Background(), reqs, func(i int, ts []driver.Token) { toks[i] = append(toks[i], ts...) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, o := range outs {
+			if o.Err != nil || o.Result.Finish != driver.FinishLength || len(toks[i]) != base.MaxNewTokens {
+				t.Fatalf("request %d of %d: %v, %+v with %d tokens", i, n, o.Err, o.Result, len(toks[i]))
+			}
+			checkTimeline(t, o.Result, toks[i])
+			if o.Result.MaxBatch > n {
+				t.Fatalf("request %d: max batch %d in a batch of %d", i, o.Result.MaxBatch, n)
+			}
+			if !invariant {
+				continue
+			}
+			want := alone
+			if i > 0 {
+				_, single := generate(t, eng, reqs[i])
+				want = ids(single)
+			}
+			if got := ids(toks[i]); !slices.Equal(got, want) {
+				t.Fatalf("request %d: batched %v, alone %v", i, got, want)
+			}
+		}
+	})
+	t.Run("beyond the limit", func(t *testing.T) {
+		many := make([]driver.Request, info.Sequences()+1)
+		for i := range many {
+			many[i] = base
+		}
+		var le *driver.BatchLimitError
+		if _, err := eng.GenerateBatch(context.Background(), many, nil); !errors.As(err, &le) || le.Limit != info.Sequences() {
+			t.Fatalf("a batch of %d: %v; want a BatchLimitError naming %d", len(many), err, info.Sequences())
+		}
+	})
+	t.Run("concurrent starts", func(t *testing.T) {
+		var wg sync.WaitGroup
+		res := make([]driver.Result, n)
+		errs := make([]error, n)
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				res[i], errs[i] = eng.Generate(context.Background(), reqs[i], nil)
+			}()
+		}
+		wg.Wait()
+		for i := range n {
+			if errs[i] != nil || res[i].Finish != driver.FinishLength || res[i].OutputTokens != base.MaxNewTokens {
+				t.Fatalf("request %d: %v, %+v", i, errs[i], res[i])
+			}
+		}
+	})
+	t.Run("cancel one of many", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		long := base
+		long.MaxNewTokens = 1 << 20
+		var wg sync.WaitGroup
+		var cancelled driver.Result
+		var cerr error
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			count := 0
+			cancelled, cerr = eng.Generate(ctx, long, func(ts []driver.Token) {
+				if count += len(ts); count >= 3 {
+					cancel()
+				}
+			})
+		}()
+		r, err := eng.Generate(context.Background(), reqs[n-1], nil)
+		wg.Wait()
+		if cerr != nil || cancelled.Finish != driver.FinishCancelled {
+			t.Fatalf("cancelled request: %v, %+v", cerr, cancelled)
+		}
+		if err != nil || r.Finish != driver.FinishLength || r.OutputTokens != base.MaxNewTokens {
+			t.Fatalf("the other request: %v, %+v", err, r)
+		}
+	})
+	if info.Joins() {
+		// A request sent while another runs (one with no end in sight)
+		// must get its tokens before that one ends: it joined.
+		t.Run("join a running batch", func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			long := base
+			long.MaxNewTokens = 1 << 20
+			started := make(chan struct{})
+			var once sync.Once
+			var first driver.Result
+			var ferr error
+			var wg sync.WaitGroup
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				first, ferr = eng.Generate(ctx, long, func([]driver.Token) { once.Do(func() { close(started) }) })
+			}()
+			<-started
+			second, err := eng.Generate(context.Background(), reqs[n-1], nil)
+			cancel()
+			wg.Wait()
+			if ferr != nil || err != nil || second.Finish != driver.FinishLength ||
+				(first.Finish != driver.FinishCancelled && first.Finish != driver.FinishLimit) {
+				t.Fatalf("%v %v; %+v %+v", ferr, err, first, second)
+			}
+			if second.FirstNs >= first.LastNs {
+				t.Fatalf("the second request's first token (%d) came after the running one's last (%d): it did not join", second.FirstNs, first.LastNs)
 			}
 		})
 	}

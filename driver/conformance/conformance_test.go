@@ -23,7 +23,7 @@ func TestReferenceEngine(t *testing.T) {
 		t.Skip("reference engine library not built (make native)")
 	}
 	Run(t, Target{Engine: "ref", Library: path, Config: map[string]any{"model": "random:tiny-untied", "seed": 2},
-		Prompt: []int32{9707, 11, 1879, 0, 220, 101, 3923, 5023}, EOSKey: "eos_ids", MaxSeqKey: "max_seq_len"})
+		Prompt: []int32{9707, 11, 1879, 0, 220, 101, 3923, 5023}, EOSKey: "eos_ids", MaxSeqKey: "max_seq_len", BatchInvariant: true})
 }
 
 // TestOtherEngines runs the suite against shims named in

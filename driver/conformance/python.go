@@ -20,6 +20,10 @@ type PythonTarget struct {
 	// MaxSeqKey is the config key of the engine's length limit
 	// (max_model_len, session_len, max_seq_len), or "" when it has none.
 	MaxSeqKey string
+	// BatchInvariant: a request's greedy tokens do not depend on the other
+	// requests of a batch (the fakes; real libraries batch with other
+	// kernels, so they need not be).
+	BatchInvariant bool
 	// StopIDsDroppedUnderIgnoreEOS: the library ignores the caller's stop
 	// ids when ignore_eos is set (TensorRT-LLM, LMDeploy TurboMind), so the
 	// run goes to full length and the result lists no stop ids.
@@ -29,8 +33,9 @@ type PythonTarget struct {
 // RunPython runs the checks of Run that apply to an engine behind the
 // Python worker: info, length and timeline, determinism, stop sequences, a
 // stop id under ignore_eos (kept or dropped, as the library does), cancel,
-// bad input as an error, the length limit as "limit", and the adapter's
-// zero-compute mode.
+// bad input as an error, the length limit as "limit", the adapter's
+// zero-compute mode, and, where the engine runs several requests at once
+// (max_sequences > 1), the checks of runMany.
 func RunPython(t *testing.T, tg PythonTarget) {
 	open := func(t *testing.T, extra map[string]any) (driver.Engine, error) {
 		cfg, err := json.Marshal(merge(tg.Config, extra))
@@ -74,6 +79,13 @@ func RunPython(t *testing.T, tg PythonTarget) {
 			t.Fatalf("%v then %v", seq, ids(again))
 		}
 	})
+	if info.Sequences() > 1 {
+		be, ok := eng.(driver.BatchEngine)
+		if !ok {
+			t.Fatalf("engine %s reports %d sequences but takes no batch", tg.Engine, info.Sequences())
+		}
+		runMany(t, be, tg.Prompt, tg.BatchInvariant, base, seq)
+	}
 	t.Run("stop sequence", func(t *testing.T) {
 		stop := seq[4:6]
 		r, got := generate(t, eng, withStops(base, [][]int32{stop}))

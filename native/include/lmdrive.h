@@ -1,5 +1,5 @@
 /*
- * lmdrive.h — the C ABI every lmdrive engine library implements (ABI 1.0).
+ * lmdrive.h — the C ABI every lmdrive engine library implements (ABI 1.1).
  *
  * lmdrive looks up one symbol in a library, lmdrive_get_api(), which returns
  * a table of function pointers; every engine library exports it. lmdrive
@@ -30,11 +30,29 @@
  * reads the same clock); a time or count the engine cannot provide is -1, a
  * float it cannot provide is NaN.
  *
- * Threading: create/info/start/destroy are called from one thread at a time
- * per engine. poll/result/close are called from one thread at a time per
- * stream. cancel may be called from any thread at any time before close.
- * An engine has at most one open stream (batch 1): start() fails with
- * LMD_ERR_BUSY from the previous start() until that stream is closed.
+ * Many requests at once (ABI 1.1). An engine may run several generations at
+ * once on one handle, each with its own stream, started and polled on its
+ * own. lmd_info says how many (max_sequences) and how (batch_flags): whether
+ * a request may join while others generate (LMD_BATCH_JOIN: continuous
+ * batching) and whether joining prompts are prefilled in chunks between
+ * decode steps (LMD_BATCH_CHUNKED_PREFILL, max_step_tokens per step).
+ * start_batch() starts several requests in the same engine step. A stream
+ * counts against max_sequences from its start() until it is closed: start()
+ * or start_batch() beyond max_sequences open streams fails with
+ * LMD_ERR_BUSY and starts nothing. A failure inside one generation ends that
+ * stream only (LMD_FINISH_ERROR); the others go on. A library of ABI 1.0
+ * leaves the 1.1 fields zero and has no start_batch: it has one open stream
+ * at a time.
+ *
+ * Threading:
+ *  - create and destroy: one thread, with no other call on that engine in
+ *    progress (destroy cancels and ends every stream still running).
+ *  - info, start, start_batch: one thread at a time per engine (the caller
+ *    serialises them); they may overlap any stream's poll, cancel, result and
+ *    close.
+ *  - poll, result, close: one thread at a time per stream; different streams
+ *    may be polled at the same time from different threads.
+ *  - cancel: any thread, any time before close.
  */
 #ifndef LMDRIVE_H
 #define LMDRIVE_H
@@ -46,7 +64,7 @@ extern "C" {
 #endif
 
 #define LMDRIVE_ABI_MAJOR 1
-#define LMDRIVE_ABI_MINOR 0
+#define LMDRIVE_ABI_MINOR 1
 
 /* Return codes. */
 enum {
@@ -54,7 +72,7 @@ enum {
   LMD_ERR_INVALID = 1,     /* bad argument, config or request: the caller's to fix */
   LMD_ERR_UNSUPPORTED = 2, /* valid, but this engine cannot do it */
   LMD_ERR_ENGINE = 3,      /* the engine failed */
-  LMD_ERR_BUSY = 4,        /* a stream is still open on this engine */
+  LMD_ERR_BUSY = 4,        /* max_sequences streams are open on this engine */
   LMD_ERR_NOMEM = 5,       /* host or device memory exhausted */
   LMD_ERR_STATE = 6        /* call out of order (e.g. result() before done) */
 };
@@ -78,6 +96,14 @@ enum {
   LMD_CAP_DEVICE_TIMING = 1u << 2, /* device-side prefill/decode times */
   LMD_CAP_ENGINE_TIMING = 1u << 3, /* engine-side (non-host) timing points */
   LMD_CAP_SAMPLING = 1u << 4       /* top-k / top-p / temperature honoured */
+};
+
+/* Batching bits in lmd_info.batch_flags (ABI 1.1). */
+enum {
+  LMD_BATCH_JOIN = 1u << 0,           /* a request may start while others generate: it joins
+                                         the running batch between two steps */
+  LMD_BATCH_CHUNKED_PREFILL = 1u << 1 /* joining prompts are prefilled in chunks of at most
+                                         max_step_tokens per step, between decode steps */
 };
 
 #define LMD_MAX_IDS 32
@@ -110,6 +136,11 @@ typedef struct lmd_info {
   uint32_t max_input_len; /* prompt tokens; 0 = no limit known */
   uint32_t caps;          /* LMD_CAP_* bits */
   uint32_t reserved;
+  /* ABI 1.1. */
+  uint32_t max_sequences;   /* streams open at once; 0 (ABI 1.0) or 1: one */
+  uint32_t batch_flags;     /* LMD_BATCH_* bits */
+  uint32_t max_step_tokens; /* tokens one engine step processes across sequences; 0 unknown */
+  uint32_t reserved2;
 } lmd_info;
 
 /* One generation request. Arrays are read during start() only. */
@@ -176,6 +207,10 @@ typedef struct lmd_result {
   char raw_status_text[64];     /* the engine's name for raw_status */
   char limit_source[128];       /* which limit set max_new_effective, e.g. "max_seq_len=2048 (config)" */
   char detail[256];             /* anything else worth reporting (errors, warnings) */
+  /* ABI 1.1. */
+  int64_t t_scheduled_ns;       /* the engine took the request into its batch (prefill began); -1 unknown */
+  float mean_batch;             /* mean sequences per engine step that gave this request a token; NaN unknown */
+  uint32_t max_batch;           /* most sequences in one such step; 0 unknown */
 } lmd_result;
 
 typedef struct lmd_api {
@@ -197,7 +232,7 @@ typedef struct lmd_api {
   int32_t (*info)(lmd_engine* e, lmd_info* out, lmd_error* err);
 
   /* Starts one generation. The request is copied; the stream belongs to the
-   * caller until close(). */
+   * caller until close(). LMD_ERR_BUSY when max_sequences streams are open. */
   int32_t (*start)(lmd_engine* e, const lmd_request* req, lmd_stream** out, lmd_error* err);
 
   /* Waits up to timeout_ns (0: do not wait) for tokens and writes up to cap of
@@ -217,6 +252,14 @@ typedef struct lmd_api {
   void (*close)(lmd_stream* s);
 
   void (*destroy)(lmd_engine* e);
+
+  /* ABI 1.1. Starts n generations that enter the engine in the same step
+   * (their prompts are prefilled together): all of them or, on any error,
+   * none (out is then untouched). reqs holds n pointers; out receives n
+   * streams, each closed on its own. LMD_ERR_BUSY when fewer than n of
+   * max_sequences are free; LMD_ERR_INVALID names the request at fault. */
+  int32_t (*start_batch)(lmd_engine* e, uint32_t n, const lmd_request* const* reqs,
+                         lmd_stream** out, lmd_error* err);
 } lmd_api;
 
 /* The entry point lmdrive looks up. Never returns NULL for a working library. */

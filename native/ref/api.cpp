@@ -3,6 +3,7 @@
 // throws or aborts across the boundary.
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "engine.h"
 #include "export.h"
@@ -20,7 +21,15 @@ class TableEngine : public lmdrive::shim::ShimEngine {
   explicit TableEngine(std::shared_ptr<Engine> engine) : engine_(std::move(engine)) {}
   void fill_info(lmd_info& info) override { engine_->info(&info); }
   std::unique_ptr<lmdrive::shim::ShimStream> start(const RequestSpec& req) override {
-    return engine_->start(req);
+    return std::move(engine_->start({req})[0]);
+  }
+  int max_streams() const override { return engine_->max_sequences(); }
+  // One scheduler step takes them all in.
+  std::vector<std::unique_ptr<lmdrive::shim::ShimStream>> start_batch(
+      const std::vector<RequestSpec>& reqs) override {
+    std::vector<std::unique_ptr<lmdrive::shim::ShimStream>> out;
+    for (auto& s : engine_->start(reqs)) out.push_back(std::move(s));
+    return out;
   }
 
  private:

@@ -3,6 +3,7 @@
 #include <dlfcn.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -151,6 +152,51 @@ class CudaPluginBackend : public Backend {
 
   int64_t last_device_ns() const override { return api_->last_device_ns(h_); }
 
+  // Sequences live in ranges of the plugin's KV cache.
+  int max_sequences() const override { return api_->max_sequences(h_); }
+
+  int open_sequence(int positions) override {
+    char err[1024] = {0};
+    int32_t slot = -1;
+    const int32_t rc = api_->open_sequence(h_, positions, &slot, err, sizeof err);
+    if (rc) fail(rc, err);
+    return slot;
+  }
+
+  void close_sequence(int slot) override { api_->close_sequence(h_, slot); }
+
+  bool step(const int32_t* tokens, const SeqStep* seqs, int n_seqs,
+            const StepCancel& cancel) override {
+    if (cancel.all_set()) return false;
+    std::vector<lmdref_cuda_seq> cs(static_cast<size_t>(n_seqs));
+    std::vector<lmdref_cuda_choice> choices(static_cast<size_t>(n_seqs));
+    for (int i = 0; i < n_seqs; ++i) {
+      const SeqStep& q = seqs[i];
+      lmdref_cuda_seq& c = cs[i];
+      c.slot = q.slot;
+      c.pos = q.pos;
+      c.n = q.n;
+      c.emit = q.choice ? LMDREF_EMIT_CHOICE : q.logits ? LMDREF_EMIT_LOGITS : LMDREF_EMIT_NONE;
+      c.logits = q.logits;
+      c.choice = &choices[i];
+      c.watch = q.watch;
+      c.watch_logits = q.watch_logits;
+      c.n_watch = q.n_watch;
+    }
+    char err[1024] = {0};
+    int32_t failed = -1;
+    const int32_t rc = api_->step(h_, tokens, cs.data(), n_seqs, &failed, err, sizeof err);
+    if (rc && failed >= 0) throw SequenceError(failed, err);
+    if (rc) fail(rc, err);
+    for (int i = 0; i < n_seqs; ++i)
+      if (seqs[i].choice) {
+        seqs[i].choice->id = choices[i].id;
+        seqs[i].choice->logit = choices[i].logit;
+        seqs[i].choice->log_sum_exp = choices[i].log_sum_exp;
+      }
+    return true;
+  }
+
  private:
   const lmdref_cuda_api* api_;
   void* h_;
@@ -159,6 +205,25 @@ class CudaPluginBackend : public Backend {
 };
 
 }  // namespace
+
+int Backend::open_sequence(int) {
+  if (single_open_) return -1;
+  single_open_ = true;
+  return 0;
+}
+
+void Backend::close_sequence(int) { single_open_ = false; }
+
+bool Backend::step(const int32_t* tokens, const SeqStep* seqs, int n_seqs, const StepCancel& cancel) {
+  if (n_seqs != 1 || seqs[0].slot != 0 || !single_open_)
+    invalid("step: this backend runs one sequence at a time");
+  const SeqStep& q = seqs[0];
+  std::atomic<bool> stop{cancel.all_set()};
+  if (q.choice)
+    return forward_greedy(tokens, q.n, q.pos, q.watch, q.n_watch, q.watch_logits, q.choice, &stop);
+  if (!q.logits) invalid("step: a one-sequence backend needs somewhere to put the logits");
+  return forward(tokens, q.n, q.pos, 1, q.logits, &stop);
+}
 
 bool is_cuda_device(const std::string& device) {
   return device == "cuda" || device.rfind("cuda:", 0) == 0;
@@ -218,6 +283,7 @@ std::unique_ptr<Backend> make_cuda_backend(const ModelConfig& m, const WeightSou
   lmdref_cuda_options o{};
   o.dtype = opt.dtype.c_str();
   o.n_devices = static_cast<uint32_t>(devices.size());
+  o.max_sequences = static_cast<uint32_t>(std::max(1, opt.max_sequences));
   o.devices = devices.data();
   o.weights = weight_format_name(opt.weights);
   o.quantize_lm_head = opt.quantize_lm_head ? 1 : 0;
@@ -236,7 +302,8 @@ std::unique_ptr<Backend> make_backend(const ModelConfig& m, const WeightSource& 
   CpuWeightOptions w;
   w.int8 = opt.weights == WeightFormat::Int8;
   w.int8_lm_head = w.int8 && opt.quantize_lm_head;
-  return make_cpu_backend(m, src, opt.threads, opt.max_seq_len, Parallel::kMinWork, w);
+  return make_cpu_backend(m, src, opt.threads, opt.max_seq_len, Parallel::kMinWork, w,
+                          opt.max_sequences);
 }
 
 }  // namespace lmdref

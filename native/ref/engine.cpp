@@ -10,6 +10,7 @@
 #include "lmdrive_shim/api.h"
 #include "presets.h"
 #include "stream.h"
+#include <string>
 #include "version.h"
 #include "weight_source.h"
 
@@ -82,8 +83,12 @@ std::shared_ptr<Engine> Engine::create(const char* config_json) {
                 " is outside the vocabulary of " + std::to_string(e->model_.vocab));
   e->max_seq_len_ = c.max_seq_len ? c.max_seq_len : e->model_.max_pos;
   opt.max_seq_len = e->max_seq_len_;
+  opt.max_sequences = int(c.max_batch);
 
-  if (c.calibrate) return e;  // no weights, no compute
+  if (c.calibrate) {  // no weights, no compute
+    e->start_scheduler();
+    return e;
+  }
 
   // The CUDA backend checks GPU memory itself and keeps no host copy.
   const bool cuda = is_cuda_device(opt.device);
@@ -103,10 +108,28 @@ std::shared_ptr<Engine> Engine::create(const char* config_json) {
     e->backend_ = make_cuda_backend(e->model_, *src, opt, CudaWeightOrigin{c.random, c.seed});
   else
     e->backend_ = make_backend(e->model_, *src, opt);
+  e->start_scheduler();
   return e;
 }
 
-Engine::~Engine() = default;
+void Engine::start_scheduler() {
+  SchedulerOptions o;
+  // As many as both the config and the backend hold (a backend that does
+  // not batch holds one).
+  o.max_sequences = int(cfg_.max_batch);
+  if (backend_) o.max_sequences = std::min(o.max_sequences, backend_->max_sequences());
+  o.step_tokens = int(cfg_.step_tokens);
+  // Prompts packed into one step while nothing decodes: a GPU takes more.
+  const bool gpu = backend_ && std::strcmp(backend_->name(), "ref-cuda") == 0;
+  o.prefill_tokens = std::max(o.step_tokens, gpu ? 32768 : 8192);
+  scheduler_ = std::make_unique<Scheduler>(backend_.get(), model_, eos_, o);
+}
+
+Engine::~Engine() {
+  if (scheduler_) scheduler_->stop();
+}
+
+int Engine::max_sequences() const { return scheduler_->options().max_sequences; }
 
 EngineLimits Engine::limits() const {
   EngineLimits l;
@@ -132,13 +155,39 @@ void Engine::info(lmd_info* out) const {
   // Calibration emits fixed ids: no logprobs, no sampling.
   out->caps = cfg_.calibrate ? 0u : (LMD_CAP_LOGPROBS | LMD_CAP_WATCH | LMD_CAP_SAMPLING);
   if (backend_ && std::strcmp(backend_->name(), "ref-cuda") == 0) out->caps |= LMD_CAP_DEVICE_TIMING;
+  const SchedulerOptions& so = scheduler_->options();
+  out->max_sequences = static_cast<uint32_t>(so.max_sequences);
+  out->batch_flags = LMD_BATCH_JOIN | LMD_BATCH_CHUNKED_PREFILL;
+  out->max_step_tokens = static_cast<uint32_t>(so.step_tokens);
 }
 
-std::unique_ptr<Stream> Engine::start(const RequestSpec& req) {
-  const Clamp clamp = fit_request(req, limits());
-  auto s = std::make_unique<Stream>(shared_from_this(), req, clamp);
-  s->launch();
-  return s;
+std::vector<std::unique_ptr<Stream>> Engine::start(const std::vector<RequestSpec>& reqs) {
+  std::vector<Clamp> clamps;
+  clamps.reserve(reqs.size());
+  for (size_t i = 0; i < reqs.size(); ++i) {
+    try {
+      clamps.push_back(fit_request(reqs[i], limits()));
+    } catch (const Error& e) {
+      if (reqs.size() == 1) throw;
+      throw Error(e.code(), "request " + std::to_string(i) + ": " + e.what());
+    }
+  }
+  std::vector<std::unique_ptr<Stream>> streams;
+  std::vector<std::shared_ptr<SequenceLink>> links;
+  try {
+    for (size_t i = 0; i < reqs.size(); ++i) {
+      streams.push_back(std::make_unique<Stream>(shared_from_this(), reqs[i], clamps[i]));
+      links.push_back(streams.back()->link());
+    }
+  } catch (...) {
+    // Streams already made wait for the scheduler when they go: hand it
+    // their links, cancelled, so that it lets go of them at once.
+    for (auto& l : links) l->cancel.store(true);
+    scheduler_->submit(links);
+    throw;
+  }
+  scheduler_->submit(links);
+  return streams;
 }
 
 }  // namespace lmdref

@@ -11,6 +11,7 @@
 #include "lmdrive.h"
 #include "model_config.h"
 #include "request.h"
+#include "scheduler.h"
 
 namespace lmdref {
 
@@ -24,9 +25,18 @@ class Engine : public std::enable_shared_from_this<Engine> {
 
   void info(lmd_info* out) const;  // a full-size struct
 
-  // Checks the request against the model and starts its worker. Throws
-  // Error(LMD_ERR_INVALID). One stream at a time is the kit table's rule.
-  std::unique_ptr<Stream> start(const RequestSpec& req);
+  // Checks every request against the model, then hands them all to the
+  // scheduler at once (they enter the batch in the same step). Throws
+  // Error(LMD_ERR_INVALID) naming the request at fault; nothing is started
+  // then. How many streams may be open is the kit table's rule
+  // (max_sequences()).
+  std::vector<std::unique_ptr<Stream>> start(const std::vector<RequestSpec>& reqs);
+
+  // Generations that may run at once.
+  int max_sequences() const;
+
+  // Wakes the scheduler (a stream's cancel flag was set).
+  void poke() { scheduler_->poke(); }
 
   const EngineConfig& config() const { return cfg_; }
   const ModelConfig& model() const { return model_; }
@@ -36,6 +46,7 @@ class Engine : public std::enable_shared_from_this<Engine> {
 
  private:
   Engine() = default;
+  void start_scheduler();
 
   EngineConfig cfg_;
   ModelConfig model_;
@@ -43,6 +54,7 @@ class Engine : public std::enable_shared_from_this<Engine> {
   uint32_t max_seq_len_ = 0;
   std::string description_;
   std::unique_ptr<Backend> backend_;
+  std::unique_ptr<Scheduler> scheduler_;
 };
 
 }  // namespace lmdref

@@ -13,7 +13,7 @@ namespace lmdref {
 
 const char* engine_config_keys() {
   return "model, seed, device, threads, max_seq_len, eos_ids, calibrate, dtype, weights, quantize_lm_head, tp, "
-         "devices";
+         "devices, max_batch, step_tokens";
 }
 
 namespace {
@@ -108,6 +108,15 @@ EngineConfig parse_engine_config(const char* json_text) {
         c.devices.push_back(static_cast<int32_t>(id));
       }
       have_devices = true;
+    } else if (key == "max_batch") {
+      const uint64_t n = as_u64(v, key);
+      if (n < 1 || n > 4096) invalid(where(key) + " must be an integer in [1, 4096] (generations in flight at once)");
+      c.max_batch = static_cast<uint32_t>(n);
+    } else if (key == "step_tokens") {
+      const uint64_t n = as_u64(v, key);
+      if (n < 16 || n > (1u << 20))
+        invalid(where(key) + " must be an integer in [16, 1048576] (tokens per step while sequences decode)");
+      c.step_tokens = static_cast<uint32_t>(n);
     } else {
       invalid("unknown config key \"" + key + "\"; valid keys: " + engine_config_keys());
     }
@@ -144,6 +153,9 @@ EngineConfig parse_engine_config(const char* json_text) {
   }
   if (c.quantize_lm_head && c.weights.empty())
     invalid("config key \"quantize_lm_head\" needs \"weights\": \"int8\" or \"fp8\"");
+  // A step's prompt tokens while others decode: a GPU step of 2048 costs
+  // about what a CPU step of 256 does next to a decode step.
+  if (c.step_tokens == 0) c.step_tokens = cuda ? 2048 : 256;
   c.threads = static_cast<int>(threads);
   if (c.threads == 0) c.threads = usable_cpus();
   return c;

@@ -23,6 +23,8 @@ struct EngineConfig {
   bool quantize_lm_head = false;  // lm_head in the weights' format too
   uint32_t tp = 1;             // tensor-parallel size (cuda only)
   std::vector<int32_t> devices;  // CUDA ordinals, one per rank (cuda only)
+  uint32_t max_batch = 64;       // generations in flight at once
+  uint32_t step_tokens = 0;      // tokens per step while sequences decode; 0 until parsed
 };
 
 // The backend's device string: "cpu", or "cuda:<id>,<id>,…" with one CUDA

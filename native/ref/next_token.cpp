@@ -22,6 +22,17 @@ bool NextToken::forward(const int32_t* tokens, int n, int start_pos,
   return backend_.forward(tokens, n, start_pos, 1, logits_.data(), cancel);
 }
 
+void NextToken::bind(SeqStep& step) {
+  if (on_device_) {
+    step.choice = &choice_;
+    step.watch = spec_.watch_ids.data();
+    step.n_watch = static_cast<int>(spec_.watch_ids.size());
+    step.watch_logits = watch_logits_.data();
+  } else {
+    step.logits = logits_.data();
+  }
+}
+
 int32_t NextToken::choose() { return on_device_ ? choice_.id : sampler_.pick(logits_.data()); }
 
 float NextToken::report(int32_t id, float* watch) const {

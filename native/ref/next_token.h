@@ -25,6 +25,10 @@ class NextToken {
   // keeps what choose() needs of the last position. False when cancelled.
   bool forward(const int32_t* tokens, int n, int start_pos, const std::atomic<bool>* cancel);
 
+  // Points a batched step's outputs for this sequence (Backend::step) at
+  // what choose() reads, instead of forward().
+  void bind(SeqStep& step);
+
   // The token after the last forward.
   int32_t choose();
 

@@ -1,48 +1,41 @@
 // One generation of the reference engine as the kit's table sees it: the
-// kit's token queue and cancel flag (ShimStream), filled by a worker thread
-// that runs the generation loop.
+// kit's token queue and cancel flag (ShimStream), filled by the engine's
+// scheduler through the sequence's link.
 #pragma once
 
-#include <atomic>
-#include <cstdint>
 #include <memory>
-#include <mutex>
-#include <thread>
 
 #include "kit.h"
 #include "lmdrive_shim/api.h"
+#include "scheduler.h"
 
 namespace lmdref {
 
 class Engine;
 
-class Stream : public lmdrive::shim::ShimStream {
+class Stream : public lmdrive::shim::ShimStream, public SequenceSink {
  public:
   // The engine stays alive as long as the stream, even past destroy().
   Stream(std::shared_ptr<Engine> engine, const RequestSpec& req, const Clamp& clamp);
+  // Cancels the generation and waits until the scheduler let go of it.
   ~Stream() override;
   Stream(const Stream&) = delete;
   Stream& operator=(const Stream&) = delete;
 
-  void launch();  // starts the worker thread
+  const std::shared_ptr<SequenceLink>& link() const { return link_; }
 
-  // The kit's cancel flag is all the worker needs.
-  void request_cancel() noexcept override {}
-  // Joins the worker; safe from several threads and more than once.
-  void wait_engine_released() noexcept override;
+  // The kit's side: cancel_requested is set; the scheduler is told.
+  void request_cancel() noexcept override;
+  void wait_engine_released() noexcept override { link_->wait_released(); }
 
-  // Worker side.
-  const RequestSpec& request() const { return req_; }
-  const Clamp& clamp() const { return clamp_; }
-  const std::atomic<bool>* cancel_flag() const { return &cancel_requested; }
-  bool cancelled() const { return cancel_requested.load(); }
+  // The scheduler's side.
+  void on_token(int32_t id, uint32_t index, int64_t t_ns, float logprob,
+                const float* watch) override;
+  void on_end(const SequenceEnd& end) override;
 
  private:
   std::shared_ptr<Engine> engine_;
-  RequestSpec req_;
-  Clamp clamp_;
-  std::mutex join_m_;
-  std::thread worker_;
+  std::shared_ptr<SequenceLink> link_;
 };
 
 }  // namespace lmdref

@@ -130,10 +130,14 @@ public:
     kv.setEnableBlockReuse(cfg_.enable_block_reuse);
     kv.setFreeGpuMemoryFraction(cfg_.kv_cache_fraction);
 
+    // In-flight batching: up to max_batch requests share the executor's
+    // iterations; a request that arrives joins the running batch.
+    max_batch_ = choose_trt_max_batch(cfg_.max_batch, facts_.max_batch_size);
     tle::ExecutorConfig ec;
     ec.setMaxBeamWidth(1);
-    ec.setMaxBatchSize(1);
+    ec.setMaxBatchSize(max_batch_);
     if (cfg_.max_num_tokens) ec.setMaxNumTokens(*cfg_.max_num_tokens);
+    ec.setEnableChunkedContext(cfg_.enable_chunked_context);
     ec.setKvCacheConfig(kv);
     ec.setSchedulerConfig(tle::SchedulerConfig(tle::CapacitySchedulerPolicy::kGUARANTEED_NO_EVICT));
 
@@ -186,9 +190,48 @@ public:
     info.max_seq_len = static_cast<uint32_t>(max_seq_len_ > 0 ? max_seq_len_ : 0);
     info.max_input_len = static_cast<uint32_t>(facts_.max_input_len > 0 ? facts_.max_input_len : 0);
     info.caps = LMD_CAP_LOGPROBS | LMD_CAP_ENGINE_TIMING | LMD_CAP_SAMPLING;
+    info.max_sequences = static_cast<uint32_t>(max_batch_);
+    info.batch_flags = LMD_BATCH_JOIN | (cfg_.enable_chunked_context ? LMD_BATCH_CHUNKED_PREFILL : 0u);
+    const int step_tokens = cfg_.max_num_tokens ? *cfg_.max_num_tokens : facts_.max_num_tokens;
+    info.max_step_tokens = static_cast<uint32_t>(step_tokens > 0 ? step_tokens : 0);
   }
 
+  int max_streams() const override { return max_batch_; }
+
   std::unique_ptr<ShimStream> start(const RequestSpec& req) override {
+    Prepared p = prepare(req);
+    tle::IdType id = executor_->enqueueRequest(p.request);
+    return std::make_unique<TrtStream>(*this, req, id, std::move(p.plan), p.clamp);
+  }
+
+  // One enqueueRequests call: the executor schedules them together.
+  std::vector<std::unique_ptr<ShimStream>> start_batch(const std::vector<RequestSpec>& reqs) override {
+    std::vector<Prepared> prepared;
+    std::vector<tle::Request> requests;
+    for (size_t i = 0; i < reqs.size(); ++i) {
+      try {
+        prepared.push_back(prepare(reqs[i]));
+      } catch (const ShimError& e) {
+        fail(e.code(), strf("request %zu: %s", i, e.what()));
+      }
+      requests.push_back(prepared.back().request);
+    }
+    std::vector<tle::IdType> ids = executor_->enqueueRequests(requests);
+    std::vector<std::unique_ptr<ShimStream>> out;
+    for (size_t i = 0; i < reqs.size(); ++i)
+      out.push_back(std::make_unique<TrtStream>(*this, reqs[i], ids[i], std::move(prepared[i].plan), prepared[i].clamp));
+    return out;
+  }
+
+private:
+  // A request checked and translated, not yet enqueued.
+  struct Prepared {
+    tle::Request request;
+    StopPlan plan;
+    Clamp clamp;
+  };
+
+  Prepared prepare(const RequestSpec& req) {
     if (!executor_) {
       fail(LMD_ERR_UNSUPPORTED, strf("this process was MPI rank %d, a leader-mode worker; only rank 0 takes "
                                      "requests",
@@ -239,10 +282,10 @@ public:
       r.setStopWords(words);
     }
 
-    tle::IdType id = executor_->enqueueRequest(r);
-    return std::make_unique<TrtStream>(*this, req, id, std::move(plan), clamp);
+    return Prepared{std::move(r), std::move(plan), clamp};
   }
 
+public:
   tle::Executor& executor() { return *executor_; }
   const TrtConfig& config() const { return cfg_; }
   const TrtEngineFacts& facts() const { return facts_; }
@@ -255,6 +298,7 @@ private:
   std::string seq_len_source_;
   std::string worker_path_;
   int worker_rank_ = -1;
+  int max_batch_ = 1;
   std::unique_ptr<tle::Executor> executor_;
 };
 

@@ -110,7 +110,9 @@ public:
   TmStream(TmEngine& engine, const RequestSpec& req, StopPlan plan, Clamp clamp);
   ~TmStream() override { wait_engine_released(); }
 
-  void submit(tmd::ModelRequest& mr, uint64_t session_id);
+  // Submits the request through a model instance of its own: TurboMind's
+  // batch takes requests from every instance (in-flight batching).
+  void submit(std::unique_ptr<tmd::ModelRequest> mr, uint64_t session_id);
 
   void request_cancel() noexcept override {
     std::lock_guard<std::mutex> lk(mu_);
@@ -139,6 +141,7 @@ private:
   Clamp clamp_;
   std::mutex mu_;
   bool released_ = false;
+  std::unique_ptr<tmd::ModelRequest> owned_request_;  // outlives the request's last callback
   tmd::ModelRequest* model_request_ = nullptr;
   std::shared_ptr<tmd::AtomicRequestState> state_;
   std::shared_ptr<std::unordered_map<std::string, tmd::ManagedTensor>> outputs_;
@@ -169,7 +172,7 @@ public:
     YAML::Node doc = YAML::Clone(ws_.doc);
     doc["model_config"]["session_len"] = session_.value;
     YAML::Node eng;
-    eng["max_batch_size"] = 1;
+    eng["max_batch_size"] = cfg_.max_batch;
     eng["max_prefill_token_num"] = cfg_.max_prefill_token_num;
     eng["max_context_token_num"] = 0;
     eng["cache_max_entry_count"] = cfg_.cache_max_entry_count;
@@ -200,11 +203,9 @@ public:
     per_device(tp, [&](int d) { model_->createSharedWeights(d, d); });
     per_device(tp, [&](int d) { model_->processWeights(d, d); });
     per_device(tp, [&](int d) { model_->createEngine(d, d); });
-    request_ = model_->createModelInstance(0);
   }
 
   ~TmEngine() override {
-    request_.reset();
     model_.reset();  // shuts the gateway down and frees each device's engine
   }
 
@@ -220,7 +221,14 @@ public:
     info.max_seq_len = static_cast<uint32_t>(session_.value);
     info.max_input_len = static_cast<uint32_t>(session_.value);
     info.caps = LMD_CAP_SAMPLING;
+    // In-flight batching; prompts are prefilled max_prefill_token_num tokens
+    // an iteration beside the running requests.
+    info.max_sequences = static_cast<uint32_t>(cfg_.max_batch);
+    info.batch_flags = LMD_BATCH_JOIN | LMD_BATCH_CHUNKED_PREFILL;
+    info.max_step_tokens = static_cast<uint32_t>(cfg_.max_prefill_token_num);
   }
+
+  int max_streams() const override { return cfg_.max_batch; }
 
   std::unique_ptr<ShimStream> start(const RequestSpec& req) override {
     if (!req.ignore_eos && cfg_.eos_ids.empty()) {
@@ -242,7 +250,7 @@ public:
                                      total, kMaxStopIds));
     }
     auto s = std::make_unique<TmStream>(*this, req, std::move(plan), clamp);
-    s->submit(*request_, ++session_id_);
+    s->submit(model_->createModelInstance(0), session_id_.fetch_add(1) + 1);
     return s;
   }
 
@@ -257,14 +265,14 @@ private:
   std::string dtype_;
   std::string yaml_;
   std::unique_ptr<tmd::AbstractTransformerModel> model_;
-  std::unique_ptr<tmd::ModelRequest> request_;
-  uint64_t session_id_ = 0;
+  std::atomic<uint64_t> session_id_{0};
 };
 
 TmStream::TmStream(TmEngine& engine, const RequestSpec& req, StopPlan plan, Clamp clamp)
     : ShimStream(req), engine_(engine), req_(req), plan_(std::move(plan)), clamp_(clamp) {}
 
-void TmStream::submit(tmd::ModelRequest& mr, uint64_t session_id) {
+void TmStream::submit(std::unique_ptr<tmd::ModelRequest> owned, uint64_t session_id) {
+  tmd::ModelRequest& mr = *owned;
   // input_ids: a 1-D int32 host tensor; the copy lives as long as the request.
   auto ids = std::make_shared<std::vector<int>>(req_.prompt.begin(), req_.prompt.end());
   tmd::ManagedTensor input;
@@ -299,6 +307,7 @@ void TmStream::submit(tmd::ModelRequest& mr, uint64_t session_id) {
   prev_len_ = static_cast<int>(req_.prompt.size());
   {
     std::lock_guard<std::mutex> lk(mu_);
+    owned_request_ = std::move(owned);
     model_request_ = &mr;
   }
   // The callback runs on TurboMind's signal thread. Taking the state there

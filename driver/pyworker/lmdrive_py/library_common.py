@@ -1,9 +1,12 @@
 """Pieces the vLLM, LMDeploy and TensorRT-LLM adapters share: model folder
 facts, the stop sequences those libraries cannot take as tokens, and the
 zero-compute stream that measures an adapter's own cost per token."""
+import asyncio
+import concurrent.futures
 import json
 import os
 import sys
+import threading
 import types
 
 from .common import EngineError, StopRules, now_ns, result
@@ -104,3 +107,74 @@ def calibrate(req, sink, cancel, consume, vocab, eos_ids, make_output):
 
 def ns(**kw):
     return types.SimpleNamespace(**kw)
+
+
+class LoopThread:
+    """An asyncio event loop on a thread of its own, for libraries whose
+    streams are coroutines (LMDeploy, TensorRT-LLM): each request's stream
+    runs on it as a task, so requests from several threads share one loop,
+    and the library batches them. run(coro) waits for one; start_many(coros)
+    creates every task in one pass of the loop (so they reach the library
+    together) and returns a concurrent.futures.Future for each."""
+
+    def __init__(self):
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="lmdrive-asyncio", daemon=True)
+        self.thread.start()
+
+    def run(self, coro):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+
+    def start_many(self, coros):
+        futures = [concurrent.futures.Future() for _ in coros]
+
+        def settle(f, task):
+            if task.cancelled():
+                f.set_exception(EngineError("the request's task was cancelled"))
+            elif task.exception() is not None:
+                f.set_exception(task.exception())
+            else:
+                f.set_result(task.result())
+
+        async def launch():
+            for f, c in zip(futures, coros):
+                self.loop.create_task(c).add_done_callback(lambda t, f=f: settle(f, t))
+
+        asyncio.run_coroutine_threadsafe(launch(), self.loop).result()
+        return futures
+
+    def close(self):
+        if self.loop.is_closed():
+            return
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        if not self.thread.is_alive():
+            self.loop.close()
+
+
+def batch_info(max_sequences, joins=True, chunked_prefill=False, max_step_tokens=0):
+    """The info keys of an engine that runs several requests at once."""
+    info = {"max_sequences": int(max_sequences)}
+    flags = (["join"] if joins else []) + (["chunked_prefill"] if chunked_prefill else [])
+    if flags:
+        info["batching"] = flags
+    if max_step_tokens:
+        info["max_step_tokens"] = int(max_step_tokens)
+    return info
+
+
+def thread_futures(fns):
+    """Runs each fn on a thread of its own: a concurrent.futures.Future each
+    (the zero-compute modes, which share no engine)."""
+    futures = []
+    for fn in fns:
+        f = concurrent.futures.Future()
+
+        def body(f=f, fn=fn):
+            try:
+                f.set_result(fn())
+            except BaseException as e:  # noqa: BLE001 - handed to the waiter
+                f.set_exception(e)
+        threading.Thread(target=body, name="lmdrive-calibrate", daemon=True).start()
+        futures.append(f)
+    return futures

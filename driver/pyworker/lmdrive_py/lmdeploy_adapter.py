@@ -15,17 +15,25 @@ ignore_eos LMDeploy reports every end as "length", clamps included, so an
 end short of max_new_tokens at session_len is reported as "limit". The
 pipeline logs at INFO so its "max_new_tokens=" and truncation lines reach
 the engine log, where `lmdrive eos` reads them.
+
+Several requests at once: every request's stream is a task on one event
+loop thread (LoopThread), so TurboMind or the PyTorch engine batches them
+(persistent batching: a request joins between steps). max_batch_size is
+always passed (default 128; LMDeploy's own default depends on the GPU) and
+is the engine's max_sequences.
 """
-import asyncio
 import inspect
+import itertools
 
 from .common import EngineError, check_version, now_ns, require, result, take_config
-from .library_common import calibrate, check_prompt, folder_facts, model_folder, ns, stop_sequence_hit, versions
+from .library_common import (LoopThread, batch_info, calibrate, check_prompt, folder_facts, model_folder, ns,
+                             stop_sequence_hit, thread_futures, versions)
 
 KEYS = ("model", "tp", "backend", "session_len", "cache_max_entry_count", "enable_prefix_caching", "dtype",
-        "log_level", "trust_remote_code", "calibrate")
+        "log_level", "trust_remote_code", "max_batch_size", "calibrate")
 LOWEST = "0.7.0"
 CALIBRATE_VOCAB = 151936
+DEFAULT_MAX_BATCH = 128
 
 
 class LMDeployAdapter:
@@ -33,14 +41,16 @@ class LMDeployAdapter:
         self.cfg = take_config(config, KEYS, "lmdeploy")
         self.calibrate = bool(self.cfg.get("calibrate"))
         self.pipe = None
-        self.loop = None
-        self.n_sessions = 0
+        self.runner = None
+        self.sessions = itertools.count(1)  # next() is atomic under the GIL
+        self.max_sequences = int(self.cfg.get("max_batch_size") or DEFAULT_MAX_BATCH)
 
     def open(self):
         if self.calibrate:
             self.eos_ids, self.vocab, self.session_len = [151645, 151643], CALIBRATE_VOCAB, 1 << 30
             self.backend = "turbomind"
-            return {"backend": "lmdeploy", "version": "calibrate (no library)", "model": "calibrate", "dtype": "none",
+            self.max_sequences = int(self.cfg.get("max_batch_size") or 1)
+            return {**batch_info(self.max_sequences), "backend": "lmdeploy", "version": "calibrate (no library)", "model": "calibrate", "dtype": "none",
                     "vocab_size": self.vocab, "eos_ids": self.eos_ids, "versions": versions(),
                     "effective_config": {"calibrate": True, "what": "the adapter's response handling fed "
                                          "library-shaped responses, one token each, without LMDeploy"}}
@@ -58,7 +68,8 @@ class LMDeployAdapter:
             raise EngineError("engine lmdeploy: %s/config.json has no max_position_embeddings; "
                               "give --engine-config '{\"session_len\": N}'" % path)
         bkw = {"tp": int(cfg.get("tp") or 1), "session_len": session_len,
-               "enable_prefix_caching": bool(cfg.get("enable_prefix_caching", False))}
+               "enable_prefix_caching": bool(cfg.get("enable_prefix_caching", False)),
+               "max_batch_size": self.max_sequences}
         if "cache_max_entry_count" in cfg:
             bkw["cache_max_entry_count"] = cfg["cache_max_entry_count"]
         if "dtype" in cfg:
@@ -70,7 +81,7 @@ class LMDeployAdapter:
             self.pipe = lmdeploy.pipeline(path, backend_config=backend_config, log_level=log_level)
         except Exception as e:  # noqa: BLE001 - the library's own reason, on one line
             raise EngineError("engine lmdeploy: LMDeploy %s cannot load %s: %s" % (lmdeploy.__version__, path, " ".join(str(e).split())[:400]))
-        self.loop = asyncio.new_event_loop()
+        self.runner = LoopThread()
         self.backend = backend
         self.session_len = _effective_session_len(self.pipe, session_len)
         self.vocab = int(facts["vocab_size"] or 0)
@@ -79,7 +90,7 @@ class LMDeployAdapter:
         effective = dict(bkw, backend=backend, log_level=log_level, trust_remote_code=bool(cfg.get("trust_remote_code")), session_len_requested=session_len,
                          session_len_effective=self.session_len, lmdeploy_max_new_tokens_default=512,
                          generate_keywords=sorted(self.generate_params) if self.generate_params else "any")
-        return {"backend": "lmdeploy-" + backend, "version": lmdeploy.__version__, "model": path,
+        return {**batch_info(self.max_sequences), "backend": "lmdeploy-" + backend, "version": lmdeploy.__version__, "model": path,
                 "dtype": str(cfg.get("dtype") or "auto"), "vocab_size": self.vocab, "tp_size": bkw["tp"],
                 "eos_ids": self.eos_ids, "max_seq_len": self.session_len, "max_input_len": self.session_len - 1,
                 "caps": ["logprobs", "sampling"], "versions": versions("lmdeploy", "torch", "transformers"),
@@ -102,17 +113,31 @@ class LMDeployAdapter:
         if self.calibrate:
             return calibrate(req, sink, cancel, lambda out: self._consume(out, req, sink, now_ns()), self.vocab,
                              self.eos_ids, _calibration_output)
+        return self.runner.run(self._request(self._prepare(req), req, sink, cancel))
+
+    def start_batch(self, items):
+        """Every request's stream started in one pass of the loop."""
+        if self.calibrate:
+            return thread_futures([lambda i=i: self.generate(*i) for i in items])
+        prepared = [self._prepare(req) for req, _, _ in items]  # every request checked first
+        return self.runner.start_many([self._request(p, req, sink, cancel)
+                                       for p, (req, sink, cancel) in zip(prepared, items)])
+
+    def _prepare(self, req):
         check_prompt(req, self.vocab)
         gc = self.gen_config(req)
-        self.n_sessions += 1
-        sid = self.n_sessions
+        sid = next(self.sessions)
         kw = {"messages": None, "session_id": sid, "gen_config": gc, "input_ids": list(req.prompt),
               "sequence_start": True, "sequence_end": True, "do_preprocess": False, "stream_response": True}
         if self.generate_params is not None:
             kw = {k: v for k, v in kw.items() if k in self.generate_params}
+        return kw, sid, gc
+
+    async def _request(self, prepared, req, sink, cancel):
+        kw, sid, gc = prepared
         state = {"last": None, "ours": None, "stop_sequence": -1}
         submit = now_ns()
-        self.loop.run_until_complete(self._stream(kw, sid, req, sink, cancel, state))
+        await self._stream(kw, sid, req, sink, cancel, state)
         return self._result(req, sink, state, submit, now_ns(), gc)
 
     async def _stream(self, kw, sid, req, sink, cancel, state):
@@ -192,8 +217,8 @@ class LMDeployAdapter:
 
     def close(self):
         self.pipe = None
-        if self.loop is not None:
-            self.loop.close()
+        if self.runner is not None:
+            self.runner.close()
 
 
 def _effective_session_len(pipe, asked):

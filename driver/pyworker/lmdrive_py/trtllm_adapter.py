@@ -15,14 +15,21 @@ stop it, which the result's stop_ids show; ignore_eos sends end_id=-1 and
 drops the caller's stop ids too, which the result shows as well; KV-cache
 block reuse is off; return_perf_metrics puts the engine's own first/last
 token times (steady clock: CLOCK_MONOTONIC) next to ours.
+
+Several requests at once: every request's stream is a task on one event
+loop thread (LoopThread), so the in-flight batching scheduler batches them
+(a request joins between steps). max_sequences is the LLM's max_batch_size,
+read back from its arguments after loading ("max_batch_size",
+"max_num_tokens" and "enable_chunked_prefill" in the engine config set
+them); where it cannot be read, one request at a time.
 """
-import asyncio
 
 from .common import EngineError, check_version, now_ns, require, result, take_config
-from .library_common import calibrate, check_prompt, folder_facts, model_folder, ns, stop_sequence_hit, versions
+from .library_common import (LoopThread, batch_info, calibrate, check_prompt, folder_facts, model_folder, ns,
+                             stop_sequence_hit, thread_futures, versions)
 
 KEYS = ("model", "tp", "max_seq_len", "free_gpu_memory_fraction", "enable_block_reuse", "dtype", "backend",
-        "trust_remote_code", "calibrate")
+        "trust_remote_code", "max_batch_size", "max_num_tokens", "enable_chunked_prefill", "calibrate")
 LOWEST = "1.0"
 CALIBRATE_VOCAB = 151936
 
@@ -32,12 +39,14 @@ class TRTLLMAdapter:
         self.cfg = take_config(config, KEYS, "trtllm-py")
         self.calibrate = bool(self.cfg.get("calibrate"))
         self.llm = None
-        self.loop = None
+        self.runner = None
+        self.max_sequences = 1
 
     def open(self):
         if self.calibrate:
             self.eos_ids, self.vocab, self.max_seq_len, self.end_id = [151645, 151643], CALIBRATE_VOCAB, 1 << 30, 151645
-            return {"backend": "tensorrt_llm", "version": "calibrate (no library)", "model": "calibrate", "dtype": "none",
+            self.max_sequences = int(self.cfg.get("max_batch_size") or 1)
+            return {**batch_info(self.max_sequences), "backend": "tensorrt_llm", "version": "calibrate (no library)", "model": "calibrate", "dtype": "none",
                     "vocab_size": self.vocab, "eos_ids": [self.end_id], "versions": versions(),
                     "effective_config": {"calibrate": True, "what": "the adapter's output handling fed "
                                          "library-shaped outputs, one token a step, without TensorRT-LLM"}}
@@ -63,12 +72,20 @@ class TRTLLMAdapter:
             kw["dtype"] = cfg["dtype"]
         if "backend" in cfg:
             kw["backend"] = cfg["backend"]
+        for k in ("max_batch_size", "max_num_tokens", "enable_chunked_prefill"):
+            if k in cfg:
+                kw[k] = cfg[k]
         try:
             self.llm = trt.LLM(**kw)
         except Exception as e:  # noqa: BLE001 - the library's own reason, on one line
             raise EngineError("engine trtllm-py: TensorRT-LLM %s cannot load %s: %s" % (trt.__version__, path, " ".join(str(e).split())[:400]))
-        self.loop = asyncio.new_event_loop()
+        self.runner = LoopThread()
         args = getattr(self.llm, "args", None)
+        max_batch = getattr(args, "max_batch_size", None)
+        self.max_sequences = int(max_batch) if isinstance(max_batch, int) and max_batch > 0 else 1
+        chunked = bool(getattr(args, "enable_chunked_prefill", False))
+        step_tokens = getattr(args, "max_num_tokens", None)
+        step_tokens = int(step_tokens) if isinstance(step_tokens, int) else 0
         self.max_seq_len = int(getattr(args, "max_seq_len", None) or max_seq_len)
         self.eos_ids = facts["eos_ids"]
         if not self.eos_ids:
@@ -79,8 +96,10 @@ class TRTLLMAdapter:
         effective = {k: v for k, v in kw.items() if k != "kv_cache_config"}
         effective.update({"kv_cache_config": kv, "max_seq_len_effective": self.max_seq_len, "end_id": self.end_id,
                           "eos_ids_not_stopping": self.eos_ids[1:], "trtllm_max_tokens_default": 32,
-                          "return_perf_metrics": self.perf_metrics})
-        return {"backend": "tensorrt_llm", "version": trt.__version__, "model": path, "dtype": str(cfg.get("dtype") or "auto"),
+                          "return_perf_metrics": self.perf_metrics,
+                          "max_batch_size_effective": self.max_sequences if isinstance(max_batch, int) else "unknown (one request at a time)",
+                          "max_num_tokens_effective": step_tokens, "enable_chunked_prefill_effective": chunked})
+        return {**batch_info(self.max_sequences, True, chunked, step_tokens), "backend": "tensorrt_llm", "version": trt.__version__, "model": path, "dtype": str(cfg.get("dtype") or "auto"),
                 "vocab_size": self.vocab, "tp_size": kw["tensor_parallel_size"], "eos_ids": [self.end_id],
                 "max_seq_len": self.max_seq_len, "max_input_len": self.max_seq_len - 1,
                 "caps": ["logprobs", "sampling", "engine_timing"] if self.perf_metrics else ["logprobs", "sampling"],
@@ -109,11 +128,24 @@ class TRTLLMAdapter:
         if self.calibrate:
             return calibrate(req, sink, cancel, lambda out: self._consume(out, req, sink, now_ns()), self.vocab,
                              [self.end_id], _calibration_output)
+        return self.runner.run(self._request(self._prepare(req), req, sink, cancel))
+
+    def start_batch(self, items):
+        """Every request submitted in one pass of the loop."""
+        if self.calibrate:
+            return thread_futures([lambda i=i: self.generate(*i) for i in items])
+        prepared = [self._prepare(req) for req, _, _ in items]  # every request checked first
+        return self.runner.start_many([self._request(sp, req, sink, cancel)
+                                       for sp, (req, sink, cancel) in zip(prepared, items)])
+
+    def _prepare(self, req):
         check_prompt(req, self.vocab)
-        sp = self.sampling_params(req)
+        return self.sampling_params(req)
+
+    async def _request(self, sp, req, sink, cancel):
         state = {"last": None, "ours": None, "stop_sequence": -1}
         submit = now_ns()
-        self.loop.run_until_complete(self._stream(sp, req, sink, cancel, state))
+        await self._stream(sp, req, sink, cancel, state)
         return self._result(req, sink, state, submit, now_ns(), sp)
 
     async def _stream(self, sp, req, sink, cancel, state):
@@ -197,8 +229,8 @@ class TRTLLMAdapter:
         if self.llm is not None and hasattr(self.llm, "shutdown"):
             self.llm.shutdown()
         self.llm = None
-        if self.loop is not None:
-            self.loop.close()
+        if self.runner is not None:
+            self.runner.close()
 
 
 def _accepts(cls, name):

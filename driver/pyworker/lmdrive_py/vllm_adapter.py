@@ -12,14 +12,24 @@ length cap by it, which vLLM reports as "length", is reported as "limit"
 with its source; prefix caching (on by default in V1) is off unless asked;
 RequestOutput.metrics exists only with disable_log_stats=False; caller
 stop_token_ids still stop under ignore_eos.
+
+Several requests at once: one thread steps the engine (the stepper); each
+request is added between two steps and every step's outputs are handed to
+their requests, so vLLM's scheduler batches them (continuous batching, and
+chunked prefill where its scheduler does it). max_sequences is the
+scheduler's max_num_seqs, read back after loading ("max_num_seqs" in the
+engine config sets it).
 """
 import os
+import threading
 
 from .common import EngineError, check_version, now_ns, require, result, take_config
-from .library_common import calibrate, check_prompt, folder_facts, model_folder, ns, stop_sequence_hit, versions
+from .library_common import (batch_info, calibrate, check_prompt, folder_facts, model_folder, ns, stop_sequence_hit,
+                             thread_futures, versions)
 
 KEYS = ("model", "tp", "seed", "dtype", "max_model_len", "enable_prefix_caching", "gpu_memory_utilization",
-        "enforce_eager", "trust_remote_code", "skip_tokenizer_init", "engine_core_process", "calibrate")
+        "enforce_eager", "trust_remote_code", "skip_tokenizer_init", "engine_core_process", "max_num_seqs",
+        "calibrate")
 LOWEST = "0.10.2"
 CALIBRATE_VOCAB = 151936
 FINISHED_STATES = ("stop", "length", "abort", "error", "repetition")
@@ -31,11 +41,15 @@ class VLLMAdapter:
         self.calibrate = bool(self.cfg.get("calibrate"))
         self.llm = None
         self.n_requests = 0
+        self.ids_lock = threading.Lock()
+        self.stepper = None
+        self.max_sequences = 1
 
     def open(self):
         if self.calibrate:
             self.eos_ids, self.vocab, self.max_model_len = [151645, 151643], CALIBRATE_VOCAB, 1 << 30
-            return {"backend": "vllm", "version": "calibrate (no library)", "model": "calibrate", "dtype": "none",
+            self.max_sequences = int(self.cfg.get("max_num_seqs") or 1)
+            return {**batch_info(self.max_sequences), "backend": "vllm", "version": "calibrate (no library)", "model": "calibrate", "dtype": "none",
                     "vocab_size": self.vocab, "eos_ids": self.eos_ids, "versions": versions(),
                     "effective_config": {"calibrate": True, "what": "the adapter's output handling fed "
                                          "library-shaped outputs, one token a step, without vLLM"}}
@@ -61,7 +75,7 @@ class VLLMAdapter:
               "enable_prefix_caching": bool(cfg.get("enable_prefix_caching", False)),
               "disable_log_stats": False, "trust_remote_code": bool(cfg.get("trust_remote_code", False)),
               "skip_tokenizer_init": bool(cfg.get("skip_tokenizer_init", True)), "dtype": str(cfg.get("dtype") or "auto")}
-        for k in ("seed", "gpu_memory_utilization", "enforce_eager"):
+        for k in ("seed", "gpu_memory_utilization", "enforce_eager", "max_num_seqs"):
             if k in cfg:
                 kw[k] = cfg[k]
         try:
@@ -74,11 +88,18 @@ class VLLMAdapter:
         self.vocab = int(facts["vocab_size"] or 0)
         self.eos_ids = facts["eos_ids"]
         self.watch_supported = _has_field(vllm.SamplingParams, "logprob_token_ids")
+        sched = getattr(getattr(self.engine, "vllm_config", None), "scheduler_config", None)
+        self.max_sequences = int(getattr(sched, "max_num_seqs", None) or 1)
+        chunked = bool(getattr(sched, "chunked_prefill_enabled", False))
+        step_tokens = int(getattr(sched, "max_num_batched_tokens", None) or 0)
+        self.stepper = _Stepper(self)
         effective = dict(kw)
-        effective.update({"max_model_len_effective": self.max_model_len,
+        effective.update({"max_num_seqs_effective": self.max_sequences if sched is not None else "unknown (one request at a time)",
+                          "chunked_prefill": chunked, "max_num_batched_tokens": step_tokens,
+                          "max_model_len_effective": self.max_model_len,
                           "VLLM_ENABLE_V1_MULTIPROCESSING": os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING", "unset"),
                           "vllm_max_tokens_default": 16, "watched_logprobs": self.watch_supported})
-        return {"backend": "vllm", "version": vllm.__version__, "model": path, "dtype": kw["dtype"],
+        return {**batch_info(self.max_sequences, True, chunked, step_tokens), "backend": "vllm", "version": vllm.__version__, "model": path, "dtype": kw["dtype"],
                 "vocab_size": self.vocab, "tp_size": tp, "eos_ids": self.eos_ids, "max_seq_len": self.max_model_len,
                 "max_input_len": self.max_model_len - 1, "caps": ["logprobs", "sampling"] + (["watch"] if self.watch_supported else []),
                 "versions": versions("vllm", "torch", "transformers"), "effective_config": effective}
@@ -103,36 +124,35 @@ class VLLMAdapter:
         if self.calibrate:
             return calibrate(req, sink, cancel, lambda out: self._consume(out, req, sink, now_ns()), self.vocab,
                              self.eos_ids, _calibration_output)
-        check_prompt(req, self.vocab)
-        sp = self.sampling_params(req)
-        self.n_requests += 1
-        rid = "lmdrive-%d" % self.n_requests
-        submit = now_ns()
-        try:
-            self.engine.add_request(rid, self.TokensPrompt(prompt_token_ids=list(req.prompt)), sp)
-        except Exception as e:  # noqa: BLE001 - vLLM refuses e.g. a prompt that does not fit max_model_len
-            raise EngineError("engine vllm refused the request: %s" % " ".join(str(e).split())[:400])
-        state = {"final": None, "ours": None, "stop_sequence": -1}
-        while state["final"] is None:
-            if cancel.is_set() and state["ours"] is None:
-                state["ours"] = "cancelled"
-                self.engine.abort_request([rid])
-            outs = self.engine.step()
-            t = now_ns()
-            for out in outs:
-                if out.request_id != rid:
-                    continue
-                self._consume(out, req, sink, t)
-                if state["ours"] is None:
-                    hit = stop_sequence_hit(sink.ids, req)
-                    if hit >= 0:
-                        state["ours"], state["stop_sequence"] = "stop", hit
-                        self.engine.abort_request([rid])
-                if out.finished:
-                    state["final"] = out
-            if state["final"] is None and not self.engine.has_unfinished_requests():
-                break
-        return self._result(req, sink, state, submit, now_ns(), sp)
+        return self.start_batch([(req, sink, cancel)])[0].result()
+
+    def start_batch(self, items):
+        """Adds every request before the same engine step; a future each."""
+        if self.calibrate:
+            return thread_futures([lambda i=i: self.generate(*i) for i in items])
+        runs = []
+        for req, sink, cancel in items:  # every request checked before any is added
+            check_prompt(req, self.vocab)
+            runs.append(_Run(req, sink, cancel, self.sampling_params(req)))
+        with self.ids_lock:
+            for r in runs:
+                self.n_requests += 1
+                r.rid = "lmdrive-%d" % self.n_requests
+        self.stepper.add(runs)
+        return [r.future for r in runs]
+
+    def _step_outputs(self, run, outs, t):
+        """One step's output for one request: its tokens, our stop rule."""
+        for out in outs:
+            self._consume(out, run.req, run.sink, t)
+            if run.ours is None:
+                hit = stop_sequence_hit(run.sink.ids, run.req)
+                if hit >= 0:
+                    run.ours, run.stop_sequence = "stop", hit
+                    run.aborted = True
+                    self.engine.abort_request([run.rid])
+            if out.finished:
+                run.final = out
 
     def _consume(self, out, req, sink, t):
         c = out.outputs[0]
@@ -200,7 +220,116 @@ class VLLMAdapter:
                       effective_config=effective, **kw)
 
     def close(self):
+        if self.stepper is not None:
+            self.stepper.close()
         self.llm = None
+
+
+class _Run:
+    """One request on the stepper."""
+
+    def __init__(self, req, sink, cancel, sp):
+        import concurrent.futures
+        self.req, self.sink, self.cancel, self.sp = req, sink, cancel, sp
+        self.rid = ""
+        self.future = concurrent.futures.Future()
+        self.final = None
+        self.ours = None
+        self.stop_sequence = -1
+        self.submit = -1
+        self.aborted = False  # we aborted it: vLLM may send no final output
+
+    def state(self):
+        return {"final": self.final, "ours": self.ours, "stop_sequence": self.stop_sequence}
+
+
+class _Stepper:
+    """The one thread that steps the engine: it adds the requests handed to
+    it between two steps (a batch all at once), aborts the cancelled ones,
+    steps while any is unfinished and hands each output to its request.
+    A request vLLM refuses fails alone; a failing step fails the requests
+    in that step, and the engine goes on with new ones."""
+
+    def __init__(self, adapter):
+        self.a = adapter
+        self.cv = threading.Condition()
+        self.pending = []
+        self.live = {}
+        self.closed = False
+        self.thread = threading.Thread(target=self.loop, name="lmdrive-vllm-stepper", daemon=True)
+        self.thread.start()
+
+    def add(self, runs):
+        with self.cv:
+            if self.closed:
+                raise EngineError("engine vllm is closed")
+            self.pending.extend(runs)
+            self.cv.notify()
+
+    def close(self):
+        with self.cv:
+            self.closed = True
+            self.cv.notify()
+        self.thread.join(10)
+
+    def loop(self):
+        a = self.a
+        while True:
+            with self.cv:
+                while not self.pending and not self.live and not self.closed:
+                    self.cv.wait()
+                if self.closed:
+                    for r in self.pending + list(self.live.values()):
+                        r.future.set_exception(EngineError("engine vllm closed while the request ran"))
+                    self.pending, self.live = [], {}
+                    return
+                adds, self.pending = self.pending, []
+            for r in adds:
+                r.submit = now_ns()
+                try:
+                    a.engine.add_request(r.rid, a.TokensPrompt(prompt_token_ids=list(r.req.prompt)), r.sp)
+                except Exception as e:  # noqa: BLE001 - vLLM refuses e.g. a prompt that does not fit max_model_len
+                    r.future.set_exception(EngineError("engine vllm refused the request: %s" % " ".join(str(e).split())[:400]))
+                    continue
+                self.live[r.rid] = r
+            for r in self.live.values():
+                if r.cancel.is_set() and r.ours is None:
+                    r.ours, r.aborted = "cancelled", True
+                    a.engine.abort_request([r.rid])
+            if not self.live:
+                continue
+            try:
+                outs = a.engine.step()
+            except Exception as e:  # noqa: BLE001 - the step's requests fail; the stepper goes on
+                msg = "engine vllm failed in a step: %s" % " ".join(str(e).split())[:400]
+                for r in self.live.values():
+                    r.future.set_exception(EngineError(msg))
+                self.live = {}
+                continue
+            t = now_ns()
+            by_run = {}
+            for out in outs:
+                if out.request_id in self.live:
+                    by_run.setdefault(out.request_id, []).append(out)
+            for rid, rs in by_run.items():
+                r = self.live[rid]
+                try:
+                    a._step_outputs(r, rs, t)
+                except Exception as e:  # noqa: BLE001 - one request's bug fails that request
+                    r.future.set_exception(e)
+                    del self.live[rid]
+                    a.engine.abort_request([rid])
+            # A request ends with its final output, or after the step that
+            # followed our abort of it (vLLM sends nothing more for it).
+            ended = [r for r in self.live.values() if r.final is not None or r.aborted]
+            if not a.engine.has_unfinished_requests():
+                ended = list(self.live.values())
+            for r in ended:
+                del self.live[r.rid]
+                try:
+                    r.future.set_result(a._result(r.req, r.sink, r.state(), r.submit, now_ns(), r.sp))
+                except Exception as e:  # noqa: BLE001
+                    r.future.set_exception(e)
 
 
 def _calibration_output(tok):

@@ -24,13 +24,16 @@ def hang(where):
 
 
 class FaultAdapter:
-    """Emits token i mod vocab at each step; `bundle` tokens per observation."""
+    """Emits token i mod vocab at each step; `bundle` tokens per observation.
+    max_sequences > 1: runs that many requests at once (each on the
+    worker's thread for it); the prompt [666] fails after two tokens."""
 
     def __init__(self, config):
         self.mode = config.get("mode", "")
         self.step_s = config.get("step_us", 0) / 1e6
         self.bundle = int(config.get("bundle", 1))
         self.vocab = 1000
+        self.max_sequences = int(config.get("max_sequences", 1))
 
     def open(self):
         if self.mode == "print_stdout":
@@ -80,6 +83,8 @@ class FaultAdapter:
                 finish = rules.check(out, cancel.is_set())
                 if finish:
                     break
+            if req.prompt == [666] and len(out) >= 2:
+                raise EngineError("fault: request 666 fails on purpose")
             if len(out) >= 3 and self.mode == "crash_decode":
                 crash("decode")
             if len(out) >= 3 and self.mode == "hang_decode":

@@ -160,32 +160,56 @@ void attend(const Block& b, const float* kt, const float* v, int hd, float scale
 
 }  // namespace
 
-void attention(Parallel& par, const AttentionShape& s, const KvCache& cache, int layer,
-               const float* q, int64_t ldq, int n, int64_t start_pos, float* out, int64_t ldo) {
+void attention(Parallel& par, const AttentionShape& s, int layer, const AttentionRows* seqs,
+               int n_seqs, int64_t ldq, int64_t ldo) {
   const int group = s.heads / s.kv_heads;
-  const int64_t rows_per_head = int64_t(n) * group;  // (position, head in group), position-major
-  const int64_t blocks = (rows_per_head + kRows - 1) / kRows;
   const int hd = s.head_dim;
+  // Tasks are (sequence, kv head, block of rows); first[i] is sequence i's first task.
+  std::vector<int64_t> first(size_t(n_seqs) + 1, 0);
+  std::vector<int64_t> blocks(static_cast<size_t>(n_seqs), 0);
+  for (int i = 0; i < n_seqs; ++i) {
+    const int64_t rows_per_head = int64_t(seqs[i].n) * group;  // (position, head in group), position-major
+    blocks[i] = (rows_per_head + kRows - 1) / kRows;
+    first[i + 1] = first[i] + s.kv_heads * blocks[i];
+  }
   // Scores and weighted values: 2·hd multiply-adds per (query head, key).
-  const double work = 2.0 * hd * s.heads * double(n) * (double(start_pos) + (n + 1) / 2.0);
-  par.for_range(s.kv_heads * blocks, work, [&](int64_t begin, int64_t end) {
+  double work = 0;
+  for (int i = 0; i < n_seqs; ++i)
+    work += 2.0 * hd * s.heads * double(seqs[i].n) * (double(seqs[i].start_pos) + (seqs[i].n + 1) / 2.0);
+  par.for_range(first[n_seqs], work, [&](int64_t begin, int64_t end) {
     std::vector<float> scratch;
+    int i = 0;
     for (int64_t t = begin; t < end; ++t) {
-      const int g = static_cast<int>(t / blocks);
-      const int64_t r0 = (t % blocks) * kRows;
+      while (t >= first[i + 1]) ++i;
+      const AttentionRows& sq = seqs[i];
+      const int64_t local = t - first[i];
+      const int g = static_cast<int>(local / blocks[i]);
+      const int64_t rows_per_head = int64_t(sq.n) * group;
+      const int64_t r0 = (local % blocks[i]) * kRows;
       Block b;
       b.rows = static_cast<int>(std::min<int64_t>(kRows, rows_per_head - r0));
       for (int r = 0; r < b.rows; ++r) {
-        const int64_t i = (r0 + r) / group;
+        const int64_t row = (r0 + r) / group;
         const int h = g * group + static_cast<int>((r0 + r) % group);
-        b.q[r] = q + i * ldq + int64_t(h) * hd;
-        b.out[r] = out + i * ldo + int64_t(h) * hd;
-        b.keys[r] = start_pos + i + 1;
+        b.q[r] = sq.q + row * ldq + int64_t(h) * hd;
+        b.out[r] = sq.out + row * ldo + int64_t(h) * hd;
+        b.keys[r] = sq.start_pos + row + 1;
       }
       scratch.resize(size_t(b.rows) * b.keys[b.rows - 1]);
-      attend(b, cache.keys_t(layer, g), cache.values(layer, g), hd, s.scale, scratch.data());
+      attend(b, sq.cache->keys_t(layer, g), sq.cache->values(layer, g), hd, s.scale, scratch.data());
     }
   });
+}
+
+void attention(Parallel& par, const AttentionShape& s, const KvCache& cache, int layer,
+               const float* q, int64_t ldq, int n, int64_t start_pos, float* out, int64_t ldo) {
+  AttentionRows one;
+  one.cache = &cache;
+  one.q = q;
+  one.out = out;
+  one.n = n;
+  one.start_pos = start_pos;
+  attention(par, s, layer, &one, 1, ldq, ldo);
 }
 
 }  // namespace lmdref

@@ -15,9 +15,12 @@ struct CpuWeightOptions {
 };
 
 // min_work: Parallel's work per thread (tests pass 0 to split every loop).
+// max_sequences: how many sequences step() holds at once (their KV caches
+// grow on demand, so an idle slot costs nothing).
 std::unique_ptr<Backend> make_cpu_backend(const ModelConfig& m, const WeightSource& src,
                                           int threads, uint32_t max_seq_len,
                                           double min_work = Parallel::kMinWork,
-                                          const CpuWeightOptions& w = CpuWeightOptions{});
+                                          const CpuWeightOptions& w = CpuWeightOptions{},
+                                          int max_sequences = 1);
 
 }  // namespace lmdref

@@ -30,10 +30,14 @@ template <int HD> __host__ __device__ constexpr int decode_smem_bytes() {
   return (16 + 4 * kDecTile) * smem_ld<HD>() * 2;
 }
 
+// Sequence blockIdx.z: its state at state + 4z (or state itself when
+// states_stride is 0), its query row rows[z] (0 without rows), its partials
+// after those of the sequences before it, its counters (MERGED) after theirs.
 template <typename T, int HD, bool MERGED>
 __global__ void __launch_bounds__(128)
     decode_kernel(const T* __restrict__ q, const T* __restrict__ kc, const T* __restrict__ vc,
-                  int cap, const int32_t* __restrict__ state, int group, float scale_log2,
+                  int cap, const int32_t* __restrict__ state, int states_stride,
+                  const int32_t* __restrict__ rows, int q_ld, int group, float scale_log2,
                   int parts, float* __restrict__ part_o, float* __restrict__ part_ml,
                   unsigned* __restrict__ counters, T* __restrict__ out) {
   constexpr int LD = smem_ld<HD>();
@@ -47,14 +51,27 @@ __global__ void __launch_bounds__(128)
   const int kvh = blockIdx.y, part = blockIdx.x, h0 = kvh * group;
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
   const int g = lane >> 2, t = lane & 3;
+  const int seq = blockIdx.z;
+  state += seq * states_stride;
+  {
+    const int64_t row_off = int64_t(rows ? rows[seq] : 0) * q_ld;
+    q += row_off;
+    if constexpr (MERGED) out += row_off;
+  }
+  {
+    const int heads = gridDim.y * group;
+    part_o += int64_t(seq) * heads * parts * HD;
+    part_ml += int64_t(seq) * heads * parts * 2;
+    if constexpr (MERGED) counters += seq * gridDim.y;
+  }
   // The position comes from a host copy that precedes the whole step, so it
   // may be read before grid_wait().
   const int L = state[0] + 1;
   const int per = ((L + kDecTile - 1) / kDecTile + parts - 1) / parts;  // tiles per part
   const int k0 = part * per * kDecTile, k1 = min(L, k0 + per * kDecTile);
   const int n_tiles = k0 < k1 ? (k1 - k0 + kDecTile - 1) / kDecTile : 0;
-  const T* kbase = kc + int64_t(kvh) * cap * HD;
-  const T* vbase = vc + int64_t(kvh) * cap * HD;
+  const T* kbase = kc + (int64_t(kvh) * cap + state[2]) * HD;
+  const T* vbase = vc + (int64_t(kvh) * cap + state[2]) * HD;
   auto load_kv = [&](int kv0, int buf) {
     load_kv_tile<T, HD, kDecTile>(sK + buf * kDecTile * LD, sV + buf * kDecTile * LD, kbase,
                                   vbase, kv0, k1, tid);
@@ -198,11 +215,17 @@ __global__ void __launch_bounds__(128)
 template <typename T>
 __global__ void __launch_bounds__(kCombineWays * 32)
     decode_combine_kernel(const float* __restrict__ part_o, const float* __restrict__ part_ml,
-                          int parts, int hd, T* __restrict__ out) {
+                          int parts, int hd, const int32_t* __restrict__ rows, int out_ld,
+                          T* __restrict__ out) {
   grid_wait();
   grid_release();
   __shared__ float s_m[kCombineWays], s_l[kCombineWays], s_o[kCombineWays][32];
   const int h = blockIdx.x, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  // Sequence blockIdx.z: its partials, and its row of out.
+  const int seq = blockIdx.z, heads = gridDim.x;
+  part_o += int64_t(seq) * heads * parts * hd;
+  part_ml += int64_t(seq) * heads * parts * 2;
+  out += int64_t(rows ? rows[seq] : 0) * out_ld;
   const int d = blockIdx.y * 32 + lane;
   const Merge mg = combine_way(part_ml + int64_t(h) * parts * 2,
                                part_o + int64_t(h) * parts * hd + (d < hd ? d : 0), parts, hd, warp);
@@ -216,23 +239,29 @@ __global__ void __launch_bounds__(kCombineWays * 32)
   if (d < hd) out[int64_t(h) * hd + d] = from_f<T>(combine_ways(m, l, o));
 }
 
+// One sequence (b.count == 0: a.state, rows 0) or b.count sequences.
 template <typename T, int HD, bool MERGED>
-void decode_launch(const AttentionArgs<T>& a, const DecodeSplits& s, const Launch& l) {
+void decode_launch(const AttentionArgs<T>& a, const DecodeBatch& b, const DecodeSplits& s,
+                   const Launch& l) {
   constexpr int bytes = decode_smem_bytes<HD>();
   auto kernel = decode_kernel<T, HD, MERGED>;
   CU_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
-  launch(l, kernel, dim3(unsigned(s.parts), unsigned(a.kv_heads)), 128, bytes, a.q, a.k_cache,
-         a.v_cache, a.cap, a.state, a.q_heads / a.kv_heads, scale_log2(HD), s.parts, s.part_o,
-         s.part_ml, s.counters, a.out);
+  const unsigned seqs = unsigned(b.count > 0 ? b.count : 1);
+  launch(l, kernel, dim3(unsigned(s.parts), unsigned(a.kv_heads), seqs), 128, bytes, a.q,
+         a.k_cache, a.v_cache, a.cap, b.count > 0 ? b.states : a.state, b.count > 0 ? 4 : 0,
+         b.count > 0 ? b.rows : nullptr, a.q_heads * HD, a.q_heads / a.kv_heads, scale_log2(HD),
+         s.parts, s.part_o, s.part_ml, s.counters, a.out);
 }
 
 template <typename T, int HD>
-void decode_hd(const AttentionArgs<T>& a, const DecodeSplits& s, const Launch& l) {
-  if (s.counters) return decode_launch<T, HD, true>(a, s, l);
-  decode_launch<T, HD, false>(a, s, l);
-  const dim3 cgrid = dim3(unsigned(a.q_heads), unsigned((HD + 31) / 32));
+void decode_hd(const AttentionArgs<T>& a, const DecodeBatch& b, const DecodeSplits& s,
+               const Launch& l) {
+  if (s.counters) return decode_launch<T, HD, true>(a, b, s, l);
+  decode_launch<T, HD, false>(a, b, s, l);
+  const unsigned seqs = unsigned(b.count > 0 ? b.count : 1);
+  const dim3 cgrid = dim3(unsigned(a.q_heads), unsigned((HD + 31) / 32), seqs);
   launch(l, decode_combine_kernel<T>, cgrid, kCombineWays * 32, 0, s.part_o, s.part_ml, s.parts,
-         HD, a.out);
+         HD, b.count > 0 ? b.rows : nullptr, a.q_heads * HD, a.out);
 }
 
 }  // namespace
@@ -245,22 +274,49 @@ int decode_parts(int sms, int kv_heads) {
   return int(std::min<int64_t>(128, std::max<int64_t>(1, ceil_div(2 * sms, kv_heads))));
 }
 
+int decode_batch_parts(int sms, int kv_heads, int count) {
+  return int(std::min<int64_t>(128, std::max<int64_t>(1, ceil_div(2 * sms, int64_t(kv_heads) * count))));
+}
+
+namespace {
+
 template <typename T>
-void launch_decode_attention(const AttentionArgs<T>& a, const DecodeSplits& s, const Launch& l) {
+void decode_any(const AttentionArgs<T>& a, const DecodeBatch& b, const DecodeSplits& s,
+                const Launch& l) {
   if (a.q_heads / a.kv_heads > kGroupMax)
     throw Error(LMD_ERR_UNSUPPORTED, "decode attention: more than 8 query heads per kv head");
   switch (a.head_dim) {
-    case 16: return decode_hd<T, 16>(a, s, l);
-    case 32: return decode_hd<T, 32>(a, s, l);
-    case 64: return decode_hd<T, 64>(a, s, l);
-    case 128: return decode_hd<T, 128>(a, s, l);
+    case 16: return decode_hd<T, 16>(a, b, s, l);
+    case 32: return decode_hd<T, 32>(a, b, s, l);
+    case 64: return decode_hd<T, 64>(a, b, s, l);
+    case 128: return decode_hd<T, 128>(a, b, s, l);
     default: throw Error(LMD_ERR_UNSUPPORTED, "attention: unsupported head_dim");
   }
+}
+
+}  // namespace
+
+template <typename T>
+void launch_decode_attention(const AttentionArgs<T>& a, const DecodeSplits& s, const Launch& l) {
+  decode_any<T>(a, DecodeBatch{}, s, l);
+}
+
+template <typename T>
+void launch_decode_attention_batch(const AttentionArgs<T>& a, const DecodeBatch& b,
+                                   const DecodeSplits& s, const Launch& l) {
+  if (b.count < 1 || !b.states || !b.rows)
+    throw Error(LMD_ERR_INVALID, "decode attention: a batch needs its states and rows");
+  decode_any<T>(a, b, s, l);
 }
 
 template void launch_decode_attention<__half>(const AttentionArgs<__half>&, const DecodeSplits&,
                                               const Launch&);
 template void launch_decode_attention<__nv_bfloat16>(const AttentionArgs<__nv_bfloat16>&,
                                                      const DecodeSplits&, const Launch&);
+template void launch_decode_attention_batch<__half>(const AttentionArgs<__half>&, const DecodeBatch&,
+                                                    const DecodeSplits&, const Launch&);
+template void launch_decode_attention_batch<__nv_bfloat16>(const AttentionArgs<__nv_bfloat16>&,
+                                                           const DecodeBatch&, const DecodeSplits&,
+                                                           const Launch&);
 
 }  // namespace lmdcu

@@ -45,8 +45,9 @@ __global__ void __launch_bounds__(128, MT == 1 ? 2 : 1)
   const int kv_end = min(L, start + q0 + BR);
   const int n_kv = (kv_end + kBc - 1) / kBc;
   const int q_ld = q_heads * HD;
-  const T* kbase = kc + int64_t(kvh) * cap * HD;
-  const T* vbase = vc + int64_t(kvh) * cap * HD;
+  // The sequence's positions start at cache index state[2].
+  const T* kbase = kc + (int64_t(kvh) * cap + state[2]) * HD;
+  const T* vbase = vc + (int64_t(kvh) * cap + state[2]) * HD;
 
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
   const int g = lane >> 2, t = lane & 3;

@@ -383,8 +383,11 @@ void launch_prefill_attention_sm90(const AttentionArgs<T>& a, const Launch& l) {
   const CUtensorMap qmap = make_map<T>(a.q, 2, qdims, qstrides);
   const cuuint64_t kvdims[3] = {kHd, cuuint64_t(L), cuuint64_t(a.kv_heads)};
   const cuuint64_t kvstrides[2] = {kHd * sizeof(T), cuuint64_t(a.cap) * kHd * sizeof(T)};
-  const CUtensorMap kmap = make_map<T>(a.k_cache, 3, kvdims, kvstrides);
-  const CUtensorMap vmap = make_map<T>(a.v_cache, 3, kvdims, kvstrides);
+  // The maps start at the sequence's first cache index: rows past L read as
+  // zeros (and are masked), never another sequence's keys.
+  const size_t base = size_t(a.host_base) * kHd;
+  const CUtensorMap kmap = make_map<T>(a.k_cache + base, 3, kvdims, kvstrides);
+  const CUtensorMap vmap = make_map<T>(a.v_cache + base, 3, kvdims, kvstrides);
   auto kernel = flash_prefill_sm90_kernel<T>;
   CU_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
   const dim3 grid(unsigned((a.n + kBM - 1) / kBM), unsigned(a.q_heads));

@@ -18,7 +18,9 @@
 #                     hf14 hfstatic14 cpu); also: profile (a decode step under
 #                     Nsight Compute), tp14 abtp14 run72 (two GPUs or more),
 #                     omp (the CPU backend with OpenMP and with std::thread,
-#                     docs/dist.md), cpuparity (the CPU engine against
+#                     docs/dist.md), batchparity (batched generation against
+#                     each request alone), batch14 (14B at batch 1, 8, 32, 64 with
+#                     batch_bars.py), cpuparity (the CPU engine against
 #                     transformers on the CPU), quant (int8/fp8 weights with
 #                     their fp16 baseline, quant_bars.py), digest (the example
 #                     digest, docs/plans/h200-digest.sh), readme (the gpus
@@ -178,6 +180,12 @@ if want parity; then
     step_failed parity $?
 fi
 
+if want batchparity; then  # batched generation gives each request its tokens alone
+  phase "batch parity"
+  timeout 300 python3 $HERE/batch_parity.py "$LIB" "$OUTD/batch_parity.json" ||
+    step_failed batchparity $?
+fi
+
 if want floors; then
   phase "floors: copy bandwidth, prefill GEMMs alone, attention alone, matrix-vector"
   rm -f "$OUTD/floors.jsonl"
@@ -248,6 +256,20 @@ if want cpu; then  # the CPU backend's default against one thread, on two CPUs a
     cpu_run all-1thread all 1
     cpu_run all-default all 0
   done
+fi
+
+if want batch14; then  # many requests at once: batch 1, 8, 32, 64 of 1k prompts -> 256 tokens
+  phase "batch 14B"
+  for b in 1 8 32 64; do
+    timeout 240 "$BIN" run --engine ref --device cuda --lib-path "$LIB" --ignore-eos \
+      --model random:qwen2.5-14b --prompt-source ids --prompt-tokens 1024 --max-new 256 \
+      --batch "$b" --warmup 1 --repeats 1 --out "$OUTD/run-batch14.jsonl" 2>&1 |
+      grep -v "^  engine| $" | tail -6
+    rc=${PIPESTATUS[0]}
+    [ "$rc" -eq 0 ] || step_failed "batch14-b$b" "$rc"
+  done
+  phase "batch bars"
+  python3 $HERE/batch_bars.py "$OUTD" || step_failed batchbars $?
 fi
 
 if want profile; then  # where a decode step's time goes, kernel by kernel (Nsight Compute)

@@ -149,9 +149,9 @@ bool prefill_case(const AttnCase& c, bool hopper, uint64_t seed) {
         std::memcpy(&v[(size_t(g) * cap + p) * hd + d], &nan, 2);
       }
   Dev<T> dq(q.size()), dk(k.size()), dv(v.size()), o1(size_t(c.n) * q_ld), o2(size_t(c.n) * q_ld);
-  Dev<int32_t> st(2);
+  Dev<int32_t> st(3);  // position, token, cache base
   dq.put(q), dk.put(k), dv.put(v);
-  st.put({c.start, 0});
+  st.put({c.start, 0, 0});
   AttentionArgs<T> a;
   a.q = dq.p, a.k_cache = dk.p, a.v_cache = dv.p, a.cap = cap, a.state = st.p, a.n = c.n;
   a.q_heads = c.qh, a.kv_heads = c.kvh, a.head_dim = hd, a.host_start = c.start;
@@ -230,8 +230,8 @@ void prefill_timing(int n, bool hopper) {
   launch_random_fill<T>(11, 1.f, false, q_ld, 0, 0, n, q_ld, dq.p, q_ld, l);
   launch_random_fill<T>(12, 1.f, false, hd, 0, 0, uint64_t(kvh) * n, hd, dk.p, hd, l);
   launch_random_fill<T>(13, 1.f, false, hd, 0, 0, uint64_t(kvh) * n, hd, dv.p, hd, l);
-  Dev<int32_t> st(2);
-  st.put({0, 0});
+  Dev<int32_t> st(3);  // position, token, cache base
+  st.put({0, 0, 0});
   AttentionArgs<T> a;
   a.q = dq.p, a.k_cache = dk.p, a.v_cache = dv.p, a.cap = n, a.state = st.p, a.n = n;
   a.q_heads = qh, a.kv_heads = kvh, a.head_dim = hd, a.out = o.p, a.host_start = 0;
@@ -262,8 +262,8 @@ void decode_case(int L, int sms, bool timed) {
   Dev<float> po(size_t(qh) * parts * hd), pml(size_t(qh) * parts * 2);
   Dev<unsigned> cnt(kvh);
   CU_CHECK(cudaMemset(cnt.p, 0, cnt.n * sizeof(unsigned)));
-  Dev<int32_t> st(2);
-  st.put({L - 1, 0});
+  Dev<int32_t> st(3);  // position, token, cache base
+  st.put({L - 1, 0, 0});
   AttentionArgs<T> a;
   a.q = dq.p, a.k_cache = dk.p, a.v_cache = dv.p, a.cap = cap, a.state = st.p, a.n = 1;
   a.q_heads = qh, a.kv_heads = kvh, a.head_dim = hd;
@@ -394,11 +394,11 @@ void gemv_checks(int sms, bool quick) {
       std::vector<float> iv(hd / 2);
       for (int i = 0; i < hd / 2; ++i) iv[i] = 1.0f / float(std::pow(1e6, double(2 * i) / hd));
       inv.put(iv);
-      Dev<int32_t> st(2);
-      st.put({41, 0});
+      Dev<int32_t> st(3);  // position, token, cache base
+      st.put({41, 0, 0});
       kc1.poison(), kc2.poison(), vc1.poison(), vc2.poison();
-      QkvTarget<T> t1{bias.p, st.p, inv.p, qh, kvh, hd, q1.p, kc1.p, vc1.p, cap};
-      QkvTarget<T> t2{bias.p, st.p, inv.p, qh, kvh, hd, q2.p, kc2.p, vc2.p, cap};
+      QkvTarget<T> t1{bias.p, st.p, nullptr, nullptr, inv.p, qh, kvh, hd, q1.p, kc1.p, vc1.p, cap};
+      QkvTarget<T> t2{bias.p, st.p, nullptr, nullptr, inv.p, qh, kvh, hd, q2.p, kc2.p, vc2.p, cap};
       linear_gemv_qkv_rope<T>(W, h.p, t1, l);
       stream_gemv_qkv_rope<T>(W, GemvInput<T>{h.p, nullptr, 0.f}, t2, l);
       CU_CHECK(cudaDeviceSynchronize());

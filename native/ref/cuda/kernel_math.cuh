@@ -50,14 +50,14 @@ __device__ __forceinline__ float dot8(const uint4& a, const uint4& b) {
 }
 
 // Writes one rotated (or, for v, plain) pair (d, d + half) of "head" hh of
-// token `row` at position pos, where heads [0, qh) are q, [qh, qh + kvh) are
-// k and the rest are v. a and b are the projection plus bias in fp32.
+// token `row` at position pos (cache index base + pos), where heads [0, qh)
+// are q, [qh, qh + kvh) are k and the rest are v. a and b are the projection plus bias in fp32.
 // Rounding follows Hugging Face's Qwen2 in 16-bit: the projection is
 // rounded, cos and sin are rounded, and so is each product and the sum of
 // q·cos + rotate_half(q)·sin.
 template <typename T>
-__device__ __forceinline__ void store_pair(float a, float b, int hh, int d, int pos, int row,
-                                           const QkvTarget<T>& t) {
+__device__ __forceinline__ void store_pair(float a, float b, int hh, int d, int pos, int base,
+                                           int row, const QkvTarget<T>& t) {
   const int hd = t.head_dim, half = hd / 2, qh = t.q_heads, kvh = t.kv_heads;
   a = round_t<T>(a);
   b = round_t<T>(b);
@@ -72,12 +72,12 @@ __device__ __forceinline__ void store_pair(float a, float b, int hh, int d, int 
     if (hh < qh) {
       dst = t.q_out + int64_t(row) * qh * hd + int64_t(hh) * hd;
     } else {
-      dst = t.k_cache + (int64_t(hh - qh) * t.cap + pos) * hd;
+      dst = t.k_cache + (int64_t(hh - qh) * t.cap + base + pos) * hd;
     }
     dst[d] = from_f<T>(lo);
     dst[d + half] = from_f<T>(hi);
   } else {
-    T* dst = t.v_cache + (int64_t(hh - qh - kvh) * t.cap + pos) * hd;
+    T* dst = t.v_cache + (int64_t(hh - qh - kvh) * t.cap + base + pos) * hd;
     dst[d] = from_f<T>(a);
     dst[d + half] = from_f<T>(b);
   }

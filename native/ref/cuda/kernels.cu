@@ -174,7 +174,10 @@ __global__ void rope_qkv_kernel(const float* qkv, int n, const QkvTarget<T> t) {
   const float* src = qkv + int64_t(row) * width;
   const float a = src[r0] + to_f(t.bias[r0]);
   const float b = src[r1] + to_f(t.bias[r1]);
-  store_pair<T>(a, b, hh, d, t.state[0] + row, row, t);
+  if (t.row_pos)
+    store_pair<T>(a, b, hh, d, t.row_pos[row], t.row_base[row], row, t);
+  else
+    store_pair<T>(a, b, hh, d, t.state[0] + row, t.state[2], row, t);
 }
 
 template <typename T>
@@ -295,6 +298,9 @@ template <typename T>
 __global__ void round_kernel(float* y, int64_t n, PickScratch* pick) {
   grid_wait();
   grid_release();
+  // Row blockIdx.y of n values, with its own scratch.
+  y += int64_t(blockIdx.y) * n;
+  if (pick) pick += blockIdx.y;
   Running run;
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
        i += int64_t(gridDim.x) * blockDim.x) {
@@ -327,6 +333,17 @@ __global__ void round_kernel(float* y, int64_t n, PickScratch* pick) {
   }
   pick->result = Pick{all.max, all.index == INT_MAX ? -1 : all.index, all.sum, 0u};
   pick->done = 0;
+}
+
+// dst[i] = src[rows[i]] for k rows of `width` elements (16-byte chunks).
+template <typename T>
+__global__ void gather_rows_kernel(const T* src, const int32_t* rows, int width, T* dst) {
+  grid_wait();
+  grid_release();
+  const int i = blockIdx.x;
+  const uint4* s = reinterpret_cast<const uint4*>(src + int64_t(rows[i]) * width);
+  uint4* d = reinterpret_cast<uint4*>(dst + int64_t(i) * width);
+  for (int c = threadIdx.x; c < width / 8; c += blockDim.x) d[c] = s[c];
 }
 
 unsigned grid_for(uint64_t total, unsigned block) {
@@ -390,9 +407,20 @@ void launch_allreduce_rmsnorm(const PeerSet& peers, int tp, int rank,
 
 template <typename T>
 void launch_round(float* y, int64_t n, PickScratch* pick, const Launch& l) {
-  const unsigned grid = pick ? unsigned(std::min<int64_t>(kPickBlocks, (n + 255) / 256))
-                             : unsigned((n + 255) / 256);
-  launch(l, round_kernel<T>, grid, 256, 0, y, n, pick);
+  launch_round_rows<T>(y, 1, n, pick, l);
+}
+
+template <typename T>
+void launch_round_rows(float* y, int rows, int64_t n, PickScratch* picks, const Launch& l) {
+  const unsigned grid = picks ? unsigned(std::min<int64_t>(kPickBlocks, (n + 255) / 256))
+                              : unsigned((n + 255) / 256);
+  launch(l, round_kernel<T>, dim3(grid, unsigned(rows)), 256, 0, y, n, picks);
+}
+
+template <typename T>
+void launch_gather_rows(const T* src, const int32_t* rows, int k, int width, T* dst, const Launch& l) {
+  if (k == 0) return;
+  launch(l, gather_rows_kernel<T>, unsigned(k), 128, 0, src, rows, width, dst);
 }
 
 template <typename T>
@@ -413,6 +441,8 @@ void launch_silu_mul(const T* gu, int n, int inter, T* act, const Launch& l) {
   template void launch_rope_qkv<T>(const float*, int, const QkvTarget<T>&, const Launch&);     \
   template void launch_silu_mul<T>(const T*, int, int, T*, const Launch&);                      \
   template void launch_round<T>(float*, int64_t, PickScratch*, const Launch&);                  \
+  template void launch_round_rows<T>(float*, int, int64_t, PickScratch*, const Launch&);        \
+  template void launch_gather_rows<T>(const T*, const int32_t*, int, int, T*, const Launch&);   \
   template void launch_allreduce_rmsnorm<T>(const PeerSet&, int, int, const unsigned long long*, \
                                             int, T*, const T*, T*, int, float, const Launch&);
 

@@ -86,6 +86,16 @@ void launch_advance(int32_t* state, int next_pos, const PickScratch* pick, const
 template <typename T>
 void launch_round(float* y, int64_t n, PickScratch* pick, const Launch& l);
 
+// launch_round over `rows` rows of n values each (y is rows × n), row r's
+// greedy choice in picks[r] (picks may be null: rounding only).
+template <typename T>
+void launch_round_rows(float* y, int rows, int64_t n, PickScratch* picks, const Launch& l);
+
+// dst[i] = src[rows[i]] for i < k, rows of `width` elements (width % 8 == 0;
+// rows is device memory): the last rows of the sequences that emit a token.
+template <typename T>
+void launch_gather_rows(const T* src, const int32_t* rows, int k, int width, T* dst, const Launch& l);
+
 // act[i][j] = T(T(silu(g)) * u) with g = gu[i][j], u = gu[i][inter + j].
 template <typename T>
 void launch_silu_mul(const T* gu, int n, int inter, T* act, const Launch& l);

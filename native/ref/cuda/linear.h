@@ -30,11 +30,16 @@ struct Linear {
 
 // Where the q|k|v projection of a token goes after its bias and RoPE: q to
 // q_out ([tokens][q_heads*hd]), k and v into one layer's cache
-// ([kv_heads][cap][hd]) at positions state[0] + token.
+// ([kv_heads][cap][hd]). Token i is at position state[0] + i of its
+// sequence, whose positions start at cache index state[2]; or, when row_pos
+// is set (a batched step over several sequences), at position row_pos[i]
+// starting at cache index row_base[i].
 template <typename T>
 struct QkvTarget {
   const T* bias = nullptr;          // q|k|v bias, rows of the Linear
-  const int32_t* state = nullptr;   // device memory: state[0] is the first token's position
+  const int32_t* state = nullptr;   // device memory: [0] first position, [2] cache base
+  const int32_t* row_pos = nullptr;   // device memory, one per token, or null
+  const int32_t* row_base = nullptr;  // device memory, one per token (with row_pos)
   const float* inv_freq = nullptr;  // hd / 2 RoPE inverse frequencies
   int q_heads = 0, kv_heads = 0, head_dim = 0;
   T* q_out = nullptr;

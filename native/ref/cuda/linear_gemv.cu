@@ -105,7 +105,7 @@ __global__ void __launch_bounds__(kGemvWarps * 32)
   float a, b;
   warp_dot2<T>(w + int64_t(r0) * k, w + int64_t(r1) * k, x, k, a, b);
   if (threadIdx.x % 32 == 0)
-    store_pair<T>(a + to_f(t.bias[r0]), b + to_f(t.bias[r1]), hh, d, t.state[0], 0, t);
+    store_pair<T>(a + to_f(t.bias[r0]), b + to_f(t.bias[r1]), hh, d, t.state[0], t.state[2], 0, t);
 }
 
 // A warp per output j: rows j (gate) and inter + j (up).
@@ -292,8 +292,8 @@ struct JobQkvRope {
   }
   __device__ void store(int p, int r0, int r1, float a, float b) const {
     const int half = t.head_dim / 2;
-    store_pair<T>(a + to_f(t.bias[r0]), b + to_f(t.bias[r1]), p / half, p % half, t.state[0], 0,
-                  t);
+    store_pair<T>(a + to_f(t.bias[r0]), b + to_f(t.bias[r1]), p / half, p % half, t.state[0],
+                  t.state[2], 0, t);
   }
 };
 

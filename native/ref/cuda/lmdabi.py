@@ -23,7 +23,10 @@ class LmdInfo(ctypes.Structure):
                 ("dtype", ctypes.c_char * 16), ("tp_size", c_u32), ("n_devices", c_u32),
                 ("device_ids", c_i32 * 16), ("n_eos", c_u32), ("eos_ids", c_i32 * 32),
                 ("max_seq_len", c_u32), ("max_input_len", c_u32), ("caps", c_u32),
-                ("reserved", c_u32)]
+                ("reserved", c_u32),
+                # ABI 1.1
+                ("max_sequences", c_u32), ("batch_flags", c_u32), ("max_step_tokens", c_u32),
+                ("reserved2", c_u32)]
 
 
 class LmdRequest(ctypes.Structure):
@@ -54,7 +57,9 @@ class LmdResult(ctypes.Structure):
                 ("engine_first_ns", c_i64), ("engine_last_ns", c_i64),
                 ("ignore_eos_applied", c_u32), ("n_stop_ids", c_u32), ("stop_ids", c_i32 * 32),
                 ("raw_status_text", ctypes.c_char * 64), ("limit_source", ctypes.c_char * 128),
-                ("detail", ctypes.c_char * 256)]
+                ("detail", ctypes.c_char * 256),
+                # ABI 1.1
+                ("t_scheduled_ns", c_i64), ("mean_batch", c_f32), ("max_batch", c_u32)]
 
 
 _P = ctypes.c_void_p
@@ -74,7 +79,10 @@ _API_FIELDS = [("struct_size", c_u32), ("abi_major", c_u32), ("abi_minor", c_u32
                ("result", ctypes.CFUNCTYPE(c_i32, _P, ctypes.POINTER(LmdResult),
                                            ctypes.POINTER(LmdError))),
                ("close", ctypes.CFUNCTYPE(None, _P)),
-               ("destroy", ctypes.CFUNCTYPE(None, _P))]
+               ("destroy", ctypes.CFUNCTYPE(None, _P)),
+               # ABI 1.1
+               ("start_batch", ctypes.CFUNCTYPE(c_i32, _P, c_u32, ctypes.POINTER(ctypes.POINTER(LmdRequest)),
+                                                ctypes.POINTER(_P), ctypes.POINTER(LmdError)))]
 
 
 class LmdApi(ctypes.Structure):
@@ -128,7 +136,82 @@ class Engine:
         self.info = {"backend": info.backend.decode(), "dtype": info.dtype.decode(),
                      "tp_size": info.tp_size, "n_devices": info.n_devices,
                      "device_ids": [info.device_ids[i] for i in range(info.n_devices)],
-                     "vocab": info.vocab_size, "caps": info.caps}
+                     "vocab": info.vocab_size, "caps": info.caps,
+                     "max_sequences": info.max_sequences}
+
+    @staticmethod
+    def _request(prompt, max_new, watch, keep):
+        p = (c_i32 * len(prompt))(*prompt)
+        wids = (c_i32 * max(1, len(watch)))(*watch)
+        keep += [p, wids]
+        req = LmdRequest()
+        req.struct_size = ctypes.sizeof(LmdRequest)
+        req.n_prompt = len(prompt)
+        req.prompt = p
+        req.max_new_tokens = max_new
+        req.min_new_tokens = max_new
+        req.ignore_eos = 1
+        req.top_p = 1.0
+        req.want_logprobs = 1
+        req.n_watch = len(watch)
+        req.watch_ids = wids if watch else None
+        return req
+
+    def batch_greedy(self, prompts, max_new, watch=(), join_after=None):
+        """Greedy generations of several prompts at once (start_batch), or,
+        with join_after=k, the last prompt started on its own once the others
+        produced k tokens (it joins the running batch). Returns, per prompt,
+        (ids, logprobs, watched logprobs per step, result dict)."""
+        keep = []
+        reqs = [self._request(p, max_new, watch, keep) for p in prompts]
+        first = reqs if join_after is None else reqs[:-1]
+        arr = (ctypes.POINTER(LmdRequest) * len(first))(*[ctypes.pointer(r) for r in first])
+        streams = (_P * len(first))()
+        e = _err()
+        if self.api.start_batch(self.h, len(first), arr, streams, ctypes.byref(e)) != 0:
+            raise RuntimeError(f"start_batch: {e.message.decode()}")
+        streams = list(streams)
+        n = len(prompts)
+        out = [([], [], [], None) for _ in range(n)]
+        done = [False] * n
+        buf = (LmdToken * 256)()
+        wbuf = (c_f32 * (256 * max(1, len(watch))))()
+        try:
+            while not all(done):
+                if join_after is not None and len(streams) < n and len(out[0][0]) >= join_after:
+                    s = _P()
+                    e = _err()
+                    if self.api.start(self.h, ctypes.byref(reqs[-1]), ctypes.byref(s), ctypes.byref(e)) != 0:
+                        raise RuntimeError(f"start: {e.message.decode()}")
+                    streams.append(s)
+                for i, s in enumerate(streams):
+                    if done[i]:
+                        continue
+                    pr = LmdPoll()
+                    pr.struct_size = ctypes.sizeof(LmdPoll)
+                    e = _err()
+                    if self.api.poll(s, buf, wbuf if watch else None, 256, 1_000_000, ctypes.byref(pr),
+                                     ctypes.byref(e)) != 0:
+                        raise RuntimeError(f"poll: {e.message.decode()}")
+                    ids, lps, wl, _ = out[i]
+                    for k in range(pr.n):
+                        ids.append(buf[k].id)
+                        lps.append(buf[k].logprob)
+                        if watch:
+                            wl.append([wbuf[k * len(watch) + j] for j in range(len(watch))])
+                    if pr.done:
+                        r = LmdResult()
+                        r.struct_size = ctypes.sizeof(LmdResult)
+                        e = _err()
+                        if self.api.result(s, ctypes.byref(r), ctypes.byref(e)) != 0:
+                            raise RuntimeError(f"result: {e.message.decode()}")
+                        out[i] = (ids, lps, wl, {"finish_reason": r.finish_reason,
+                                                 "max_batch": r.max_batch, "detail": r.detail.decode()})
+                        done[i] = True
+        finally:
+            for s in streams:
+                self.api.close(s)
+        return out
 
     def greedy(self, prompt, max_new, watch=()):
         """Greedy generation with ignore_eos: (ids, logprobs, result dict);

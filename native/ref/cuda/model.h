@@ -57,11 +57,30 @@ struct Output {
   float* watch_logits = nullptr;
 };
 
+// Thrown by step() for a sequence that outgrew its range of the KV cache.
+class SequenceFull : public Error {
+ public:
+  SequenceFull(int slot, const std::string& m) : Error(LMD_ERR_NOMEM, m), slot_(slot) {}
+  int slot() const { return slot_; }
+
+ private:
+  int slot_;
+};
+
 class Model {
  public:
   virtual ~Model() = default;
+  // One sequence from position 0 of the cache (no sequence may be open).
   virtual void forward(const int32_t* tokens, int n, int start_pos, int n_logits,
                        const Output& out) = 0;
+  // Sequences of a batched step (plugin_abi.h): each holds a contiguous
+  // range of the KV cache from open to close.
+  virtual int max_sequences() const = 0;
+  virtual int open_sequence(int positions) = 0;  // -1: no room now
+  virtual void close_sequence(int slot) = 0;
+  // picks: [emitting sequence][rank], for the sequences that want a choice.
+  virtual void step(const int32_t* tokens, const lmdref_cuda_seq* seqs, int n_seqs,
+                    Pick* picks) = 0;
   virtual int tp() const = 0;
   virtual int64_t last_device_ns() const = 0;
   virtual const char* dtype() const = 0;
@@ -71,17 +90,21 @@ class Model {
 // dtype "fp16" or "bf16" (anything else: LMD_ERR_UNSUPPORTED).
 std::unique_ptr<Model> make_model(const Shape& s, const lmdref_cuda_weights* w,
                                   std::vector<int> devices, const std::string& dtype,
-                                  const Options& opt);
+                                  const Options& opt, int max_sequences);
 
 template <typename T>
 class CudaModel : public Model {
  public:
   CudaModel(const Shape& s, const lmdref_cuda_weights* w, std::vector<int> devices,
-            const Options& opt);
+            const Options& opt, int max_sequences);
   ~CudaModel() override;
 
   void forward(const int32_t* tokens, int n, int start_pos, int n_logits,
                const Output& out) override;
+  int max_sequences() const override { return int(ranges_.size()); }
+  int open_sequence(int positions) override;
+  void close_sequence(int slot) override;
+  void step(const int32_t* tokens, const lmdref_cuda_seq* seqs, int n_seqs, Pick* picks) override;
   int tp() const override { return s_.tp; }
   int64_t last_device_ns() const override { return last_ns_; }
   const char* dtype() const override { return dtype_.c_str(); }
@@ -92,16 +115,34 @@ class CudaModel : public Model {
   // activations are 2 × intermediate wide): cut into equal passes, so that
   // no pass is a small GEMM that fills the GPU badly.
   static constexpr int kMlpRows = 8192;
-  // Activations for up to `rows` tokens (and `logit_rows` logit rows).
+  // Activations for up to `rows` tokens (and `logit_rows` logit rows,
+  // whose normed hidden states hl the lm_head reads).
   struct Acts {
     int rows = 0, logit_rows = 0, mlp_rows = 0;
-    DevBuf x, h, qkv, q, attn, out, gu, act, logits, tokens;
+    DevBuf x, h, qkv, q, attn, out, gu, act, logits, tokens, hl;
+  };
+  // A sequence's range of the KV cache: positions [0, len) at cache
+  // indices [base, base + len).
+  struct KvRange {
+    bool used = false;
+    int base = 0, len = 0;
+  };
+  // A batched step, laid out once for every rank: where each sequence's rows
+  // are, and the int32 arrays the kernels read (copied to each rank).
+  struct BatchPlan {
+    int n = 0;                  // rows
+    std::vector<int> row0;      // first row of each sequence
+    std::vector<int32_t> meta;  // tokens, row_pos, row_base, states, dec_states, dec_rows, emit_rows
+    int o_pos = 0, o_base = 0, o_states = 0, o_dec_states = 0, o_dec_rows = 0, o_emit = 0;
+    int decoding = 0, emitting = 0;
+    bool any_logits = false, any_choice = false;
   };
   // One GPU: its stream, handles, weights, cache and buffers; used only by
   // its own host thread.
   struct Rank {
     int rank = 0, device = 0, v0 = 0, v1 = 0, sms = 0;
     int pos = 0;                 // the position of this forward's first token (host copy)
+    int base = 0;                // its sequence's first cache index (host copy)
     bool sm90_prefill = false;   // the Hopper prefill attention runs here
     cudaStream_t stream = nullptr;
     Launch kernels;  // where this rank's kernels go: stream, early start where the GPU has it
@@ -118,7 +159,7 @@ class CudaModel : public Model {
     // the previous step's copies are done), timed by events[slot].
     struct Ahead {
       bool queued = false;
-      int pos = -1;
+      int pos = -1, base = -1;
       int32_t token = -1;
       int slot = 0;
     } ahead;
@@ -126,6 +167,10 @@ class CudaModel : public Model {
     cudaEvent_t copied = nullptr;    // the hand-back copies of a step are done
     DevBuf out2, flags, step;  // peer all-reduce of the decode step
     DevBuf pick;               // PickScratch: the greedy choice on the device
+    DevBuf meta;               // a batched step's BatchPlan::meta
+    DevBuf picks;              // PickScratch per emitting sequence of a batched step
+    DevBuf part_ob, part_mlb;  // partials of the batched decode attention
+    HostBuf h_meta, h_picks;
     PeerSet peers_attn{}, peers_mlp{};
     HostBuf h_small, h_tokens, h_logits, h_pick;
     T *kcache = nullptr, *vcache = nullptr;
@@ -147,14 +192,26 @@ class CudaModel : public Model {
   // model_step.cu
   void step(Rank& R, Acts& a, int n, int n_logits, const int32_t* d_tokens, bool gemv);
   void decode_step_stream(Rank& R, Acts& a, const int32_t* d_tokens);
-  void decode_ahead(Rank& R, const int32_t* tokens, int start_pos, const Output& out);
+  void decode_ahead(Rank& R, const int32_t* tokens, int start_pos, int base, int len,
+                    const Output& out);
   void enqueue_hand_back(Rank& R, const Acts& a, const Output& out);
   void finish_hand_back(Rank& R, const Output& out);
   void all_reduce(Rank& R, float* buf, size_t count);
   void run_decode_step(Rank& R);
-  void rank_forward(Rank& R, const int32_t* tokens, int n, int start_pos, int n_logits,
-                    const Output& out);
+  void rank_forward(Rank& R, const int32_t* tokens, int n, int start_pos, int base, int len,
+                    int n_logits, const Output& out);
   void hand_back(Rank& R, const Acts& a, int n_logits, const Output& out);
+  // model_batch.cu: a step over several sequences.
+  BatchPlan plan_batch(const int32_t* tokens, const lmdref_cuda_seq* seqs, int n_seqs) const;
+  void rank_batch(Rank& R, const BatchPlan& p, const lmdref_cuda_seq* seqs, int n_seqs,
+                  Pick* picks);
+  void check_tokens(const int32_t* tokens, int n) const;
+  // A decode step queued ahead is not used after a sequence opens or closes
+  // (its cache range may change hands) or a batched step; stream order keeps
+  // it harmless.
+  void drop_ahead() {
+    for (auto& R : ranks_) R->ahead.queued = false;
+  }
   bool ahead_enabled() const {
     return s_.tp == 1 && opt_.launch_ahead && opt_.graph && opt_.gemv_decode;
   }
@@ -167,6 +224,8 @@ class CudaModel : public Model {
   bool peer_ar_ = false;  // decode all-reduces through peer access
   std::string dtype_;     // info().dtype: "fp16", or "int8/fp16" with quantized weights
   int64_t last_ns_ = -1;
+  int cap_ = 0;                  // positions every rank's cache holds
+  std::vector<KvRange> ranges_;  // by sequence slot
 };
 
 }  // namespace lmdcu

@@ -57,17 +57,18 @@ Shape make_shape(const lmdref_cuda_model& m, int tp, const std::string& weights,
 
 std::unique_ptr<Model> make_model(const Shape& s, const lmdref_cuda_weights* w,
                                   std::vector<int> devices, const std::string& dtype,
-                                  const Options& opt) {
-  if (dtype == "fp16") return std::make_unique<CudaModel<__half>>(s, w, std::move(devices), opt);
+                                  const Options& opt, int max_sequences) {
+  if (dtype == "fp16")
+    return std::make_unique<CudaModel<__half>>(s, w, std::move(devices), opt, max_sequences);
   if (dtype == "bf16")
-    return std::make_unique<CudaModel<__nv_bfloat16>>(s, w, std::move(devices), opt);
+    return std::make_unique<CudaModel<__nv_bfloat16>>(s, w, std::move(devices), opt, max_sequences);
   throw Error(LMD_ERR_UNSUPPORTED, "dtype \"" + dtype + "\": the CUDA backend runs fp16 or bf16");
 }
 
 template <typename T>
 CudaModel<T>::CudaModel(const Shape& s, const lmdref_cuda_weights* w, std::vector<int> devices,
-                        const Options& opt)
-    : s_(s), opt_(opt), devices_(std::move(devices)) {
+                        const Options& opt, int max_sequences)
+    : s_(s), opt_(opt), devices_(std::move(devices)), ranges_(size_t(std::max(1, max_sequences))) {
   dtype_ = Types<T>::name();
   if (s_.quant) dtype_ = std::string(s_.qf == QFormat::Int8 ? "int8/" : "fp8/") + dtype_;
   const int tp = int(devices_.size());
@@ -99,7 +100,42 @@ CudaModel<T>::CudaModel(const Shape& s, const lmdref_cuda_weights* w, std::vecto
   workers_.reset(new Workers(devices_));
   WeightFeed feed(w);
   workers_->run([&](int r) { init_rank(*ranks_[r], feed); });
+  cap_ = ranks_[0]->cap;
+  for (const auto& R : ranks_) cap_ = std::min(cap_, R->cap);
   if (tp > 1 && tp <= kMaxPeers && opt_.peer_allreduce) enable_peer_allreduce();
+}
+
+// First fit: the lowest base where `positions` (at most the cache's) fit
+// between the ranges in use.
+template <typename T>
+int CudaModel<T>::open_sequence(int positions) {
+  if (positions < 1) throw Error(LMD_ERR_INVALID, "open_sequence: no positions");
+  const int len = std::min(positions, cap_);
+  int slot = -1;
+  std::vector<std::pair<int, int>> used;  // (base, end)
+  for (size_t i = 0; i < ranges_.size(); ++i) {
+    if (ranges_[i].used)
+      used.emplace_back(ranges_[i].base, ranges_[i].base + ranges_[i].len);
+    else if (slot < 0)
+      slot = int(i);
+  }
+  if (slot < 0) return -1;
+  std::sort(used.begin(), used.end());
+  int base = 0;
+  for (const auto& u : used) {
+    if (u.first - base >= len) break;
+    base = std::max(base, u.second);
+  }
+  if (base + len > cap_) return -1;
+  ranges_[slot] = KvRange{true, base, len};
+  drop_ahead();
+  return slot;
+}
+
+template <typename T>
+void CudaModel<T>::close_sequence(int slot) {
+  if (slot >= 0 && size_t(slot) < ranges_.size()) ranges_[slot] = KvRange{};
+  drop_ahead();
 }
 
 // Decode all-reduces through peer access (one fused kernel with the residual
@@ -229,7 +265,8 @@ void CudaModel<T>::init_rank(Rank& R, WeightFeed& feed) {
   R.inv_freq.alloc(inv.size() * sizeof(float));
   CU_CHECK(cudaMemcpy(R.inv_freq.p, inv.data(), inv.size() * sizeof(float), cudaMemcpyHostToDevice));
 
-  R.small.alloc(4 * sizeof(int32_t));
+  R.small.alloc(4 * sizeof(int32_t));  // position, token, cache base
+  CU_CHECK(cudaMemset(R.small.p, 0, R.small.bytes));
   R.h_small.reserve(4 * sizeof(int32_t));
   // Decode attention: about two blocks per SM over all kv heads.
   R.splits.parts = decode_parts(R.sms, s.kvh);
@@ -254,14 +291,25 @@ void CudaModel<T>::init_rank(Rank& R, WeightFeed& feed) {
   CU_CHECK(cudaMemset(R.pick.p, 0, R.pick.bytes));
   R.h_pick.reserve(sizeof(Pick));
   R.h_logits.reserve(size_t(vloc) * sizeof(float));
+  // A batched step: a greedy reduction per sequence, and the decode
+  // attention's partials of every decoding sequence (count × parts stays
+  // below 2·SMs/kv heads + count, decode_batch_parts).
+  const size_t seqs = ranges_.size();
+  R.picks.alloc(seqs * sizeof(PickScratch));
+  CU_CHECK(cudaMemset(R.picks.p, 0, R.picks.bytes));
+  R.h_picks.reserve(seqs * sizeof(PickScratch));
+  const size_t units = size_t(ceil_div(2 * R.sms, s.kvh)) + seqs;
+  R.part_ob.alloc(units * s.qh * s.hd * sizeof(float));
+  R.part_mlb.alloc(units * s.qh * 2 * sizeof(float));
 
-  // The KV cache: sized for max_seq_len when it fits, else for what fits.
+  // The KV cache: max_seq_len positions for every sequence when they fit,
+  // else what fits (the sequences share it, each in a range of its own).
   const uint64_t per_pos = uint64_t(s.layers) * 2 * s.KVl * sizeof(T);
   size_t free_b = 0, total_b = 0;
   CU_CHECK(cudaMemGetInfo(&free_b, &total_b));
   const uint64_t reserve = std::max<uint64_t>(uint64_t(3) << 30, total_b / 16);
-  const uint64_t fit = free_b > reserve ? (free_b - reserve) / per_pos : 0;
-  const uint64_t want = std::max<uint32_t>(s.max_seq_len, 2);
+  const uint64_t fit = std::min<uint64_t>(free_b > reserve ? (free_b - reserve) / per_pos : 0, INT32_MAX);
+  const uint64_t want = uint64_t(std::max<uint32_t>(s.max_seq_len, 2)) * seqs;
   R.cap = int(std::min<uint64_t>(want, fit));
   if (R.cap < 2) {
     char gb[32];
@@ -269,7 +317,7 @@ void CudaModel<T>::init_rank(Rank& R, WeightFeed& feed) {
     throw Error(LMD_ERR_NOMEM,
                 std::string("no GPU memory left for the KV cache after the weights (") + gb + ")");
   }
-  if (uint64_t(R.cap) < want && r == 0)
+  if (uint64_t(R.cap) < std::max<uint32_t>(s.max_seq_len, 2) && r == 0)
     std::fprintf(stderr, "lmdrive-ref-cuda: KV cache limited to %d positions by GPU memory\n", R.cap);
   R.kv.alloc(per_pos * R.cap);
   R.kcache = ptr<T>(R.kv);
@@ -296,6 +344,7 @@ void CudaModel<T>::size_acts(Acts& a, int rows, int logit_rows) {
   if (logit_rows > a.logit_rows) {
     a.logit_rows = logit_rows;
     a.logits.alloc(size_t(logit_rows) * vloc * sizeof(float));
+    a.hl.alloc(size_t(logit_rows) * s.H * sizeof(T));
   }
 }
 

@@ -175,6 +175,7 @@ void CudaModel<T>::step(Rank& R, Acts& a, int n, int n_logits, const int32_t* d_
       launch_rope_qkv<T>(ptr<float>(a.qkv), n, qkv, st);
     }
     att.host_start = R.pos;
+    att.host_base = R.base;
     if (n == 1)
       launch_decode_attention<T>(att, R.splits, st);
     else if (R.sm90_prefill)
@@ -316,11 +317,15 @@ void CudaModel<T>::hand_back(Rank& R, const Acts& a, int n_logits, const Output&
 // (the position after, the token this step chooses, set on the device), so
 // that the GPU starts it while the host hands this token over and comes
 // back. A queued step that is not asked for is harmless: every later step
-// rewrites the cache position it wrote before reading it, in stream order.
+// rewrites the cache position it wrote before reading it, in stream order
+// (the step queued ahead stays inside its sequence's range of the cache,
+// positions [0, len) at base; a hit needs the same base, and a batched step
+// or a sequence's open or close drops what was queued).
 template <typename T>
-void CudaModel<T>::decode_ahead(Rank& R, const int32_t* tokens, int start_pos, const Output& out) {
-  const bool hit =
-      R.ahead.queued && R.ahead.pos == start_pos && R.ahead.token == tokens[0];
+void CudaModel<T>::decode_ahead(Rank& R, const int32_t* tokens, int start_pos, int base, int len,
+                                const Output& out) {
+  const bool hit = R.ahead.queued && R.ahead.base == base && R.ahead.pos == start_pos &&
+                   R.ahead.token == tokens[0];
   int slot = R.ahead.slot;
   R.ahead.queued = false;
   if (!hit) {
@@ -330,7 +335,8 @@ void CudaModel<T>::decode_ahead(Rank& R, const int32_t* tokens, int start_pos, c
     int32_t* hs = ptr<int32_t>(R.h_small);
     hs[0] = start_pos;
     hs[1] = tokens[0];
-    CU_CHECK(cudaMemcpyAsync(R.small.p, hs, 2 * sizeof(int32_t), cudaMemcpyHostToDevice, R.stream));
+    hs[2] = base;
+    CU_CHECK(cudaMemcpyAsync(R.small.p, hs, 3 * sizeof(int32_t), cudaMemcpyHostToDevice, R.stream));
     CU_CHECK(cudaEventRecord(R.step_ev[slot][0], R.stream));
     run_decode_step(R);
     CU_CHECK(cudaEventRecord(R.step_ev[slot][1], R.stream));
@@ -338,7 +344,7 @@ void CudaModel<T>::decode_ahead(Rank& R, const int32_t* tokens, int start_pos, c
   enqueue_hand_back(R, R.dec, out);
   CU_CHECK(cudaEventRecord(R.copied, R.stream));
   const int next = start_pos + 1;
-  if (next < R.cap) {
+  if (next < len) {
     const int ns = slot ^ 1;
     launch_advance(ptr<int32_t>(R.small), next, ptr<PickScratch>(R.pick), R.kernels);
     CU_CHECK(cudaEventRecord(R.step_ev[ns][0], R.stream));
@@ -346,6 +352,7 @@ void CudaModel<T>::decode_ahead(Rank& R, const int32_t* tokens, int start_pos, c
     CU_CHECK(cudaEventRecord(R.step_ev[ns][1], R.stream));
     R.ahead.queued = true;
     R.ahead.pos = next;
+    R.ahead.base = base;
     R.ahead.slot = ns;
   }
   CU_CHECK(cudaEventSynchronize(R.copied));
@@ -357,21 +364,26 @@ void CudaModel<T>::decode_ahead(Rank& R, const int32_t* tokens, int start_pos, c
   last_ns_ = int64_t(double(ms) * 1e6);
 }
 
+
+// One sequence whose positions [0, len) start at cache index base.
 template <typename T>
-void CudaModel<T>::rank_forward(Rank& R, const int32_t* tokens, int n, int start_pos, int n_logits,
-                                const Output& out) {
-  if (start_pos + n > R.cap)
+void CudaModel<T>::rank_forward(Rank& R, const int32_t* tokens, int n, int start_pos, int base,
+                                int len, int n_logits, const Output& out) {
+  if (base + start_pos + n > R.cap)
     throw Error(LMD_ERR_NOMEM, "the KV cache holds " + std::to_string(R.cap) +
                                    " positions on this GPU; position " +
                                    std::to_string(start_pos + n) + " was asked for");
   const bool decode = n == 1 && n_logits == 1;
   R.pos = start_pos;
-  if (decode && out.picks && ahead_enabled()) return decode_ahead(R, tokens, start_pos, out);
+  R.base = base;
+  if (decode && out.picks && ahead_enabled())
+    return decode_ahead(R, tokens, start_pos, base, len, out);
   R.ahead.queued = false;  // one queued ahead and not used: stream order keeps it harmless
   int32_t* hs = ptr<int32_t>(R.h_small);
   hs[0] = start_pos;
   hs[1] = tokens[0];
-  CU_CHECK(cudaMemcpyAsync(R.small.p, hs, 2 * sizeof(int32_t), cudaMemcpyHostToDevice, R.stream));
+  hs[2] = base;
+  CU_CHECK(cudaMemcpyAsync(R.small.p, hs, 3 * sizeof(int32_t), cudaMemcpyHostToDevice, R.stream));
   Acts* a = &R.dec;
   if (decode) {
     if (R.rank == 0) CU_CHECK(cudaEventRecord(R.ev0, R.stream));
@@ -397,22 +409,86 @@ void CudaModel<T>::rank_forward(Rank& R, const int32_t* tokens, int n, int start
 }
 
 template <typename T>
+void CudaModel<T>::check_tokens(const int32_t* tokens, int n) const {
+  for (int i = 0; i < n; ++i)
+    if (tokens[i] < 0 || tokens[i] >= s_.V)
+      throw Error(LMD_ERR_INVALID,
+                  "forward: token id " + std::to_string(tokens[i]) + " is outside the vocabulary");
+}
+
+template <typename T>
 void CudaModel<T>::forward(const int32_t* tokens, int n, int start_pos, int n_logits,
                            const Output& out) {
   if (n < 1 || n_logits < 1 || n_logits > n || start_pos < 0)
     throw Error(LMD_ERR_INVALID, "forward: bad token count or position");
   if (out.picks && n_logits != 1)
     throw Error(LMD_ERR_INVALID, "forward: the greedy choice is made for one position only");
-  for (int i = 0; i < n; ++i)
-    if (tokens[i] < 0 || tokens[i] >= s_.V)
-      throw Error(LMD_ERR_INVALID,
-                  "forward: token id " + std::to_string(tokens[i]) + " is outside the vocabulary");
+  for (const KvRange& r : ranges_)
+    if (r.used) throw Error(LMD_ERR_STATE, "forward: sequences are open; their steps own the cache");
+  check_tokens(tokens, n);
   for (int w = 0; w < out.n_watch; ++w)
     if (out.watch[w] < 0 || out.watch[w] >= s_.V)
       throw Error(LMD_ERR_INVALID,
                   "forward: watched id " + std::to_string(out.watch[w]) + " is outside the vocabulary");
   last_ns_ = -1;
-  workers_->run([&](int r) { rank_forward(*ranks_[r], tokens, n, start_pos, n_logits, out); });
+  workers_->run([&](int r) {
+    Rank& R = *ranks_[r];
+    rank_forward(R, tokens, n, start_pos, 0, R.cap, n_logits, out);
+  });
+}
+
+// A step: one sequence takes the one-sequence path (the decode graph and
+// matrix-vector kernels for one token, cuBLAS for a prompt); several take
+// the batched path (model_batch.cu).
+template <typename T>
+void CudaModel<T>::step(const int32_t* tokens, const lmdref_cuda_seq* seqs, int n_seqs,
+                        Pick* picks) {
+  if (n_seqs < 1) return;
+  int n = 0;
+  for (int i = 0; i < n_seqs; ++i) {
+    const lmdref_cuda_seq& q = seqs[i];
+    if (q.slot < 0 || size_t(q.slot) >= ranges_.size() || !ranges_[q.slot].used || q.n < 1 || q.pos < 0)
+      throw Error(LMD_ERR_INVALID, "step: sequence " + std::to_string(i) +
+                                       " has a bad slot, token count or position");
+    if (q.emit == LMDREF_EMIT_LOGITS && !q.logits)
+      throw Error(LMD_ERR_INVALID, "step: a logits row was asked for without a buffer");
+    if (q.emit == LMDREF_EMIT_CHOICE && (!q.choice || q.n_watch < 0 || (q.n_watch > 0 && (!q.watch || !q.watch_logits))))
+      throw Error(LMD_ERR_INVALID, "step: a greedy choice was asked for without its buffers");
+    for (int w = 0; w < (q.emit == LMDREF_EMIT_CHOICE ? q.n_watch : 0); ++w)
+      if (q.watch[w] < 0 || q.watch[w] >= s_.V)
+        throw Error(LMD_ERR_INVALID, "step: watched id " + std::to_string(q.watch[w]) + " is outside the vocabulary");
+    const KvRange& r = ranges_[q.slot];
+    if (q.pos + q.n > r.len)
+      throw SequenceFull(q.slot, "the sequence outgrew its room in the KV cache (" + std::to_string(r.len) +
+                                     " positions on this GPU; the other sequences hold the rest): position " +
+                                     std::to_string(q.pos + q.n) + " was asked for");
+    n += q.n;
+  }
+  check_tokens(tokens, n);
+  last_ns_ = -1;
+  if (n_seqs == 1) {
+    const lmdref_cuda_seq& q = seqs[0];
+    Output out;
+    if (q.emit == LMDREF_EMIT_LOGITS) out.logits = q.logits;
+    std::vector<float> scratch;
+    if (q.emit == LMDREF_EMIT_NONE) {  // the logits of a prompt chunk are not wanted
+      scratch.resize(size_t(s_.V));
+      out.logits = scratch.data();
+    }
+    if (q.emit == LMDREF_EMIT_CHOICE) {
+      out.picks = picks;
+      out.watch = q.watch;
+      out.n_watch = q.n_watch;
+      out.watch_logits = q.watch_logits;
+    }
+    const KvRange& range = ranges_[q.slot];
+    workers_->run([&](int r) {
+      rank_forward(*ranks_[r], tokens, q.n, q.pos, range.base, range.len, 1, out);
+    });
+    return;
+  }
+  const BatchPlan p = plan_batch(tokens, seqs, n_seqs);
+  workers_->run([&](int r) { rank_batch(*ranks_[r], p, seqs, n_seqs, picks); });
 }
 
 #define LMDCU_INSTANTIATE(T)                                                                  \
@@ -422,11 +498,13 @@ void CudaModel<T>::forward(const int32_t* tokens, int n, int start_pos, int n_lo
   template void CudaModel<T>::hand_back(Rank&, const Acts&, int, const Output&);              \
   template void CudaModel<T>::enqueue_hand_back(Rank&, const Acts&, const Output&);           \
   template void CudaModel<T>::finish_hand_back(Rank&, const Output&);                         \
-  template void CudaModel<T>::decode_ahead(Rank&, const int32_t*, int, const Output&);        \
+  template void CudaModel<T>::decode_ahead(Rank&, const int32_t*, int, int, int, const Output&); \
   template void CudaModel<T>::decode_step_stream(Rank&, Acts&, const int32_t*);               \
-  template void CudaModel<T>::rank_forward(Rank&, const int32_t*, int, int, int,              \
+  template void CudaModel<T>::rank_forward(Rank&, const int32_t*, int, int, int, int, int,    \
                                            const Output&);                                    \
-  template void CudaModel<T>::forward(const int32_t*, int, int, int, const Output&);
+  template void CudaModel<T>::check_tokens(const int32_t*, int) const;                        \
+  template void CudaModel<T>::forward(const int32_t*, int, int, int, const Output&);          \
+  template void CudaModel<T>::step(const int32_t*, const lmdref_cuda_seq*, int, Pick*);
 
 LMDCU_INSTANTIATE(__half)
 LMDCU_INSTANTIATE(__nv_bfloat16)

@@ -49,7 +49,7 @@ typedef struct lmdref_cuda_weights {
 typedef struct lmdref_cuda_options {
   const char* dtype;     /* "fp16" or "bf16" */
   uint32_t n_devices;    /* the tensor-parallel size */
-  uint32_t reserved;
+  uint32_t max_sequences; /* sequences held at once (step); the KV cache is shared by them */
   const int32_t* devices; /* CUDA device ordinals, one per rank */
   /* Linear weights: NULL or "" (in dtype), "int8" (per-channel, any GPU) or
    * "fp8" (E4M3, per-channel, sm_90); quantize.h's rules. */
@@ -64,6 +64,23 @@ typedef struct lmdref_cuda_choice {
   float logit;        /* logits[id] */
   double log_sum_exp; /* log(sum(exp(logits))) over the vocabulary (fp32 partial sums) */
 } lmdref_cuda_choice;
+
+/* What a sequence's last position of a step hands back. */
+enum { LMDREF_EMIT_NONE = 0, LMDREF_EMIT_LOGITS = 1, LMDREF_EMIT_CHOICE = 2 };
+
+/* One sequence's share of a batched step: n tokens at positions
+ * [pos, pos + n) of the sequence in slot, and what its last position hands
+ * back: its logits row (vocab floats), or the greedy choice and the logits of
+ * n_watch watched ids. */
+typedef struct lmdref_cuda_seq {
+  int32_t slot, pos, n, emit;
+  float* logits;
+  lmdref_cuda_choice* choice;
+  const int32_t* watch;
+  float* watch_logits;
+  int32_t n_watch;
+  int32_t reserved;
+} lmdref_cuda_seq;
 
 typedef struct lmdref_cuda_api {
   uint32_t struct_size;
@@ -90,6 +107,19 @@ typedef struct lmdref_cuda_api {
   /* 1 when greedy decoding should use forward_greedy (the choice made on the
    * GPUs), 0 when the plugin's switches ask for the logits row instead. */
   int32_t (*chooses_greedy)(void* h);
+  /* Sequences (version 4). Each holds a contiguous range of the KV cache,
+   * reserved when it opens; forward() and forward_greedy() use positions
+   * from 0 and refuse to run while a sequence is open. */
+  int32_t (*max_sequences)(void* h);
+  /* *slot = the new sequence's slot, or -1 when its positions (at most the
+   * cache's, prompt + new tokens) do not fit until another one closes. */
+  int32_t (*open_sequence)(void* h, int32_t positions, int32_t* slot, char* err, size_t cap);
+  void (*close_sequence)(void* h, int32_t slot);
+  /* One step over n_seqs sequences; tokens holds theirs one after another.
+   * A sequence that outgrows its range sets *failed_slot (else -1) and the
+   * step returns LMD_ERR_NOMEM without running. */
+  int32_t (*step)(void* h, const int32_t* tokens, const lmdref_cuda_seq* seqs, int32_t n_seqs,
+                  int32_t* failed_slot, char* err, size_t cap);
 } lmdref_cuda_api;
 
 typedef const lmdref_cuda_api* (*lmdref_cuda_get_api_fn)(void);

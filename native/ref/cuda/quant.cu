@@ -426,7 +426,7 @@ struct JobQkvRope {
   __device__ void store(int tile, int i, float a, float b) const {
     const int half = t.head_dim / 2, p = 8 * tile + i;
     store_pair<T>(a + to_f(t.bias[row(tile, i)]), b + to_f(t.bias[row(tile, i + 8)]), p / half,
-                  p % half, t.state[0], 0, t);
+                  p % half, t.state[0], t.state[2], 0, t);
   }
 };
 

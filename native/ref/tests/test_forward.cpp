@@ -202,6 +202,96 @@ void check_model(const ModelConfig& m, int n_prompt, uint64_t seed) {
               rel_err(got.data() + size_t(k - 1) * m.vocab, want[n_prompt - 1]), worst);
 }
 
+// Several sequences in one batched step, their prompts in chunks that
+// straddle steps and sequences joining later, give bit for bit the logits of
+// each sequence run alone through forward().
+void check_batch(const ModelConfig& m, uint64_t seed) {
+  auto src = make_random_source(m, seed);
+  struct Seq {
+    std::vector<int32_t> toks;  // prompt, then the tokens fed while decoding
+    int prompt;
+    std::vector<std::vector<float>> alone;  // logits after positions prompt-1 … toks.size()-1
+    std::vector<std::vector<float>> batched;
+    int slot = -1, fed = 0;
+  };
+  std::vector<Seq> seqs;
+  const int prompts[] = {37, 5, 20, 1};
+  for (int i = 0; i < 4; ++i) {
+    Seq q;
+    q.prompt = prompts[i];
+    for (int t = 0; t < q.prompt + 6; ++t) q.toks.push_back(int32_t((t * 131 + i * 977 + 5) % m.vocab));
+    seqs.push_back(q);
+  }
+  {
+    auto b = make_cpu_backend(m, *src, 2, 0);
+    for (Seq& q : seqs) {
+      std::vector<float> row(m.vocab);
+      CHECK(b->forward(q.toks.data(), q.prompt, 0, 1, row.data(), nullptr));
+      q.alone.push_back(row);
+      for (size_t t = q.prompt; t < q.toks.size(); ++t) {
+        CHECK(b->forward(&q.toks[t], 1, int(t), 1, row.data(), nullptr));
+        q.alone.push_back(row);
+      }
+    }
+  }
+  auto b = make_cpu_backend(m, *src, 3, 0, 0.0, CpuWeightOptions{}, 4);  // every loop split
+  CHECK(b->max_sequences() == 4);
+  // Prompt chunks of at most 8 tokens; sequence i joins at step i.
+  for (int stepno = 0; stepno < 40; ++stepno) {
+    std::vector<SeqStep> steps;
+    std::vector<int32_t> tokens;
+    std::vector<std::vector<float>> rows;
+    rows.reserve(seqs.size());
+    std::vector<size_t> who;
+    for (size_t i = 0; i < seqs.size(); ++i) {
+      Seq& q = seqs[i];
+      if (int(i) > stepno || q.fed == int(q.toks.size())) continue;
+      if (q.slot < 0) q.slot = b->open_sequence(int(q.toks.size()));
+      CHECK(q.slot >= 0);
+      SeqStep st;
+      st.slot = q.slot;
+      st.pos = q.fed;
+      st.n = q.fed < q.prompt ? std::min(8, q.prompt - q.fed) : 1;
+      tokens.insert(tokens.end(), q.toks.begin() + q.fed, q.toks.begin() + q.fed + st.n);
+      q.fed += st.n;
+      if (q.fed >= q.prompt) {
+        rows.emplace_back(m.vocab);
+        st.logits = rows.back().data();
+      }
+      steps.push_back(st);
+      who.push_back(i);
+    }
+    if (steps.empty()) break;
+    CHECK(b->step(tokens.data(), steps.data(), int(steps.size()), StepCancel{}));
+    for (size_t k = 0; k < steps.size(); ++k)
+      if (steps[k].logits) seqs[who[k]].batched.emplace_back(steps[k].logits, steps[k].logits + m.vocab);
+  }
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    CHECK(seqs[i].batched.size() == seqs[i].alone.size());
+    CHECK(seqs[i].batched == seqs[i].alone);
+    b->close_sequence(seqs[i].slot);
+  }
+  // Slots are handed out until full, and again once closed.
+  std::vector<int> slots;
+  for (int i = 0; i < 4; ++i) slots.push_back(b->open_sequence(10));
+  CHECK(b->open_sequence(10) == -1);
+  b->close_sequence(slots[2]);
+  CHECK(b->open_sequence(10) == slots[2]);
+  // A step whose sequences were all cancelled stops.
+  std::atomic<bool> c1{true}, c2{false};
+  const std::atomic<bool>* flags[] = {&c1, &c2};
+  SeqStep one;
+  one.slot = slots[0];
+  one.n = 1;
+  std::vector<float> row(m.vocab);
+  one.logits = row.data();
+  int32_t tok = 1;
+  CHECK(b->step(&tok, &one, 1, StepCancel{flags, 2}));
+  c2 = true;
+  CHECK(!b->step(&tok, &one, 1, StepCancel{flags, 2}));
+  std::printf("batched steps of %zu sequences match each sequence alone, bit for bit\n", seqs.size());
+}
+
 // Int8 weights: the backend computes the dequantized model (int8 values ×
 // scales in fp32) to fp32 accuracy, in prefill and in decode, with and
 // without a quantized lm_head; and the quantization is not a no-op.
@@ -258,6 +348,11 @@ TEST_CASE(model_shapes) {
   // Tied; q/k/v rows (40 + 8 + 8) and vocab (250) not multiples of the
   // 16-wide panels; one KV head shared by 5 query heads.
   check_model(shape(250, 40, 72, 2, 5, 1, true, 10000), 70, 2);
+}
+
+TEST_CASE(batched_steps_match_each_sequence_alone) {
+  check_batch(shape(300, 64, 300, 2, 4, 2, false, 1e6), 3);
+  check_batch(shape(250, 40, 72, 2, 5, 1, true, 10000), 4);
 }
 
 TEST_CASE(int8_weights) {

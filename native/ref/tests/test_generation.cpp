@@ -347,20 +347,25 @@ TEST_CASE(cancel_busy_state) {
   CHECK(secs < 2.0);
   check_times(r);
 
-  // One stream at a time; result() only after done; close() cancels.
+  // max_batch streams at a time; result() only after done; close() cancels.
+  lmd_engine* one = create(R"({"model": "random:tiny", "seed": 2, "threads": 2, "max_batch": 1})");
   Request req(q);
   lmd_error err{};
   err.struct_size = sizeof err;
   lmd_stream* s = nullptr;
   lmd_stream* s2 = nullptr;
-  CHECK_EQ(api->start(e, &req.r, &s, &err), LMD_OK);
-  CHECK_EQ(api->start(e, &req.r, &s2, &err), LMD_ERR_BUSY);
+  CHECK_EQ(api->start(one, &req.r, &s, &err), LMD_OK);
+  CHECK_EQ(api->start(one, &req.r, &s2, &err), LMD_ERR_BUSY);
   CHECK(s2 == nullptr);
   CHECK_EQ(err.code, LMD_ERR_BUSY);
+  CHECK_HAS(std::string(err.message), "still open");
   lmd_result res{};
   res.struct_size = sizeof res;
   CHECK_EQ(api->result(s, &res, &err), LMD_ERR_STATE);
   api->close(s);
+  CHECK_EQ(api->start(one, &req.r, &s, &err), LMD_OK);  // closing gave the place back
+  api->close(s);
+  api->destroy(one);
 
   // Destroying an engine with a stream still open stops the stream; closing it later is safe.
   CHECK_EQ(api->start(e, &req.r, &s, &err), LMD_OK);
@@ -476,6 +481,165 @@ TEST_CASE(request_checks) {
   CHECK_EQ(api->start(e, &bad.r, &s, &small.e), LMD_ERR_INVALID);
   CHECK_EQ(small.e.code, LMD_ERR_INVALID);
   CHECK_EQ(std::strlen(small.e.message), size_t(7));
+  api->destroy(e);
+}
+
+// Polls every stream until all are done (a batch, drained together).
+std::vector<Run> drain(const std::vector<lmd_stream*>& streams, size_t n_watch) {
+  std::vector<Run> runs(streams.size());
+  std::vector<bool> done(streams.size(), false);
+  std::vector<lmd_token> buf(64);
+  std::vector<float> wbuf(64 * std::max<size_t>(1, n_watch));
+  lmd_error err{};
+  err.struct_size = sizeof err;
+  for (size_t left = streams.size(); left > 0;) {
+    for (size_t i = 0; i < streams.size(); ++i) {
+      if (done[i]) continue;
+      lmd_poll p{};
+      p.struct_size = sizeof p;
+      CHECK_EQ(api->poll(streams[i], buf.data(), wbuf.data(), 64, 1000000, &p, &err), LMD_OK);
+      runs[i].tokens.insert(runs[i].tokens.end(), buf.begin(), buf.begin() + p.n);
+      runs[i].watch.insert(runs[i].watch.end(), wbuf.begin(), wbuf.begin() + p.n * n_watch);
+      if (p.done) {
+        done[i] = true;
+        --left;
+        runs[i].res.struct_size = sizeof runs[i].res;
+        CHECK_EQ(api->result(streams[i], &runs[i].res, &err), LMD_OK);
+        api->close(streams[i]);
+      }
+    }
+  }
+  return runs;
+}
+
+bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
+}
+
+std::vector<float> logprobs_of(const Run& r) {
+  std::vector<float> v;
+  for (const auto& t : r.tokens) v.push_back(t.logprob);
+  return v;
+}
+
+// Continuous batching on the CPU: every sequence of a batch, of a request
+// that joins a running batch, of a batch with one request cancelled, gives
+// bit for bit the tokens and logprobs it gives alone; prompts are prefilled
+// in chunks while others decode; the limit and bad requests are refused
+// whole.
+TEST_CASE(batching) {
+  lmd_engine* e = create(R"({"model": "random:tiny-untied", "seed": 5, "threads": 2, "max_batch": 8, "step_tokens": 16})");
+  lmd_info info{};
+  info.struct_size = sizeof info;
+  lmd_error err{};
+  err.struct_size = sizeof err;
+  CHECK_EQ(api->info(e, &info, &err), LMD_OK);
+  CHECK_EQ(info.max_sequences, 8u);
+  CHECK_EQ(info.batch_flags, uint32_t(LMD_BATCH_JOIN | LMD_BATCH_CHUNKED_PREFILL));
+  CHECK_EQ(info.max_step_tokens, 16u);
+
+  const int lengths[] = {5, 70, 17, 1, 33, 48};
+  std::vector<Req> qs;
+  for (int i = 0; i < 6; ++i) {
+    Req q;
+    q.prompt = prompt(lengths[i]);
+    q.prompt[0] = 1000 + i;
+    q.max_new = 12 + 3 * i;
+    q.ignore_eos = true;
+    q.logprobs = true;
+    q.watch = {11, 151643};
+    if (i == 4) {  // sampled, seeded: the same draw alone and in a batch
+      q.temperature = 0.8f;
+      q.top_k = 50;
+      q.seed = 42;
+    }
+    qs.push_back(q);
+  }
+  std::vector<Run> alone;
+  for (const Req& q : qs) alone.push_back(generate(e, q));
+
+  std::vector<Request> reqs;
+  for (const Req& q : qs) reqs.emplace_back(q);
+  std::vector<const lmd_request*> ptrs;
+  for (const Request& r : reqs) ptrs.push_back(&r.r);
+  std::vector<lmd_stream*> streams(qs.size(), nullptr);
+  CHECK_EQ(api->start_batch(e, uint32_t(ptrs.size()), ptrs.data(), streams.data(), &err), LMD_OK);
+  std::vector<Run> batched = drain(streams, 2);
+  uint32_t widest = 0;
+  for (size_t i = 0; i < qs.size(); ++i) {
+    CHECK(batched[i].ids() == alone[i].ids());
+    CHECK(same_bits(logprobs_of(batched[i]), logprobs_of(alone[i])));
+    CHECK(same_bits(batched[i].watch, alone[i].watch));
+    CHECK_EQ(batched[i].res.finish_reason, LMD_FINISH_LENGTH);
+    check_times(batched[i]);
+    const lmd_result& r = batched[i].res;
+    CHECK(r.t_scheduled_ns >= r.t_submit_ns && r.t_scheduled_ns <= r.t_first_ns);
+    CHECK(r.mean_batch >= 1 && r.mean_batch <= 6 && r.max_batch <= 6);
+    widest = std::max(widest, r.max_batch);
+    CHECK_EQ(alone[i].res.max_batch, 1u);
+  }
+  CHECK_EQ(widest, 6u);
+
+  // A request joins a running one; the running one keeps decoding while the
+  // newcomer's 70-token prompt goes in by chunks.
+  {
+    Request a(qs[3]), b(qs[1]);
+    a.r.max_new_tokens = 400;
+    lmd_stream* sa = nullptr;
+    lmd_stream* sb = nullptr;
+    CHECK_EQ(api->start(e, &a.r, &sa, &err), LMD_OK);
+    std::vector<lmd_token> first(8);
+    size_t got = 0;
+    while (got < 3) {
+      lmd_poll p{};
+      p.struct_size = sizeof p;
+      CHECK_EQ(api->poll(sa, first.data() + got, nullptr, uint32_t(first.size() - got), 1000000000, &p, &err), LMD_OK);
+      got += p.n;
+    }
+    CHECK_EQ(api->start(e, &b.r, &sb, &err), LMD_OK);
+    std::vector<Run> both = drain({sa, sb}, 2);  // both requests watch two ids
+    both[0].tokens.insert(both[0].tokens.begin(), first.begin(), first.begin() + got);
+    CHECK(both[1].ids() == alone[1].ids());
+    Req longer = qs[3];
+    longer.max_new = 400;
+    longer.watch.clear();
+    CHECK(both[0].ids() == generate(e, longer).ids());
+    int during = 0;  // tokens of the running request while the newcomer prefilled
+    for (const auto& t : both[0].tokens)
+      if (t.t_ns > both[1].res.t_submit_ns && t.t_ns < both[1].res.t_first_ns) ++during;
+    CHECK(during >= 3);
+  }
+
+  // Cancelling one request of a batch leaves the others as they were.
+  {
+    std::vector<lmd_stream*> three(3, nullptr);
+    const lmd_request* tp[] = {&reqs[0].r, &reqs[1].r, &reqs[2].r};
+    Request long1(qs[1]);
+    long1.r.max_new_tokens = 100000;
+    tp[1] = &long1.r;
+    CHECK_EQ(api->start_batch(e, 3, tp, three.data(), &err), LMD_OK);
+    CHECK_EQ(api->cancel(three[1]), LMD_OK);
+    std::vector<Run> runs = drain(three, 2);
+    CHECK_EQ(runs[1].res.finish_reason, LMD_FINISH_CANCELLED);
+    CHECK(runs[0].ids() == alone[0].ids() && runs[2].ids() == alone[2].ids());
+  }
+
+  // The limit, and a bad request, refuse the whole batch and start nothing.
+  lmd_engine* two = create(R"({"model": "random:tiny-untied", "seed": 5, "threads": 2, "max_batch": 2})");
+  lmd_stream* out[3] = {nullptr, nullptr, nullptr};
+  CHECK_EQ(api->start_batch(two, 3, ptrs.data(), out, &err), LMD_ERR_BUSY);
+  CHECK(out[0] == nullptr && out[1] == nullptr && out[2] == nullptr);
+  Request bad(qs[0]);
+  bad.r.max_new_tokens = 0;
+  const lmd_request* mixed[] = {&reqs[0].r, &bad.r};
+  CHECK_EQ(api->start_batch(two, 2, mixed, out, &err), LMD_ERR_INVALID);
+  CHECK_HAS(std::string(err.message), "request 1");
+  CHECK(out[0] == nullptr);
+  CHECK_EQ(api->start_batch(two, 2, ptrs.data(), out, &err), LMD_OK);
+  lmd_stream* extra = nullptr;
+  CHECK_EQ(api->start(two, &reqs[0].r, &extra, &err), LMD_ERR_BUSY);
+  drain({out[0], out[1]}, 2);
+  api->destroy(two);
   api->destroy(e);
 }
 

@@ -17,7 +17,7 @@ using lmdrive::shim::ShimStream;
 struct lmd_engine {
   std::unique_ptr<ShimEngine> impl;
   std::mutex mu;
-  lmd_stream* active = nullptr;  // the stream not yet closed, if any
+  std::vector<lmd_stream*> open;  // streams started and not yet closed
 };
 
 struct lmd_stream {
@@ -156,6 +156,33 @@ void TokenQueue::fill_result(lmd_result& r) const {
     detail += core_.detail;
   }
   copy_cstr(r.detail, sizeof r.detail, detail);
+  r.t_scheduled_ns = core_.scheduled_ns;
+  r.mean_batch = core_.mean_batch > 0 ? static_cast<float>(core_.mean_batch) : std::numeric_limits<float>::quiet_NaN();
+  r.max_batch = core_.max_batch;
+}
+
+// ---- ShimEngine ----------------------------------------------------------------
+
+std::vector<std::unique_ptr<ShimStream>> ShimEngine::start_batch(const std::vector<RequestSpec>& reqs) {
+  std::vector<std::unique_ptr<ShimStream>> out;
+  try {
+    for (size_t i = 0; i < reqs.size(); ++i) {
+      try {
+        out.push_back(start(reqs[i]));
+      } catch (const ShimError& x) {
+        fail(x.code(), strf("request %zu: %s", i, x.what()));
+      }
+    }
+  } catch (...) {
+    // All or none: the ones already started end before the error goes up.
+    for (auto& s : out) {
+      s->cancel_requested.store(true);
+      s->request_cancel();
+      s->wait_engine_released();
+    }
+    throw;
+  }
+  return out;
 }
 
 // ---- lmd_info ------------------------------------------------------------------
@@ -205,18 +232,55 @@ int32_t info(LibraryInfo library_info, lmd_engine* e, lmd_info* out, lmd_error* 
   });
 }
 
+namespace {
+
+// Refuses n more streams when they would exceed what the engine runs at once.
+void check_room(lmd_engine* e, size_t n) {
+  const size_t limit = static_cast<size_t>(std::max(1, e->impl->max_streams()));
+  if (e->open.size() + n <= limit) return;
+  if (limit == 1) fail(LMD_ERR_BUSY, "a stream is still open on this engine (batch 1); close it first");
+  fail(LMD_ERR_BUSY, strf("%zu of the %zu streams this engine runs at once are open; %s", e->open.size(), limit,
+                          n > 1 ? strf("a batch of %zu does not fit", n).c_str() : "close one first"));
+}
+
+lmd_stream* adopt(lmd_engine* e, std::unique_ptr<ShimStream> impl) {
+  auto s = std::make_unique<lmd_stream>();
+  s->impl = std::move(impl);
+  s->owner = e;
+  e->open.push_back(s.get());
+  return s.release();
+}
+
+}  // namespace
+
 int32_t start(lmd_engine* e, const lmd_request* req, lmd_stream** out, lmd_error* err) {
   return guarded(err, [&] {
     if (!e || !out) invalid("start: engine or out is NULL");
     *out = nullptr;
     RequestSpec spec = copy_request(req);
     std::lock_guard<std::mutex> lk(e->mu);
-    if (e->active) fail(LMD_ERR_BUSY, "a stream is still open on this engine (batch 1); close it first");
-    auto s = std::make_unique<lmd_stream>();
-    s->impl = e->impl->start(spec);
-    s->owner = e;
-    e->active = s.get();
-    *out = s.release();
+    check_room(e, 1);
+    *out = adopt(e, e->impl->start(spec));
+  });
+}
+
+int32_t start_batch(lmd_engine* e, uint32_t n, const lmd_request* const* reqs, lmd_stream** out, lmd_error* err) {
+  return guarded(err, [&] {
+    if (!e || !reqs || !out || n == 0) invalid("start_batch: engine, reqs or out is NULL, or n is 0");
+    std::vector<RequestSpec> specs;
+    specs.reserve(n);
+    for (uint32_t i = 0; i < n; ++i) {
+      try {
+        specs.push_back(copy_request(reqs[i]));
+      } catch (const ShimError& x) {
+        fail(x.code(), strf("request %u: %s", i, x.what()));
+      }
+    }
+    std::lock_guard<std::mutex> lk(e->mu);
+    check_room(e, n);
+    std::vector<std::unique_ptr<ShimStream>> streams = e->impl->start_batch(specs);
+    if (streams.size() != n) fail(LMD_ERR_ENGINE, "start_batch: the engine started a different number of streams");
+    for (uint32_t i = 0; i < n; ++i) out[i] = adopt(e, std::move(streams[i]));
   });
 }
 
@@ -280,7 +344,7 @@ void close(lmd_stream* s) {
     lmd_engine* owner = s->owner;
     if (owner) {
       std::lock_guard<std::mutex> lk(owner->mu);
-      if (owner->active == s) owner->active = nullptr;
+      owner->open.erase(std::remove(owner->open.begin(), owner->open.end(), s), owner->open.end());
     }
     delete s;
   } catch (...) {
@@ -293,13 +357,17 @@ void destroy(lmd_engine* e) {
   try {
     {
       std::lock_guard<std::mutex> lk(e->mu);
-      if (e->active) {
-        // The caller still holds this stream: end its generation and detach
-        // it; close() will free it later without touching the engine.
-        release_stream(e->active);
-        e->active->owner = nullptr;
-        e->active = nullptr;
+      // The caller still holds these streams: end their generations and
+      // detach them; close() will free them later without touching the engine.
+      for (lmd_stream* s : e->open) {
+        s->impl->cancel_requested.store(true);
+        s->impl->request_cancel();
       }
+      for (lmd_stream* s : e->open) {
+        release_stream(s);
+        s->owner = nullptr;
+      }
+      e->open.clear();
     }
     delete e;
   } catch (...) {

@@ -111,6 +111,10 @@ TrtConfig parse_trt_config(const std::string& json) {
   h["enable_block_reuse"] = [&](const Json& v, const std::string& k) { c.enable_block_reuse = get_bool(v, k); };
   h["max_seq_len"] = [&](const Json& v, const std::string& k) { c.max_seq_len = get_int(v, k, 1, INT_MAX); };
   h["max_num_tokens"] = [&](const Json& v, const std::string& k) { c.max_num_tokens = get_int(v, k, 1, INT_MAX); };
+  h["max_batch"] = [&](const Json& v, const std::string& k) { c.max_batch = get_int(v, k, 1, 65536); };
+  h["enable_chunked_context"] = [&](const Json& v, const std::string& k) {
+    c.enable_chunked_context = get_bool(v, k);
+  };
   h["eos_ids"] = [&](const Json& v, const std::string& k) { c.eos_ids = get_int_list(v, k, 0, INT_MAX); };
   h["log_level"] = [&](const Json& v, const std::string& k) { c.log_level = check_log_level(get_string(v, k), k); };
   h["recv_poll_ms"] = [&](const Json& v, const std::string& k) { c.recv_poll_ms = get_int(v, k, 0, 1000); };
@@ -168,6 +172,16 @@ TrtEngineFacts parse_trt_engine_config(const std::string& json_text) {
   return f;
 }
 
+int choose_trt_max_batch(std::optional<int> configured, int engine_max_batch_size) {
+  if (!configured) return engine_max_batch_size > 0 ? engine_max_batch_size : 1;
+  if (engine_max_batch_size > 0 && *configured > engine_max_batch_size) {
+    invalid(strf("trtllm config: max_batch %d exceeds the engine's max_batch_size %d; rebuild it with "
+                 "trtllm-build --max_batch_size %d or ask for at most %d",
+                 *configured, engine_max_batch_size, *configured, engine_max_batch_size));
+  }
+  return *configured;
+}
+
 TmConfig parse_tm_config(const std::string& json) {
   TmConfig c;
   std::map<std::string, Handler> h;
@@ -194,6 +208,7 @@ TmConfig parse_tm_config(const std::string& json) {
   h["max_prefill_token_num"] = [&](const Json& v, const std::string& k) {
     c.max_prefill_token_num = get_int(v, k, 1, INT_MAX);
   };
+  h["max_batch"] = [&](const Json& v, const std::string& k) { c.max_batch = get_int(v, k, 1, 65536); };
   h["communicator"] = [&](const Json& v, const std::string& k) {
     c.communicator = get_string(v, k);
     if (c.communicator != "nccl" && c.communicator != "native") {

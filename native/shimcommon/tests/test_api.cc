@@ -67,7 +67,10 @@ private:
 
 class FakeEngine : public ShimEngine {
 public:
+  explicit FakeEngine(int streams = 1) : streams_(streams) {}
+  int max_streams() const override { return streams_; }
   void fill_info(lmd_info& info) override {
+    info.max_sequences = static_cast<uint32_t>(streams_);
     copy_cstr(info.backend, sizeof info.backend, "fake");
     info.vocab_size = 1000;
     info.tp_size = 1;
@@ -77,11 +80,14 @@ public:
     if (req.prompt[0] == 777) throw std::runtime_error("raw std exception");
     return std::make_unique<FakeStream>(req, 200000);
   }
+
+private:
+  int streams_;
 };
 
 std::unique_ptr<ShimEngine> make_fake(const std::string& cfg) {
   if (cfg.find("bad") != std::string::npos) fail(LMD_ERR_INVALID, "bad config");
-  return std::make_unique<FakeEngine>();
+  return std::make_unique<FakeEngine>(cfg.find("\"streams\":3") != std::string::npos ? 3 : 1);
 }
 
 void fake_library_info(lmd_info& info) {
@@ -127,10 +133,10 @@ struct Req {
   }
 };
 
-lmd_engine* new_engine(const lmd_api* a) {
+lmd_engine* new_engine(const lmd_api* a, const char* cfg = "{}") {
   lmd_engine* e = nullptr;
   lmd_error err = make_err();
-  CHECK_EQ(a->create("{}", &e, &err), int32_t(LMD_OK));
+  CHECK_EQ(a->create(cfg, &e, &err), int32_t(LMD_OK));
   return e;
 }
 
@@ -473,6 +479,77 @@ TEST_CASE(steady_clock_is_the_monotonic_clock) {
                                          .count());
   int64_t b = now_ns();
   CHECK(s >= a && s <= b);
+}
+
+
+TEST_CASE(several_streams_up_to_the_engines_limit) {
+  const lmd_api* a = api();
+  lmd_engine* e = new_engine(a, R"({"streams":3})");
+  lmd_info info = sized<lmd_info>();
+  lmd_error err = make_err();
+  CHECK_EQ(a->info(e, &info, &err), int32_t(LMD_OK));
+  CHECK_EQ(info.max_sequences, 3u);
+  Req req(6);
+  lmd_stream* s[3];
+  for (auto& x : s) x = start_stream(a, e, req);
+  lmd_stream* extra = nullptr;
+  CHECK_EQ(a->start(e, &req.r, &extra, &err), int32_t(LMD_ERR_BUSY));
+  CHECK(std::string(err.message).find("3 of the 3 streams") != std::string::npos);
+  for (lmd_stream* x : s) CHECK_EQ(drain(a, x).size(), size_t(6));
+  a->close(s[1]);
+  const lmd_request* two[] = {&req.r, &req.r};
+  lmd_stream* out[2] = {nullptr, nullptr};
+  CHECK_EQ(a->start_batch(e, 2, two, out, &err), int32_t(LMD_ERR_BUSY));
+  CHECK(std::string(err.message).find("a batch of 2 does not fit") != std::string::npos);
+  CHECK(out[0] == nullptr && out[1] == nullptr);
+  s[1] = start_stream(a, e, req);
+  for (lmd_stream* x : s) a->close(x);
+  CHECK_EQ(g_live_streams.load(), 0);
+  a->destroy(e);
+}
+
+TEST_CASE(start_batch_is_all_or_none) {
+  const lmd_api* a = api();
+  lmd_engine* e = new_engine(a, R"({"streams":3})");
+  Req ok(5), refused(5), bad(0);
+  refused.prompt[0] = 666;
+  lmd_error err = make_err();
+  lmd_stream* out[3] = {nullptr, nullptr, nullptr};
+  const lmd_request* with_refused[] = {&ok.r, &refused.r, &ok.r};
+  CHECK_EQ(a->start_batch(e, 3, with_refused, out, &err), int32_t(LMD_ERR_ENGINE));
+  CHECK_EQ(std::string(err.message), std::string("request 1: engine refused"));
+  CHECK(out[0] == nullptr && g_live_streams.load() == 0);
+  const lmd_request* with_bad[] = {&ok.r, &ok.r, &bad.r};
+  CHECK_EQ(a->start_batch(e, 3, with_bad, out, &err), int32_t(LMD_ERR_INVALID));
+  CHECK(std::string(err.message).find("request 2: ") == 0);
+  const lmd_request* good[] = {&ok.r, &ok.r, &ok.r};
+  CHECK_EQ(a->start_batch(e, 3, good, out, &err), int32_t(LMD_OK));
+  for (lmd_stream* x : out) {
+    CHECK_EQ(drain(a, x).size(), size_t(5));
+    lmd_result r = sized<lmd_result>();
+    CHECK_EQ(a->result(x, &r, &err), int32_t(LMD_OK));
+    CHECK_EQ(r.t_scheduled_ns, int64_t(-1));  // the fake does not say
+    CHECK(std::isnan(r.mean_batch));
+    a->close(x);
+  }
+  CHECK_EQ(a->start_batch(e, 0, good, out, &err), int32_t(LMD_ERR_INVALID));
+  a->destroy(e);
+}
+
+TEST_CASE(destroy_ends_every_open_stream) {
+  const lmd_api* a = api();
+  lmd_engine* e = new_engine(a, R"({"streams":3})");
+  Req req(1000000);
+  const lmd_request* three[] = {&req.r, &req.r, &req.r};
+  lmd_stream* out[3];
+  lmd_error err = make_err();
+  CHECK_EQ(a->start_batch(e, 3, three, out, &err), int32_t(LMD_OK));
+  a->destroy(e);
+  for (lmd_stream* x : out) {
+    drain(a, x);
+    a->close(x);
+  }
+  CHECK_EQ(g_live_streams.load(), 0);
 }
 
 TEST_MAIN("shimcommon api")

@@ -142,4 +142,20 @@ TEST_CASE(device_lists) {
   CHECK_EQ(resolve_devices({0, 1}, 2, true, "turbomind")[1], 1);
 }
 
+TEST_CASE(concurrency_keys) {
+  TrtConfig t = parse_trt_config(R"({"engine_dir": "e", "max_batch": 32, "enable_chunked_context": true})");
+  CHECK_EQ(*t.max_batch, 32);
+  CHECK(t.enable_chunked_context);
+  CHECK(!parse_trt_config(R"({"engine_dir": "e"})").max_batch.has_value());
+  CHECK_THROWS(parse_trt_config(R"({"engine_dir":"e","max_batch":0})"), LMD_ERR_INVALID, "out of range");
+  CHECK_EQ(choose_trt_max_batch(std::nullopt, 16), 16);  // the engine's build-time limit
+  CHECK_EQ(choose_trt_max_batch(std::nullopt, 0), 1);    // unknown: one at a time
+  CHECK_EQ(choose_trt_max_batch(8, 16), 8);
+  CHECK_THROWS(choose_trt_max_batch(64, 16), LMD_ERR_INVALID, "--max_batch_size 64");
+  TmConfig m = parse_tm_config(R"({"model_dir": "w", "max_batch": 8})");
+  CHECK_EQ(m.max_batch, 8);
+  CHECK_EQ(parse_tm_config(R"({"model_dir": "w"})").max_batch, 64);
+  CHECK_THROWS(parse_tm_config(R"({"model_dir":"w","max_batch":-1})"), LMD_ERR_INVALID, "out of range");
+}
+
 TEST_MAIN("shimcommon config")

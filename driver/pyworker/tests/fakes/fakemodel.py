@@ -2,7 +2,10 @@
 from the model folder's config.json (key "lmdrive_fake"), so tests choose
 when the model emits an EOS or a stop id.
 
-    "lmdrive_fake": {"emit": {"<step>": <id>}, "tokens_per_step": k, "kv_session_len": S}
+    "lmdrive_fake": {"emit": {"<step>": <id>}, "tokens_per_step": k, "kv_session_len": S, "step_ms": m}
+
+step_ms: each engine step (each token of a stream) takes that long, so that
+tests can see requests overlap.
 """
 import json
 import os

@@ -1,7 +1,8 @@
 // The engine-independent half of every engine library (the reference engine
 // and the SDK shims): the lmd_api table, the poll() semantics over a
-// thread-safe token queue, struct_size handling, one open stream per engine,
-// and the rule that no C++ exception crosses the C boundary.
+// thread-safe token queue, struct_size handling, at most max_streams() open
+// streams per engine (ABI 1.1: several generations at once), and the rule
+// that no C++ exception crosses the C boundary.
 //
 // A library implements ShimEngine and ShimStream and exports
 //   extern "C" const lmd_api* lmdrive_get_api(void) {
@@ -35,6 +36,11 @@ struct ResultCore {
   bool ignore_eos_applied = false;
   std::vector<int32_t> stop_ids;  // single ids that could end this generation
   std::string detail;             // appended after finish.note
+  // ABI 1.1: when the engine took the request into its batch, and the
+  // sequences per step that gave it its tokens (0: not known).
+  int64_t scheduled_ns = -1;
+  double mean_batch = 0;
+  uint32_t max_batch = 0;
 };
 
 // Tokens flow from the engine's thread into this queue and out through
@@ -112,8 +118,15 @@ public:
   virtual ~ShimEngine() = default;
   virtual void fill_info(lmd_info& info) = 0;
   // Starts one generation; throws ShimError on refusal or failure. The table
-  // has already refused a second open stream (LMD_ERR_BUSY).
+  // has already refused a stream beyond max_streams() (LMD_ERR_BUSY).
   virtual std::unique_ptr<ShimStream> start(const RequestSpec& req) = 0;
+  // How many streams may be open at once (what fill_info reports as
+  // max_sequences); 1 for an engine that runs one generation at a time.
+  virtual int max_streams() const { return 1; }
+  // Starts several generations that enter the engine together (start_batch):
+  // all of them, or none and a ShimError. The default starts them one after
+  // the other; an engine with a step loop hands them to one step.
+  virtual std::vector<std::unique_ptr<ShimStream>> start_batch(const std::vector<RequestSpec>& reqs);
 };
 
 // Writes the devices (at most 16) and the EOS set (at most LMD_MAX_IDS) into
@@ -131,6 +144,7 @@ int64_t now_ns(void);
 int32_t create(EngineFactory factory, const char* config_json, lmd_engine** out, lmd_error* err);
 int32_t info(LibraryInfo library_info, lmd_engine* e, lmd_info* out, lmd_error* err);
 int32_t start(lmd_engine* e, const lmd_request* req, lmd_stream** out, lmd_error* err);
+int32_t start_batch(lmd_engine* e, uint32_t n, const lmd_request* const* reqs, lmd_stream** out, lmd_error* err);
 int32_t poll(lmd_stream* s, lmd_token* tokens, float* watch, uint32_t cap, int64_t timeout_ns, lmd_poll* out,
              lmd_error* err);
 int32_t cancel(lmd_stream* s);
@@ -161,6 +175,7 @@ const lmd_api* api_table() {
       &table::result,
       &table::close,
       &table::destroy,
+      &table::start_batch,
   };
   return &kTable;
 }

@@ -24,6 +24,8 @@ struct TrtConfig {
   bool enable_block_reuse = false;     // prefix reuse between requests: off for benchmarks
   std::optional<int> max_seq_len;      // overrides the engine's value for clamp reporting
   std::optional<int> max_num_tokens;   // ExecutorConfig maxNumTokens
+  std::optional<int> max_batch;        // requests in flight (ExecutorConfig maxBatchSize); default: the engine's
+  bool enable_chunked_context = false; // prompts prefilled in chunks of maxNumTokens beside running requests
   std::vector<int> eos_ids;            // the model's EOS set; the engine knows none itself
   std::string log_level;               // sets TLLM_LOG_LEVEL when not already set
   int recv_poll_ms = 1;                // orchestrator receive poll period (0 = busy loop)
@@ -47,6 +49,11 @@ struct TrtEngineFacts {
 
 TrtEngineFacts parse_trt_engine_config(const std::string& json_text);
 
+// How many requests the executor runs at once: the config's max_batch, else
+// the engine's build-time max_batch_size (else 1). More than the engine was
+// built for is refused with the trtllm-build flag that raises it.
+int choose_trt_max_batch(std::optional<int> configured, int engine_max_batch_size);
+
 // ---- TurboMind, LMDeploy v0.7.3 (native/turbomind) ------------------------
 
 struct TmConfig {
@@ -58,6 +65,7 @@ struct TmConfig {
   std::vector<int> eos_ids;
   std::string data_type = "auto";        // auto | fp16 | bf16
   int max_prefill_token_num = 8192;
+  int max_batch = 64;                    // requests in flight (engine_config max_batch_size)
   std::string communicator = "nccl";
   bool enable_prefix_caching = false;
   std::string log_level;                 // sets TM_LOG_LEVEL when not already set

@@ -21,9 +21,10 @@ class GenerationConfig:
 
 
 class TurbomindEngineConfig:
-    def __init__(self, dtype="auto", tp=1, session_len=None, cache_max_entry_count=0.8, enable_prefix_caching=False):
+    def __init__(self, dtype="auto", tp=1, session_len=None, cache_max_entry_count=0.8, enable_prefix_caching=False,
+                 max_batch_size=None):
         self.__dict__.update(dict(dtype=dtype, tp=tp, session_len=session_len, cache_max_entry_count=cache_max_entry_count,
-                                  enable_prefix_caching=enable_prefix_caching))
+                                  enable_prefix_caching=enable_prefix_caching, max_batch_size=max_batch_size))
 
 
 class PytorchEngineConfig(TurbomindEngineConfig):
@@ -49,6 +50,8 @@ class AsyncEngine:
             self.backend_config.session_len = kv
         self.session_len = self.backend_config.session_len
         self.stopped = set()
+        self.running = 0
+        self.widest = 0  # the most sessions generating at once
 
     async def stop_session(self, session_id):
         self.stopped.add(session_id)
@@ -70,8 +73,17 @@ class AsyncEngine:
             stops = list(gc.stop_token_ids or []) + fakemodel.eos_ids(self.cfg, self.gen)
         banned = stops if gc.ignore_eos else []  # PyTorch engine: stop words become bad words
         out = []
+        self.running += 1
+        self.widest = max(self.widest, self.running)
+        try:
+            async for r in self._tokens(session_id, gc, prompt, max_new, stops, banned, out):
+                yield r
+        finally:
+            self.running -= 1
+
+    async def _tokens(self, session_id, gc, prompt, max_new, stops, banned, out):
         while True:
-            await asyncio.sleep(0)
+            await asyncio.sleep(self.script.get("step_ms", 0) / 1000.0)
             if session_id in self.stopped:
                 yield _Response(token_ids=[], generate_token_len=len(out), finish_reason="abort", logprobs=None)
                 return

@@ -46,7 +46,7 @@ class _Stream:
         stop_words = [] if sp.ignore_eos else list(sp.stop_token_ids or [])
         arrival, first, out = time.monotonic(), None, []
         while True:
-            await asyncio.sleep(0)
+            await asyncio.sleep(llm.script.get("step_ms", 0) / 1000.0)
             if self.aborted:
                 yield self._out([], "cancelled", None, arrival, first)
                 return
@@ -74,16 +74,30 @@ class _Stream:
         return _O(outputs=[_O(token_ids_diff=diff, logprobs_diff=lp, finish_reason=finish, stop_reason=reason,
                               request_perf_metrics=perf)])
 
+    async def _tracked(self):
+        self.llm.running += 1
+        self.llm.widest = max(self.llm.widest, self.llm.running)
+        try:
+            async for out in self._gen():
+                yield out
+        finally:
+            self.llm.running -= 1
+
     def __aiter__(self):
-        return self._gen()
+        return self._tracked()
 
 
 class LLM:
     def __init__(self, model, tokenizer=None, skip_tokenizer_init=False, tensor_parallel_size=1, max_seq_len=None,
-                 kv_cache_config=None, trust_remote_code=False, dtype="auto", backend=None):
+                 kv_cache_config=None, trust_remote_code=False, dtype="auto", backend=None, max_batch_size=2048,
+                 max_num_tokens=8192, enable_chunked_prefill=False):
         self.cfg, self.gen, self.script = fakemodel.load(model)
         self.skip_tokenizer_init = skip_tokenizer_init
-        self.args = _O(max_seq_len=max_seq_len or self.cfg["max_position_embeddings"], kv_cache_config=kv_cache_config)
+        self.args = _O(max_seq_len=max_seq_len or self.cfg["max_position_embeddings"], kv_cache_config=kv_cache_config,
+                       max_batch_size=max_batch_size, max_num_tokens=max_num_tokens,
+                       enable_chunked_prefill=enable_chunked_prefill)
+        self.running = 0
+        self.widest = 0  # the most streams generating at once
 
     def generate_async(self, inputs, sampling_params=None, streaming=False):
         sp = sampling_params or SamplingParams()

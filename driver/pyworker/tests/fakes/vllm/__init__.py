@@ -21,9 +21,13 @@ class Logprob:
 
 
 class _Engine:
-    def __init__(self, path, max_model_len, prefix_caching, stats):
+    def __init__(self, path, max_model_len, prefix_caching, stats, max_num_seqs):
         self.cfg, self.gen, self.script = fakemodel.load(path)
         self.model_config = _Obj(max_model_len=max_model_len)
+        self.vllm_config = _Obj(model_config=self.model_config, scheduler_config=_Obj(
+            max_num_seqs=max_num_seqs, max_num_batched_tokens=8192, chunked_prefill_enabled=True))
+        self.steps = 0
+        self.widest = 0  # the most requests one step served
         self.prefix_caching, self.stats = prefix_caching, stats
         self.requests = {}
         self.seen_prompts = set()
@@ -48,8 +52,14 @@ class _Engine:
         return bool(self.requests)
 
     def step(self):
+        # The scheduler: at most max_num_seqs requests a step, first come first.
+        if self.script.get("step_ms"):
+            time.sleep(self.script["step_ms"] / 1000.0)
+        self.steps += 1
         outs = []
-        for rid, r in list(self.requests.items()):
+        batch = list(self.requests.items())[:self.vllm_config.scheduler_config.max_num_seqs]
+        self.widest = max(self.widest, len(batch))
+        for rid, r in batch:
             p, new, finish, stop_reason = r["params"], [], None, None
             if r["aborted"]:
                 finish = "abort"
@@ -87,9 +97,10 @@ class _Engine:
 class LLM:
     def __init__(self, model, tensor_parallel_size=1, dtype="auto", seed=None, trust_remote_code=False,
                  max_model_len=None, enable_prefix_caching=True, disable_log_stats=True, skip_tokenizer_init=False,
-                 gpu_memory_utilization=0.9, enforce_eager=False):
+                 gpu_memory_utilization=0.9, enforce_eager=False, max_num_seqs=None):
         cfg, _, _ = fakemodel.load(model)
         if not skip_tokenizer_init and not os.path.exists(os.path.join(model, "tokenizer.json")):
             raise OSError("Can't load tokenizer for '%s'" % model)
+        # max_num_seqs: the LLM class's default on a GPU is 256.
         self.llm_engine = _Engine(model, max_model_len or cfg["max_position_embeddings"], enable_prefix_caching,
-                                  not disable_log_stats)
+                                  not disable_log_stats, max_num_seqs or 256)

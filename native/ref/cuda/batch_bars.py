@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+"""The batch speed bars of the ref engine (gpu_check.sh step batch14), from
+the same device run's records:
+
+  run-batch14.jsonl  `lmdrive run --batch B` of random:qwen2.5-14b fp16,
+                     1k-token prompts -> 256 new tokens, B = 1, 8, 32, 64
+  torch.jsonl        copy bandwidth and the prefill GEMM rate (step torch)
+
+For each batch size it prints the aggregate decode rate (tokens after every
+request's first token, over the time from the last first token to the last
+token: every sequence decoding) and the step roofline: the larger of
+  bytes / copy bandwidth   bytes = the weights a decode step reads (layers
+                           and lm_head, fp16) + the KV cache of every
+                           sequence at its mean context (prompt + new/2)
+  FLOPs / GEMM rate        2 · B · (weights) + attention over those contexts
+Then the two bars of batch 32: decode rate >= 75% of its roofline, and >= 20x
+the batch-1 decode rate, each "met" or "MISSED" with its ratio.
+
+usage: batch_bars.py OUT-DIR
+"""
+import json
+import os
+import sys
+
+SHAPE = (5120, 13824, 48, 40, 8, 152064)  # qwen2.5-14b: hidden, intermediate, layers, heads, kv heads, vocab
+PROMPT, NEW = 1024, 256
+
+
+def step_cost(batch):
+    h, inter, layers, heads, kv, vocab = SHAPE
+    hd = h // heads
+    q, kvd = heads * hd, kv * hd
+    params = layers * (h * (q + 2 * kvd) + (q + 2 * kvd) + q * h + 3 * h * inter + 2 * h) + vocab * h + h
+    context = PROMPT + NEW / 2
+    kv_bytes = batch * layers * 2 * kvd * 2 * context
+    bytes_ = params * 2 + kv_bytes
+    flops = 2 * batch * params + batch * layers * 4 * q * context
+    return bytes_, flops
+
+
+def main():
+    d = sys.argv[1]
+    bw = gemm = None
+    tp = os.path.join(d, "torch.jsonl")
+    if os.path.exists(tp):
+        for line in open(tp):
+            if not line.startswith("{"):
+                continue
+            j = json.loads(line)
+            if j["measure"] == "copybw":
+                bw = j["bytes_per_s"]
+            if j["measure"] == "gemm":
+                gemm = max(gemm or 0, j["tflops"] * 1e12)
+    if not bw or not gemm:
+        sys.exit("batch bars: run the torch step in the same device run (copy bandwidth and GEMM rate)")
+    rates = {}
+    rp = os.path.join(d, "run-batch14.jsonl")
+    for line in open(rp) if os.path.exists(rp) else []:
+        r = json.loads(line)
+        if r.get("kind") == "load" and r.get("summary"):
+            b = r["workload"]["load"]["batch"]
+            rates[b] = r["summary"].get("decode_tok_s", 0)
+    if not rates:
+        sys.exit("batch bars: no batch runs in run-batch14.jsonl")
+    print(f"copy bandwidth {bw / 1e12:.2f} TB/s, GEMM rate {gemm / 1e12:.0f} TFLOP/s")
+    print("| batch | decode tok/s | step roofline tok/s | bound | ratio |")
+    print("|---|---|---|---|---|")
+    roof = {}
+    for b in sorted(rates):
+        bytes_, flops = step_cost(b)
+        t_mem, t_flop = bytes_ / bw, flops / gemm
+        roof[b] = b / max(t_mem, t_flop)
+        bound = "memory" if t_mem >= t_flop else "compute"
+        print(f"| {b} | {rates[b]:.1f} | {roof[b]:.1f} | {bound} | {rates[b] / roof[b]:.1%} |")
+    ok = True
+    if 32 in rates:
+        r = rates[32] / roof[32]
+        met = r >= 0.75
+        ok = ok and met
+        print(f"bar: batch-32 decode >= 75% of its step roofline: {'met' if met else 'MISSED'} ({r:.1%})")
+    else:
+        ok = False
+        print("bar: batch-32 decode >= 75% of its step roofline: MISSED (no batch-32 run)")
+    if 32 in rates and rates.get(1):
+        x = rates[32] / rates[1]
+        met = x >= 20
+        ok = ok and met
+        print(f"bar: batch-32 decode >= 20x batch 1: {'met' if met else 'MISSED'} ({x:.1f}x)")
+    else:
+        ok = False
+        print("bar: batch-32 decode >= 20x batch 1: MISSED (no batch-1 or batch-32 run)")
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
