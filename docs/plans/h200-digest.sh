@@ -16,6 +16,10 @@
 #              about 3 more minutes; cells an engine cannot run become failed rows)
 #              LMDRIVE_DIGEST_COPY_TO=DIR  also copy what was made into DIR
 set -uo pipefail
+# Read once and taken out of the environment: the records' repro block keeps
+# LMDRIVE_* variables, and this one names a folder of the machine.
+COPY_TO=${LMDRIVE_DIGEST_COPY_TO:-}
+unset LMDRIVE_DIGEST_COPY_TO
 BIN=${1:-build/bin/lmdrive}
 shift || true
 TITLE="lmdrive digest example: the reference engine on one H200"
@@ -46,9 +50,9 @@ rm -f "$DEST"/*.svg
   echo "!! report failed"
   exit 1
 }
-if [ -n "${LMDRIVE_DIGEST_COPY_TO:-}" ]; then
-  mkdir -p "$LMDRIVE_DIGEST_COPY_TO"
-  cp -r docs/digest-example.md docs/digest-example.html "$DEST" "$LMDRIVE_DIGEST_COPY_TO/"
+if [ -n "$COPY_TO" ]; then
+  mkdir -p "$COPY_TO"
+  cp -r docs/digest-example.md docs/digest-example.html "$DEST" "$COPY_TO/"
 fi
 cat docs/digest-example.md
 ls -l docs/digest-example.md docs/digest-example.html "$DEST"

@@ -4,7 +4,9 @@ the same device run's records:
 
   run-batch14.jsonl  `lmdrive run --batch B` of random:qwen2.5-14b fp16,
                      1k-token prompts -> 256 new tokens, B = 1, 8, 32, 64
-  torch.jsonl        copy bandwidth and the prefill GEMM rate (step torch)
+  floors.jsonl       copy bandwidth and the prefill GEMM rate (step floors),
+  or quant-torch.jsonl  the quant step's copy bandwidth and its fp16 baseline
+                     of the 14B prefill GEMMs (gemm8's fp16_s)
 
 For each batch size it prints the aggregate decode rate (tokens after every
 request's first token, over the time from the last first token to the last
@@ -38,21 +40,34 @@ def step_cost(batch):
     return bytes_, flops
 
 
+def prefill_flops(tokens):
+    """FLOPs of the four projections of every layer for `tokens` rows (what
+    bench_torch.py's gemm and gemm8 time)."""
+    h, inter, layers, heads, kv, _ = SHAPE
+    q, kvd = h, kv * (h // heads)
+    return 2 * tokens * layers * (h * (q + 2 * kvd) + q * h + 3 * h * inter)
+
+
 def main():
     d = sys.argv[1]
     bw = gemm = None
-    tp = os.path.join(d, "torch.jsonl")
-    if os.path.exists(tp):
+    for name in ("floors.jsonl", "torch.jsonl", "quant-torch.jsonl"):
+        tp = os.path.join(d, name)
+        if not os.path.exists(tp):
+            continue
         for line in open(tp):
             if not line.startswith("{"):
                 continue
             j = json.loads(line)
             if j["measure"] == "copybw":
-                bw = j["bytes_per_s"]
+                bw = bw or j["bytes_per_s"]
             if j["measure"] == "gemm":
                 gemm = max(gemm or 0, j["tflops"] * 1e12)
+            if j["measure"] == "gemm8" and j.get("preset") == "qwen2.5-14b":
+                gemm = max(gemm or 0, prefill_flops(j["tokens"]) / j["fp16_s"])
     if not bw or not gemm:
-        sys.exit("batch bars: run the torch step in the same device run (copy bandwidth and GEMM rate)")
+        sys.exit("batch bars: run the floors or the quant step in the same device run "
+                 "(copy bandwidth and GEMM rate)")
     rates = {}
     rp = os.path.join(d, "run-batch14.jsonl")
     for line in open(rp) if os.path.exists(rp) else []:

@@ -20,7 +20,8 @@
 #                     omp (the CPU backend with OpenMP and with std::thread,
 #                     docs/dist.md), batchparity (batched generation against
 #                     each request alone), batch14 (14B at batch 1, 8, 32, 64 with
-#                     batch_bars.py), cpuparity (the CPU engine against
+#                     batch_bars.py, which needs the floors or the quant step
+#                     in the same run), cpuparity (the CPU engine against
 #                     transformers on the CPU), quant (int8/fp8 weights with
 #                     their fp16 baseline, quant_bars.py), digest (the example
 #                     digest, docs/plans/h200-digest.sh), readme (the gpus
