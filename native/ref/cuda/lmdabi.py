@@ -141,6 +141,8 @@ class Engine:
 
     @staticmethod
     def _request(prompt, max_new, watch, keep):
+        """A greedy ignore_eos request; keep holds the ctypes arrays it points
+        into for as long as the request is used."""
         p = (c_i32 * len(prompt))(*prompt)
         wids = (c_i32 * max(1, len(watch)))(*watch)
         keep += [p, wids]
@@ -151,6 +153,7 @@ class Engine:
         req.max_new_tokens = max_new
         req.min_new_tokens = max_new
         req.ignore_eos = 1
+        req.temperature = 0.0
         req.top_p = 1.0
         req.want_logprobs = 1
         req.n_watch = len(watch)
@@ -216,20 +219,8 @@ class Engine:
     def greedy(self, prompt, max_new, watch=()):
         """Greedy generation with ignore_eos: (ids, logprobs, result dict);
         with watch ids, result["watch"] holds their logprobs, one list a step."""
-        p = (c_i32 * len(prompt))(*prompt)
-        wids = (c_i32 * max(1, len(watch)))(*watch)
-        req = LmdRequest()
-        req.struct_size = ctypes.sizeof(LmdRequest)
-        req.n_prompt = len(prompt)
-        req.prompt = p
-        req.max_new_tokens = max_new
-        req.min_new_tokens = max_new
-        req.ignore_eos = 1
-        req.temperature = 0.0
-        req.top_p = 1.0
-        req.want_logprobs = 1
-        req.n_watch = len(watch)
-        req.watch_ids = wids if watch else None
+        keep = []
+        req = self._request(prompt, max_new, watch, keep)
         s = _P()
         e = _err()
         if self.api.start(self.h, ctypes.byref(req), ctypes.byref(s), ctypes.byref(e)) != 0:
