@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/lmdrive/lmdrive/driver"
@@ -32,21 +34,43 @@ func enginesCommand() *cli.Command {
 				enc.SetIndent("", "  ")
 				return enc.Encode(rows)
 			}
-			tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ENGINE\tSTATUS\tABI\tBACKEND\tLIBRARY")
-			for _, r := range rows {
-				status, abi := "ok", r.ABI
-				if r.Error != "" {
-					status = r.Error
-				}
-				if abi == "" {
-					abi = "-"
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Engine, status, abi, dash(r.Backend), dash(r.Library))
-			}
-			return tw.Flush()
+			return writeEnginesTable(c.App.Writer, rows)
 		},
 	}
+}
+
+// writeEnginesTable prints one row an engine with a short status, then each
+// reason an engine cannot run once, naming the engines it stops (the four
+// Python engines share theirs), so that a long reason does not stretch the
+// table.
+func writeEnginesTable(w io.Writer, rows []driver.LibraryReport) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ENGINE\tSTATUS\tABI\tBACKEND\tLIBRARY")
+	var reasons []string
+	stopped := map[string][]string{}
+	for _, r := range rows {
+		status := "ok"
+		switch {
+		case r.Error == "not found":
+			status = r.Error
+		case r.Error != "":
+			status = "unavailable"
+			if stopped[r.Error] == nil {
+				reasons = append(reasons, r.Error)
+			}
+			stopped[r.Error] = append(stopped[r.Error], r.Engine)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Engine, status, dash(r.ABI), dash(r.Backend), dash(r.Library))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, why := range reasons {
+		if _, err := fmt.Fprintf(w, "%s: %s\n", strings.Join(stopped[why], ", "), why); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func dash(s string) string {
