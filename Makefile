@@ -95,11 +95,14 @@ test-go: build pyenv
 
 # The worker's own tests: the vLLM, LMDeploy and TensorRT-LLM adapters
 # against fakes of their libraries, the random weights.
-test-py: pyenv
+# Then the ref engine's logits against transformers on the CPU (fp32 and
+# int8 weights against the dequantized checkpoint; bar 1e-4, about 20 s).
+test-py: pyenv native
 ifeq ($(LMDRIVE_SKIP_PY),1)
 	@echo "LMDRIVE_SKIP_PY=1: Python worker tests skipped"
 else
 	$(PYENV)/bin/python -m pytest -q -p no:cacheprovider $(PYWORKER_DIR)/tests
+	$(PYENV)/bin/python native/ref/tests/hf_parity.py $(LIBDIR)/liblmdrive_ref.so
 endif
 
 # The cgo-free build (make dist-static): the pure-Go tokenizer, the telemetry

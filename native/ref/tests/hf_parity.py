@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Golden-logit parity of the reference engine against Hugging Face transformers.
 
-Needs torch, transformers, safetensors and numpy (not run by ctest). For each
-case it writes a small Qwen2 checkpoint, computes fp32 logits on the CPU with
-transformers, asks liblmdrive_ref.so for the same logits through its
-lmdrive_ref_logits debug symbol, and reports max|diff| / max|logit|. The
+Needs torch, transformers, safetensors and numpy (make test runs it with its
+Python test environment; ctest does not). For each case it writes a small
+Qwen2 checkpoint, computes fp32 logits on the CPU with transformers, asks
+liblmdrive_ref.so for the same logits through its lmdrive_ref_logits debug
+symbol, and reports max|diff| / max|logit|. The
 random:<preset> cases rebuild the preset's weights from the random-weight spec
 with numpy, which also cross-checks the spec's implementation. The int8 cases
 run the engine with "weights": "int8" (quantizing at load) against
@@ -29,6 +30,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import quant_ref  # noqa: E402
 
 TOLERANCE = 1e-4
+
+# One line a case: transformers' loading and saving progress bars only add noise.
+transformers.utils.logging.disable_progress_bar()
 
 
 class LmdError(ctypes.Structure):
