@@ -190,6 +190,11 @@ class CudaModel : public Model {
   void enable_peer_allreduce();
   void size_acts(Acts& a, int rows, int logit_rows);
   // model_step.cu
+  // Layer l's q|k|v target (q into a.q, k and v into the cache) and the
+  // attention over it (a.q against the cache, into a.attn); callers add the
+  // positions (state, or row_pos and row_base) and the row count.
+  QkvTarget<T> qkv_target(const Rank& R, const Acts& a, int l) const;
+  AttentionArgs<T> attention_args(const Rank& R, const Acts& a, int l) const;
   void step(Rank& R, Acts& a, int n, int n_logits, const int32_t* d_tokens, bool gemv);
   void decode_step_stream(Rank& R, Acts& a, const int32_t* d_tokens);
   void decode_ahead(Rank& R, const int32_t* tokens, int start_pos, int base, int len,

@@ -76,7 +76,6 @@ void CudaModel<T>::rank_batch(Rank& R, const BatchPlan& p, const lmdref_cuda_seq
   T* x = ptr<T>(a.x);
   T* h = ptr<T>(a.h);
   float* out = ptr<float>(a.out);
-  const uint64_t layer_kv = uint64_t(s.KVl) * R.cap;
   // One GPU: the o and down projections leave T (as the one-sequence prefill).
   const bool t_delta = s.tp == 1;
   T* out_t = reinterpret_cast<T*>(out);
@@ -98,30 +97,15 @@ void CudaModel<T>::rank_batch(Rank& R, const BatchPlan& p, const lmdref_cuda_seq
   launch_embed<T>(meta, n, R.w.embed, s.H, x, st);
   for (int l = 0; l < s.layers; ++l) {
     const LayerWeights<T>& L = R.w.layers[l];
-    QkvTarget<T> qkv;
-    qkv.bias = L.qkv_bias;
+    QkvTarget<T> qkv = qkv_target(R, a, l);
     qkv.row_pos = meta + p.o_pos;
     qkv.row_base = meta + p.o_base;
-    qkv.inv_freq = ptr<float>(R.inv_freq);
-    qkv.q_heads = s.qh;
-    qkv.kv_heads = s.kvh;
-    qkv.head_dim = s.hd;
-    qkv.q_out = ptr<T>(a.q);
-    qkv.k_cache = R.kcache + l * layer_kv;
-    qkv.v_cache = R.vcache + l * layer_kv;
-    qkv.cap = R.cap;
 
     norm(x, l > 0, L.in_norm, h, n);
     prepare(L.qkv);
     linear_gemm<T>(R.blas, L.qkv, h, n, a.qkv.p, CUDA_R_32F);
     launch_rope_qkv<T>(ptr<float>(a.qkv), n, qkv, st);
-    AttentionArgs<T> att;
-    att.k_cache = qkv.k_cache;
-    att.v_cache = qkv.v_cache;
-    att.cap = R.cap;
-    att.q_heads = s.qh;
-    att.kv_heads = s.kvh;
-    att.head_dim = s.hd;
+    AttentionArgs<T> att = attention_args(R, a, l);  // q and out move per sequence below
     for (int i = 0; i < n_seqs; ++i) {  // prompt chunks: one sequence at a time
       if (seqs[i].n == 1) continue;
       att.q = ptr<T>(a.q) + int64_t(p.row0[i]) * s.Ql;

@@ -27,37 +27,50 @@ void CudaModel<T>::all_reduce(Rank& R, float* buf, size_t count) {
 // q|k|v (+ norm, bias, RoPE, cache), attention (+ combine), o (+ residual),
 // gate|up (+ norm, SwiGLU), down (+ residual). The same bits as step().
 template <typename T>
+QkvTarget<T> CudaModel<T>::qkv_target(const Rank& R, const Acts& a, int l) const {
+  const uint64_t layer_kv = uint64_t(s_.KVl) * R.cap;
+  QkvTarget<T> t;
+  t.bias = R.w.layers[l].qkv_bias;
+  t.inv_freq = ptr<float>(R.inv_freq);
+  t.q_heads = s_.qh;
+  t.kv_heads = s_.kvh;
+  t.head_dim = s_.hd;
+  t.q_out = ptr<T>(a.q);
+  t.k_cache = R.kcache + l * layer_kv;
+  t.v_cache = R.vcache + l * layer_kv;
+  t.cap = R.cap;
+  return t;
+}
+
+template <typename T>
+AttentionArgs<T> CudaModel<T>::attention_args(const Rank& R, const Acts& a, int l) const {
+  const uint64_t layer_kv = uint64_t(s_.KVl) * R.cap;
+  AttentionArgs<T> att;
+  att.q = ptr<T>(a.q);
+  att.k_cache = R.kcache + l * layer_kv;
+  att.v_cache = R.vcache + l * layer_kv;
+  att.cap = R.cap;
+  att.q_heads = s_.qh;
+  att.kv_heads = s_.kvh;
+  att.head_dim = s_.hd;
+  att.out = ptr<T>(a.attn);
+  return att;
+}
+
+template <typename T>
 void CudaModel<T>::decode_step_stream(Rank& R, Acts& a, const int32_t* d_tokens) {
   const Shape& s = s_;
   const Launch& st = R.kernels;
   const int32_t* state = ptr<int32_t>(R.small);
   T* x = ptr<T>(a.x);
-  const uint64_t layer_kv = uint64_t(s.KVl) * R.cap;
   launch_embed<T>(d_tokens, 1, R.w.embed, s.H, x, st);
   for (int l = 0; l < s.layers; ++l) {
     const LayerWeights<T>& L = R.w.layers[l];
-    QkvTarget<T> qkv;
-    qkv.bias = L.qkv_bias;
+    QkvTarget<T> qkv = qkv_target(R, a, l);
     qkv.state = state;
-    qkv.inv_freq = ptr<float>(R.inv_freq);
-    qkv.q_heads = s.qh;
-    qkv.kv_heads = s.kvh;
-    qkv.head_dim = s.hd;
-    qkv.q_out = ptr<T>(a.q);
-    qkv.k_cache = R.kcache + l * layer_kv;
-    qkv.v_cache = R.vcache + l * layer_kv;
-    qkv.cap = R.cap;
-    AttentionArgs<T> att;
-    att.q = ptr<T>(a.q);
-    att.k_cache = qkv.k_cache;
-    att.v_cache = qkv.v_cache;
-    att.cap = R.cap;
+    AttentionArgs<T> att = attention_args(R, a, l);
     att.state = state;
     att.n = 1;
-    att.q_heads = s.qh;
-    att.kv_heads = s.kvh;
-    att.head_dim = s.hd;
-    att.out = ptr<T>(a.attn);
     stream_gemv_qkv_rope<T>(L.qkv, GemvInput<T>{x, L.in_norm, s.eps}, qkv, st);
     launch_decode_attention<T>(att, R.splits, st);
     stream_gemv_residual<T>(L.o, GemvInput<T>{ptr<T>(a.attn), nullptr, 0.f}, x, st);
@@ -79,7 +92,6 @@ void CudaModel<T>::step(Rank& R, Acts& a, int n, int n_logits, const int32_t* d_
   T* x = ptr<T>(a.x);
   T* h = ptr<T>(a.h);
   float* out = ptr<float>(a.out);
-  const uint64_t layer_kv = uint64_t(s.KVl) * R.cap;
   // Peer all-reduce (decode with the fused matrix-vector kernels): the
   // attention partials go to dec.out, the MLP partials to out2, alternately,
   // so a rank never rewrites a buffer that a peer may still be reading.
@@ -137,28 +149,11 @@ void CudaModel<T>::step(Rank& R, Acts& a, int n, int n_logits, const int32_t* d_
     auto prepare = [&](const Linear<T>& W) {
       if (!overlap) linear_prepare<T>(W, st);
     };
-    QkvTarget<T> qkv;
-    qkv.bias = L.qkv_bias;
+    QkvTarget<T> qkv = qkv_target(R, a, l);
     qkv.state = state;
-    qkv.inv_freq = ptr<float>(R.inv_freq);
-    qkv.q_heads = s.qh;
-    qkv.kv_heads = s.kvh;
-    qkv.head_dim = s.hd;
-    qkv.q_out = ptr<T>(a.q);
-    qkv.k_cache = R.kcache + l * layer_kv;
-    qkv.v_cache = R.vcache + l * layer_kv;
-    qkv.cap = R.cap;
-    AttentionArgs<T> att;
-    att.q = ptr<T>(a.q);
-    att.k_cache = qkv.k_cache;
-    att.v_cache = qkv.v_cache;
-    att.cap = R.cap;
+    AttentionArgs<T> att = attention_args(R, a, l);
     att.state = state;
     att.n = n;
-    att.q_heads = s.qh;
-    att.kv_heads = s.kvh;
-    att.head_dim = s.hd;
-    att.out = ptr<T>(a.attn);
 
     // x → RMSNorm → q|k|v (+ bias, RoPE, cache) → attention → o
     if (peer && l > 0)
