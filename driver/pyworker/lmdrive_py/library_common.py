@@ -3,6 +3,7 @@ facts, the stop sequences those libraries cannot take as tokens, and the
 zero-compute stream that measures an adapter's own cost per token."""
 import asyncio
 import concurrent.futures
+import inspect
 import json
 import os
 import sys
@@ -178,3 +179,49 @@ def thread_futures(fns):
         threading.Thread(target=body, name="lmdrive-calibrate", daemon=True).start()
         futures.append(f)
     return futures
+
+
+async def maybe_await(x):
+    if inspect.isawaitable(x):
+        await x
+
+
+class LoopStreams:
+    """The request flow of the adapters whose streams are coroutines on a
+    LoopThread (LMDeploy, TensorRT-LLM). A subclass sets self.runner,
+    self.calibrate, self.vocab and calibration_eos(), and gives
+    _prepare(req) (checks a request and makes the library's parameters; a
+    batch prepares every request before starting any), _open(prepared, req)
+    (the library's output stream and the call that stops it), _consume and
+    _result(req, sink, state, submit, done, prepared)."""
+
+    def generate(self, req, sink, cancel):
+        if self.calibrate:
+            return calibrate(req, sink, cancel, lambda out: self._consume(out, req, sink, now_ns()), self.vocab,
+                             self.calibration_eos(), self.calibration_output)
+        return self.runner.run(self._request(self._prepare(req), req, sink, cancel))
+
+    def start_batch(self, items):
+        """Every request's stream started in one pass of the loop."""
+        if self.calibrate:
+            return thread_futures([lambda i=i: self.generate(*i) for i in items])
+        prepared = [self._prepare(req) for req, _, _ in items]  # every request checked first
+        return self.runner.start_many([self._request(p, req, sink, cancel)
+                                       for p, (req, sink, cancel) in zip(prepared, items)])
+
+    async def _request(self, prepared, req, sink, cancel):
+        state = {"last": None, "ours": None, "stop_sequence": -1}
+        submit = now_ns()
+        stream, stop = self._open(prepared, req)
+        async for out in stream:
+            self._consume(out, req, sink, now_ns())
+            state["last"] = out
+            if state["ours"] is None:
+                hit = stop_sequence_hit(sink.ids, req)
+                if hit >= 0:
+                    state["ours"], state["stop_sequence"] = "stop", hit
+                elif cancel.is_set():
+                    state["ours"] = "cancelled"
+                if state["ours"] is not None:
+                    await maybe_await(stop())
+        return self._result(req, sink, state, submit, now_ns(), prepared)

@@ -25,9 +25,8 @@ is the engine's max_sequences.
 import inspect
 import itertools
 
-from .common import EngineError, check_version, now_ns, require, result, take_config
-from .library_common import (LoopThread, batch_info, calibrate, check_prompt, folder_facts, model_folder, ns,
-                             stop_sequence_hit, thread_futures, versions)
+from .common import EngineError, check_version, require, result, take_config
+from .library_common import LoopStreams, LoopThread, batch_info, check_prompt, folder_facts, model_folder, ns, versions
 
 KEYS = ("model", "tp", "backend", "session_len", "cache_max_entry_count", "enable_prefix_caching", "dtype",
         "log_level", "trust_remote_code", "max_batch_size", "calibrate")
@@ -36,7 +35,7 @@ CALIBRATE_VOCAB = 151936
 DEFAULT_MAX_BATCH = 128
 
 
-class LMDeployAdapter:
+class LMDeployAdapter(LoopStreams):
     def __init__(self, config):
         self.cfg = take_config(config, KEYS, "lmdeploy")
         self.calibrate = bool(self.cfg.get("calibrate"))
@@ -109,19 +108,12 @@ class LMDeployAdapter:
             kw["logprobs"] = 1
         return self.lmdeploy.GenerationConfig(**kw)
 
-    def generate(self, req, sink, cancel):
-        if self.calibrate:
-            return calibrate(req, sink, cancel, lambda out: self._consume(out, req, sink, now_ns()), self.vocab,
-                             self.eos_ids, _calibration_output)
-        return self.runner.run(self._request(self._prepare(req), req, sink, cancel))
+    def calibration_eos(self):
+        return self.eos_ids
 
-    def start_batch(self, items):
-        """Every request's stream started in one pass of the loop."""
-        if self.calibrate:
-            return thread_futures([lambda i=i: self.generate(*i) for i in items])
-        prepared = [self._prepare(req) for req, _, _ in items]  # every request checked first
-        return self.runner.start_many([self._request(p, req, sink, cancel)
-                                       for p, (req, sink, cancel) in zip(prepared, items)])
+    @staticmethod
+    def calibration_output(tok):
+        return ns(token_ids=[tok], generate_token_len=None, finish_reason=None, logprobs=None)
 
     def _prepare(self, req):
         check_prompt(req, self.vocab)
@@ -133,25 +125,9 @@ class LMDeployAdapter:
             kw = {k: v for k, v in kw.items() if k in self.generate_params}
         return kw, sid, gc
 
-    async def _request(self, prepared, req, sink, cancel):
-        kw, sid, gc = prepared
-        state = {"last": None, "ours": None, "stop_sequence": -1}
-        submit = now_ns()
-        await self._stream(kw, sid, req, sink, cancel, state)
-        return self._result(req, sink, state, submit, now_ns(), gc)
-
-    async def _stream(self, kw, sid, req, sink, cancel, state):
-        async for out in self.pipe.generate(**kw):
-            self._consume(out, req, sink, now_ns())
-            state["last"] = out
-            if state["ours"] is None:
-                hit = stop_sequence_hit(sink.ids, req)
-                if hit >= 0:
-                    state["ours"], state["stop_sequence"] = "stop", hit
-                elif cancel.is_set():
-                    state["ours"] = "cancelled"
-                if state["ours"] is not None:
-                    await _maybe_await(self.pipe.stop_session(sid))
+    def _open(self, prepared, req):
+        kw, sid, _ = prepared
+        return self.pipe.generate(**kw), lambda: self.pipe.stop_session(sid)
 
     def _consume(self, out, req, sink, t):
         ids = list(getattr(out, "token_ids", None) or [])
@@ -168,7 +144,8 @@ class LMDeployAdapter:
         watched = [[float("nan")] * len(req.watch_ids) for _ in ids] if (req.want_logprobs and req.watch_ids) else None
         sink.emit(ids, t, lps, watched)
 
-    def _result(self, req, sink, state, submit, done, gc):
+    def _result(self, req, sink, state, submit, done, prepared):
+        gc = prepared[2]
         out = state["last"]
         n = sink.count
         raw = getattr(out, "finish_reason", None) if out is not None else None
@@ -238,12 +215,3 @@ def _params(fn):
     if any(p.kind == p.VAR_KEYWORD for p in ps.values()):
         return None
     return set(ps)
-
-
-async def _maybe_await(x):
-    if inspect.isawaitable(x):
-        await x
-
-
-def _calibration_output(tok):
-    return ns(token_ids=[tok], generate_token_len=None, finish_reason=None, logprobs=None)

@@ -24,9 +24,9 @@ read back from its arguments after loading ("max_batch_size",
 them); where it cannot be read, one request at a time.
 """
 
-from .common import EngineError, check_version, now_ns, require, result, take_config
-from .library_common import (LoopThread, batch_info, calibrate, check_prompt, folder_facts, model_folder, ns,
-                             stop_sequence_hit, thread_futures, versions)
+from .common import EngineError, check_version, require, result, take_config
+from .library_common import (LoopStreams, LoopThread, batch_info, check_prompt, folder_facts, model_folder, ns,
+                             versions)
 
 KEYS = ("model", "tp", "max_seq_len", "free_gpu_memory_fraction", "enable_block_reuse", "dtype", "backend",
         "trust_remote_code", "max_batch_size", "max_num_tokens", "enable_chunked_prefill", "calibrate")
@@ -34,7 +34,7 @@ LOWEST = "1.0"
 CALIBRATE_VOCAB = 151936
 
 
-class TRTLLMAdapter:
+class TRTLLMAdapter(LoopStreams):
     def __init__(self, config):
         self.cfg = take_config(config, KEYS, "trtllm-py")
         self.calibrate = bool(self.cfg.get("calibrate"))
@@ -124,43 +124,20 @@ class TRTLLMAdapter:
             kw["return_perf_metrics"] = True
         return self.trt.SamplingParams(**kw)
 
-    def generate(self, req, sink, cancel):
-        if self.calibrate:
-            return calibrate(req, sink, cancel, lambda out: self._consume(out, req, sink, now_ns()), self.vocab,
-                             [self.end_id], _calibration_output)
-        return self.runner.run(self._request(self._prepare(req), req, sink, cancel))
+    def calibration_eos(self):
+        return [self.end_id]
 
-    def start_batch(self, items):
-        """Every request submitted in one pass of the loop."""
-        if self.calibrate:
-            return thread_futures([lambda i=i: self.generate(*i) for i in items])
-        prepared = [self._prepare(req) for req, _, _ in items]  # every request checked first
-        return self.runner.start_many([self._request(sp, req, sink, cancel)
-                                       for sp, (req, sink, cancel) in zip(prepared, items)])
+    @staticmethod
+    def calibration_output(tok):
+        return ns(outputs=[ns(token_ids_diff=[tok], logprobs_diff=None, finish_reason=None, stop_reason=None)])
 
     def _prepare(self, req):
         check_prompt(req, self.vocab)
         return self.sampling_params(req)
 
-    async def _request(self, sp, req, sink, cancel):
-        state = {"last": None, "ours": None, "stop_sequence": -1}
-        submit = now_ns()
-        await self._stream(sp, req, sink, cancel, state)
-        return self._result(req, sink, state, submit, now_ns(), sp)
-
-    async def _stream(self, sp, req, sink, cancel, state):
+    def _open(self, sp, req):
         handle = self.llm.generate_async(list(req.prompt), sampling_params=sp, streaming=True)
-        async for out in handle:
-            self._consume(out, req, sink, now_ns())
-            state["last"] = out
-            if state["ours"] is None:
-                hit = stop_sequence_hit(sink.ids, req)
-                if hit >= 0:
-                    state["ours"], state["stop_sequence"] = "stop", hit
-                elif cancel.is_set():
-                    state["ours"] = "cancelled"
-                if state["ours"] is not None:
-                    handle.abort()
+        return handle, handle.abort
 
     def _consume(self, out, req, sink, t):
         c = out.outputs[0]
@@ -264,6 +241,3 @@ def _timing(c):
             out[k] = int(round(secs * 1e9))
     return out
 
-
-def _calibration_output(tok):
-    return ns(outputs=[ns(token_ids_diff=[tok], logprobs_diff=None, finish_reason=None, stop_reason=None)])
