@@ -84,20 +84,8 @@ func Run(t *testing.T, tg Target) {
 		}
 		checkTimeline(t, res, toks)
 	})
-	t.Run("greedy is deterministic", func(t *testing.T) {
-		_, again := generate(t, eng, base)
-		if !slices.Equal(ids(again), seq) {
-			t.Fatalf("%v then %v", seq, ids(again))
-		}
-	})
-	t.Run("stop sequence", func(t *testing.T) {
-		stop := seq[4:6]
-		r, got := generate(t, eng, withStops(base, [][]int32{stop}))
-		end := ids(got)
-		if r.Finish != driver.FinishStop || r.StopSequence != 0 || len(end) < 2 || !slices.Equal(end[len(end)-2:], stop) || len(end) > 6 {
-			t.Fatalf("finish %s, sequence %d, tokens %v; want a stop on %v", r.Finish, r.StopSequence, end, stop)
-		}
-	})
+	t.Run("greedy is deterministic", func(t *testing.T) { checkDeterministic(t, eng, base, seq) })
+	t.Run("stop sequence", func(t *testing.T) { checkStopSequence(t, eng, base, seq) })
 	t.Run("a stop id survives ignore_eos", func(t *testing.T) {
 		id := seq[7]
 		r, got := generate(t, eng, withStops(base, [][]int32{{id}}))
@@ -106,20 +94,8 @@ func Run(t *testing.T, tg Target) {
 		}
 	})
 	t.Run("cancel", func(t *testing.T) {
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		count := 0
-		start := time.Now()
-		r, err := eng.Generate(ctx, driver.Request{Prompt: tg.Prompt, MaxNewTokens: 1 << 20, IgnoreEOS: true}, func(ts []driver.Token) {
-			if count += len(ts); count >= 3 {
-				cancel()
-			}
-		})
-		if err != nil || r.Finish != driver.FinishCancelled || r.OutputTokens >= 1<<20 {
-			t.Fatalf("%v, %+v", err, r)
-		}
-		if time.Since(start) > 30*time.Second {
-			t.Fatalf("cancel took %s", time.Since(start))
+		if took := checkCancel(t, eng, tg.Prompt); took > 30*time.Second {
+			t.Fatalf("cancel took %s", took)
 		}
 	})
 	t.Run("bad input is an error, not a crash", func(t *testing.T) {
@@ -376,4 +352,43 @@ func mustJSON(t *testing.T, v any) string {
 		t.Fatalf("config is not JSON-encodable: %v", err)
 	}
 	return string(b)
+}
+
+// checkDeterministic: the same greedy request gives seq again.
+func checkDeterministic(t *testing.T, eng driver.Engine, base driver.Request, seq []int32) {
+	t.Helper()
+	_, again := generate(t, eng, base)
+	if !slices.Equal(ids(again), seq) {
+		t.Fatalf("%v then %v", seq, ids(again))
+	}
+}
+
+// checkStopSequence: a stop sequence taken from seq ends the run right after it.
+func checkStopSequence(t *testing.T, eng driver.Engine, base driver.Request, seq []int32) {
+	t.Helper()
+	stop := seq[4:6]
+	r, got := generate(t, eng, withStops(base, [][]int32{stop}))
+	end := ids(got)
+	if r.Finish != driver.FinishStop || r.StopSequence != 0 || len(end) < 2 || !slices.Equal(end[len(end)-2:], stop) || len(end) > 6 {
+		t.Fatalf("finish %s, sequence %d, tokens %v; want a stop on %v", r.Finish, r.StopSequence, end, stop)
+	}
+}
+
+// checkCancel cancels an endless request after its third token and checks
+// that it ends as cancelled; it returns how long that took.
+func checkCancel(t *testing.T, eng driver.Engine, prompt []int32) time.Duration {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	count := 0
+	start := time.Now()
+	r, err := eng.Generate(ctx, driver.Request{Prompt: prompt, MaxNewTokens: 1 << 20, IgnoreEOS: true}, func(ts []driver.Token) {
+		if count += len(ts); count >= 3 {
+			cancel()
+		}
+	})
+	if err != nil || r.Finish != driver.FinishCancelled || r.OutputTokens >= 1<<20 {
+		t.Fatalf("%v, %+v", err, r)
+	}
+	return time.Since(start)
 }

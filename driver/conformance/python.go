@@ -73,12 +73,7 @@ func RunPython(t *testing.T, tg PythonTarget) {
 		}
 		checkTimeline(t, res, toks)
 	})
-	t.Run("greedy is deterministic", func(t *testing.T) {
-		_, again := generate(t, eng, base)
-		if !slices.Equal(ids(again), seq) {
-			t.Fatalf("%v then %v", seq, ids(again))
-		}
-	})
+	t.Run("greedy is deterministic", func(t *testing.T) { checkDeterministic(t, eng, base, seq) })
 	if info.Sequences() > 1 {
 		be, ok := eng.(driver.BatchEngine)
 		if !ok {
@@ -86,14 +81,7 @@ func RunPython(t *testing.T, tg PythonTarget) {
 		}
 		runMany(t, be, tg.Prompt, tg.BatchInvariant, base, seq)
 	}
-	t.Run("stop sequence", func(t *testing.T) {
-		stop := seq[4:6]
-		r, got := generate(t, eng, withStops(base, [][]int32{stop}))
-		end := ids(got)
-		if r.Finish != driver.FinishStop || r.StopSequence != 0 || len(end) < 2 || !slices.Equal(end[len(end)-2:], stop) || len(end) > 6 {
-			t.Fatalf("finish %s, sequence %d, tokens %v; want a stop on %v", r.Finish, r.StopSequence, end, stop)
-		}
-	})
+	t.Run("stop sequence", func(t *testing.T) { checkStopSequence(t, eng, base, seq) })
 	t.Run("a stop id under ignore_eos", func(t *testing.T) {
 		id := seq[7]
 		r, got := generate(t, eng, withStops(base, [][]int32{{id}}))
@@ -107,19 +95,7 @@ func RunPython(t *testing.T, tg PythonTarget) {
 			t.Fatalf("finish %s after %v, stop ids %v", r.Finish, ids(got), r.StopIDs)
 		}
 	})
-	t.Run("cancel", func(t *testing.T) {
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		count := 0
-		r, err := eng.Generate(ctx, driver.Request{Prompt: tg.Prompt, MaxNewTokens: 1 << 20, IgnoreEOS: true}, func(ts []driver.Token) {
-			if count += len(ts); count >= 3 {
-				cancel()
-			}
-		})
-		if err != nil || r.Finish != driver.FinishCancelled || r.OutputTokens >= 1<<20 {
-			t.Fatalf("%v, %+v", err, r)
-		}
-	})
+	t.Run("cancel", func(t *testing.T) { checkCancel(t, eng, tg.Prompt) })
 	t.Run("bad input is an error, not a crash", func(t *testing.T) {
 		if _, err := eng.Generate(context.Background(), driver.Request{Prompt: []int32{int32(info.VocabSize) + 5}, MaxNewTokens: 2}, nil); err == nil {
 			t.Fatal("a token outside the vocabulary was accepted")
