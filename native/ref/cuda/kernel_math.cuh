@@ -1,6 +1,7 @@
 // Device helpers shared by the element-wise and matrix-vector kernels:
-// 16-byte packing of eight 16-bit values, warp sums, and the rounding of
-// RoPE and SwiGLU as Hugging Face's Qwen2 computes them in 16 bits.
+// streamed 16-byte weight loads, 16-byte packing of eight 16-bit values,
+// warp sums, and the rounding of RoPE and SwiGLU as Hugging Face's Qwen2
+// computes them in 16 bits.
 #pragma once
 
 #include "common.h"
@@ -10,6 +11,17 @@ namespace lmdcu {
 namespace math {
 
 constexpr unsigned kFull = 0xffffffffu;
+
+// A streamed 16-byte weight load: read once, kept out of L1. The asm is
+// volatile so that the loads of one unrolled step stay together, issued
+// before the arithmetic that uses them.
+__device__ __forceinline__ uint4 ld_stream(const uint4* p) {
+  uint4 v;
+  asm volatile("ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+               : "l"(p));
+  return v;
+}
 
 __device__ __forceinline__ float warp_sum(float v) {
 #pragma unroll

@@ -12,16 +12,6 @@ namespace {
 
 using namespace math;
 
-// A streamed 16-byte weight load. The asm is volatile so that the loads of one
-// unrolled step stay together, issued before the arithmetic that uses them.
-__device__ __forceinline__ uint4 ld_stream(const uint4* p) {
-  uint4 v;
-  asm volatile("ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-               : "l"(p));
-  return v;
-}
-
 // Two dot products of one token's x with rows r0 and r1 of a row-major
 // [*, k] matrix, reduced over the warp (every lane gets the sums). Each lane
 // streams 16-byte chunks, four chunks of each row in flight. The kernel's

@@ -128,16 +128,6 @@ constexpr int kWarps = 4;        // warps of a block
 constexpr int kRows = 16;        // rows of a block's tile
 constexpr int kStepChunks = 16;  // 16-byte chunks of a row in one warp step (256 bytes)
 
-// A streamed 16-byte weight load: read once, kept out of L1. The asm is
-// volatile so that a step's loads stay together, ahead of the arithmetic.
-__device__ __forceinline__ uint4 ld_stream(const uint4* p) {
-  uint4 v;
-  asm volatile("ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-               : "l"(p));
-  return v;
-}
-
 // d += A · B, fp32 accumulation; A and B in T.
 template <typename T>
 __device__ __forceinline__ void mma16816(float (&d)[4], uint32_t a0, uint32_t a1, uint32_t a2,
