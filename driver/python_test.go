@@ -14,56 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lmdrive/lmdrive/driver/pyenvtest"
 	"golang.org/x/sys/unix"
 )
-
-// testPython returns the interpreter for worker tests. needLibs: the test
-// imports torch and transformers, which only the pinned test environment
-// (make pyenv → build/pyenv) has. Missing Python fails the test with the
-// fix, unless LMDRIVE_SKIP_PY=1 skips it.
-func testPython(t *testing.T, needLibs bool) string {
-	t.Helper()
-	if os.Getenv("LMDRIVE_SKIP_PY") == "1" {
-		t.Skip("LMDRIVE_SKIP_PY=1: Python worker test skipped")
-	}
-	py := os.Getenv("LMDRIVE_PYTHON")
-	venv, _ := filepath.Abs(filepath.Join("..", "build", "pyenv", "bin", "python"))
-	if py == "" && FileExists(venv) {
-		py = venv
-	}
-	if py == "" && !needLibs {
-		py, _ = exec.LookPath("python3")
-	}
-	if py == "" {
-		t.Fatal("no Python test environment: run `make pyenv` (build/pyenv with the pinned torch and transformers), " +
-			"set LMDRIVE_PYTHON to an interpreter that has them, or set LMDRIVE_SKIP_PY=1 to skip Python tests")
-	}
-	if needLibs {
-		if err := pythonHasLibs(py); err != nil {
-			t.Fatalf("%s cannot import torch and transformers (%v); run `make pyenv` or set LMDRIVE_SKIP_PY=1", py, err)
-		}
-	}
-	return py
-}
-
-var libsChecked sync.Map // interpreter → error of `import torch, transformers`
-
-func pythonHasLibs(py string) error {
-	if v, ok := libsChecked.Load(py); ok {
-		if v == nil {
-			return nil
-		}
-		return v.(error)
-	}
-	out, err := exec.Command(py, "-c", "import torch, transformers").CombinedOutput()
-	if err != nil {
-		err = errors.New(lastLines(string(out), 1))
-		libsChecked.Store(py, err)
-		return err
-	}
-	libsChecked.Store(py, nil)
-	return nil
-}
 
 func faultWorker(t *testing.T, py string, config any, timeouts time.Duration) (Engine, error) {
 	t.Helper()
@@ -83,7 +36,7 @@ func monotonicNs(t *testing.T) int64 {
 }
 
 func TestPythonWorkerSpeaksTheRunnerProtocol(t *testing.T) {
-	py := testPython(t, false)
+	py := pyenvtest.Interpreter(t, false)
 	eng, err := faultWorker(t, py, map[string]any{"mode": "print_stdout", "bundle": 4}, 30*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -123,7 +76,7 @@ func TestPythonWorkerSpeaksTheRunnerProtocol(t *testing.T) {
 // engines and of Go's own reading here: every time it reports lies between
 // two readings taken by this process around the request.
 func TestPythonWorkerClockIsCLOCKMONOTONIC(t *testing.T) {
-	py := testPython(t, false)
+	py := pyenvtest.Interpreter(t, false)
 	eng, err := faultWorker(t, py, map[string]any{"step_us": 200}, 30*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -159,7 +112,7 @@ func TestPythonWorkerClockIsCLOCKMONOTONIC(t *testing.T) {
 }
 
 func TestPythonWorkerFailures(t *testing.T) {
-	py := testPython(t, false)
+	py := pyenvtest.Interpreter(t, false)
 	cases := []struct{ mode, phase, kind, has string }{
 		{"crash_load", PhaseLoad, "crashed", "about to crash in load"},
 		{"hang_load", PhaseLoad, "hung", "hanging in load"},
@@ -200,7 +153,7 @@ func TestPythonWorkerFailures(t *testing.T) {
 }
 
 func TestPythonWorkerCancel(t *testing.T) {
-	py := testPython(t, false)
+	py := pyenvtest.Interpreter(t, false)
 	eng, err := faultWorker(t, py, map[string]any{"step_us": 1000}, 30*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -234,7 +187,7 @@ func TestPythonWorkerCancel(t *testing.T) {
 // request fails (the others go on), a batch beyond the limit (refused
 // whole, by lmdrive), and a cancel that ends one of two requests.
 func TestPythonWorkerManyRequests(t *testing.T) {
-	py := testPython(t, false)
+	py := pyenvtest.Interpreter(t, false)
 	eng, err := faultWorker(t, py, map[string]any{"step_us": 500, "max_sequences": 4}, 30*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -341,7 +294,7 @@ func TestWorkerSearch(t *testing.T) {
 // interpreter too old for the worker, here simulated by a script that
 // answers like one) is a load failure with its one-line reason.
 func TestPythonWorkerTooOld(t *testing.T) {
-	py := testPython(t, false)
+	py := pyenvtest.Interpreter(t, false)
 	script := filepath.Join(t.TempDir(), "old.py")
 	os.WriteFile(script, []byte("import sys\nsys.path.insert(0, "+`"`+mustAbs(t, "pyworker")+`"`+")\nimport lmdrive_worker\nlmdrive_worker.MIN_PYTHON = (9, 0)\nlmdrive_worker.main()\n"), 0o600)
 	_, err := StartPython(context.Background(), PythonOptions{Interpreter: py, WorkerDir: "pyworker", Script: script, Engine: "hf"})
@@ -397,7 +350,7 @@ func TestPythonEngineSettings(t *testing.T) {
 // child still runs is killed with its whole process group, and lmdrive does
 // not wait on the log pipe the child holds.
 func TestPythonWorkerLeavesNoOrphans(t *testing.T) {
-	py := testPython(t, false)
+	py := pyenvtest.Interpreter(t, false)
 	start := time.Now()
 	var log strings.Builder
 	cfg, _ := json.Marshal(map[string]any{"mode": "child_hang_load"})

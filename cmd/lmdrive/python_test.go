@@ -2,7 +2,6 @@ package main
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -10,31 +9,14 @@ import (
 
 	"github.com/lmdrive/lmdrive/bench"
 	"github.com/lmdrive/lmdrive/bench/eos"
+	"github.com/lmdrive/lmdrive/driver/pyenvtest"
 )
-
-// testPython is the interpreter with torch and transformers (make pyenv);
-// a missing one fails the test with the fix unless LMDRIVE_SKIP_PY=1.
-func testPython(t *testing.T) string {
-	t.Helper()
-	if os.Getenv("LMDRIVE_SKIP_PY") == "1" {
-		t.Skip("LMDRIVE_SKIP_PY=1: Python engine test skipped")
-	}
-	py := os.Getenv("LMDRIVE_PYTHON")
-	if py == "" {
-		py, _ = filepath.Abs(filepath.Join("..", "..", "build", "pyenv", "bin", "python"))
-	}
-	if out, err := exec.Command(py, "-c", "import torch, transformers").CombinedOutput(); err != nil {
-		t.Fatalf("no Python with torch and transformers at %s (%v: %s); run `make pyenv` or set LMDRIVE_SKIP_PY=1",
-			py, err, strings.TrimSpace(string(out)))
-	}
-	return py
-}
 
 // The ref and hf engines, run by the same command line on the same prompt,
 // land in one results file and one report, with identical greedy tokens.
 func TestRunEngineHFBesideRef(t *testing.T) {
 	lib := refLibDir(t)
-	py := testPython(t)
+	py := pyenvtest.Interpreter(t, true)
 	out := filepath.Join(t.TempDir(), "r.jsonl")
 	common := []string{"--model", "random:tiny-untied", "--seed", "3", "--prompt-tokens", "96", "--max-new", "16", "--ignore-eos",
 		"--warmup", "0", "--repeats", "1", "--threads", "1", "--out", out}
@@ -66,7 +48,7 @@ func TestRunEngineHFBesideRef(t *testing.T) {
 // random:tiny emit it at once, which the decision tree names with the
 // probability transformers' logits gave it.
 func TestEosOnEngineHF(t *testing.T) {
-	py := testPython(t)
+	py := pyenvtest.Interpreter(t, true)
 	ids := filepath.Join(t.TempDir(), "prompt.json")
 	os.WriteFile(ids, []byte(`[9707, 11, 1879, 151645]`), 0o644)
 	args := []string{"--engine", "hf", "--python", py, "--model", "random:tiny", "--threads", "1", "--max-new", "16", "--prompt-ids", ids}
@@ -81,7 +63,7 @@ func TestEosOnEngineHF(t *testing.T) {
 // to 128, LMDeploy calls the cut end "length", and the report names the
 // limit with the engine's own log line as evidence.
 func TestEosNamesLMDeploySessionLenClamp(t *testing.T) {
-	py := testPython(t)
+	py := pyenvtest.Interpreter(t, true)
 	fakes, _ := filepath.Abs(filepath.Join("..", "..", "driver", "pyworker", "tests", "fakes"))
 	t.Setenv("PYTHONPATH", fakes)
 	model := t.TempDir()
@@ -96,7 +78,7 @@ func TestEosNamesLMDeploySessionLenClamp(t *testing.T) {
 // lmdrive engines lists the Python engines, with the library version found
 // for the interpreter or the pip command.
 func TestEnginesListsPythonEngines(t *testing.T) {
-	py := testPython(t)
+	py := pyenvtest.Interpreter(t, true)
 	stdout, _, err := lmdrive(t, "engines", "--python", py)
 	if err != nil {
 		t.Fatal(err)

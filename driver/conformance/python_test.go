@@ -3,29 +3,12 @@ package conformance
 import (
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-)
 
-// testPython is the interpreter with torch and transformers (make pyenv);
-// a missing one fails with the fix unless LMDRIVE_SKIP_PY=1.
-func testPython(t *testing.T) string {
-	t.Helper()
-	if os.Getenv("LMDRIVE_SKIP_PY") == "1" {
-		t.Skip("LMDRIVE_SKIP_PY=1: Python engine conformance skipped")
-	}
-	py := os.Getenv("LMDRIVE_PYTHON")
-	if py == "" {
-		py, _ = filepath.Abs(filepath.Join("..", "..", "build", "pyenv", "bin", "python"))
-	}
-	if out, err := exec.Command(py, "-c", "import torch, transformers").CombinedOutput(); err != nil {
-		t.Fatalf("no Python with torch and transformers at %s (%v: %s); run `make pyenv` or set LMDRIVE_SKIP_PY=1",
-			py, err, strings.TrimSpace(string(out)))
-	}
-	return py
-}
+	"github.com/lmdrive/lmdrive/driver/pyenvtest"
+)
 
 var prompt = []int32{9707, 11, 1879, 0, 220, 101, 3923, 5023}
 
@@ -34,7 +17,7 @@ var prompt = []int32{9707, 11, 1879, 0, 220, 101, 3923, 5023}
 // fakes of their libraries (driver/pyworker/tests/fakes), which implement
 // the API surface the adapters use with each library's own behaviour.
 func TestPythonEngines(t *testing.T) {
-	py := testPython(t)
+	py := pyenvtest.Interpreter(t, true)
 	t.Run("hf", func(t *testing.T) {
 		RunPython(t, PythonTarget{Engine: "hf", Python: py, Prompt: prompt,
 			Config: map[string]any{"model": "random:tiny-untied", "seed": 2, "threads": 1}})
