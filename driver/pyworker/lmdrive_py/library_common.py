@@ -164,6 +164,14 @@ def batch_info(max_sequences, joins=True, chunked_prefill=False, max_step_tokens
     return info
 
 
+def calibrate_info(backend, max_sequences, vocab, eos_ids, what):
+    """The info of an adapter's zero-compute mode: what it runs without its
+    library (what: the output handling it feeds)."""
+    return {**batch_info(max_sequences), "backend": backend, "version": "calibrate (no library)",
+            "model": "calibrate", "dtype": "none", "vocab_size": vocab, "eos_ids": eos_ids, "versions": versions(),
+            "effective_config": {"calibrate": True, "what": what}}
+
+
 def thread_futures(fns):
     """Runs each fn on a thread of its own: a concurrent.futures.Future each
     (the zero-compute modes, which share no engine)."""

@@ -26,7 +26,8 @@ import inspect
 import itertools
 
 from .common import EngineError, check_version, require, result, take_config
-from .library_common import LoopStreams, LoopThread, batch_info, check_prompt, folder_facts, model_folder, ns, versions
+from .library_common import (LoopStreams, LoopThread, batch_info, calibrate_info, check_prompt, folder_facts,
+                             model_folder, ns, versions)
 
 KEYS = ("model", "tp", "backend", "session_len", "cache_max_entry_count", "enable_prefix_caching", "dtype",
         "log_level", "trust_remote_code", "max_batch_size", "calibrate")
@@ -49,10 +50,9 @@ class LMDeployAdapter(LoopStreams):
             self.eos_ids, self.vocab, self.session_len = [151645, 151643], CALIBRATE_VOCAB, 1 << 30
             self.backend = "turbomind"
             self.max_sequences = int(self.cfg.get("max_batch_size") or 1)
-            return {**batch_info(self.max_sequences), "backend": "lmdeploy", "version": "calibrate (no library)", "model": "calibrate", "dtype": "none",
-                    "vocab_size": self.vocab, "eos_ids": self.eos_ids, "versions": versions(),
-                    "effective_config": {"calibrate": True, "what": "the adapter's response handling fed "
-                                         "library-shaped responses, one token each, without LMDeploy"}}
+            return calibrate_info("lmdeploy", self.max_sequences, self.vocab, self.eos_ids,
+                                  "the adapter's response handling fed library-shaped responses, one token each, "
+                                  "without LMDeploy")
         cfg = self.cfg
         path = model_folder(str(cfg.get("model") or ""), "lmdeploy", bool(cfg.get("trust_remote_code")))
         facts = folder_facts(path)

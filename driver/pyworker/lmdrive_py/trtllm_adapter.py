@@ -25,8 +25,8 @@ them); where it cannot be read, one request at a time.
 """
 
 from .common import EngineError, check_version, require, result, take_config
-from .library_common import (LoopStreams, LoopThread, batch_info, check_prompt, folder_facts, model_folder, ns,
-                             versions)
+from .library_common import (LoopStreams, LoopThread, batch_info, calibrate_info, check_prompt, folder_facts,
+                             model_folder, ns, versions)
 
 KEYS = ("model", "tp", "max_seq_len", "free_gpu_memory_fraction", "enable_block_reuse", "dtype", "backend",
         "trust_remote_code", "max_batch_size", "max_num_tokens", "enable_chunked_prefill", "calibrate")
@@ -46,10 +46,9 @@ class TRTLLMAdapter(LoopStreams):
         if self.calibrate:
             self.eos_ids, self.vocab, self.max_seq_len, self.end_id = [151645, 151643], CALIBRATE_VOCAB, 1 << 30, 151645
             self.max_sequences = int(self.cfg.get("max_batch_size") or 1)
-            return {**batch_info(self.max_sequences), "backend": "tensorrt_llm", "version": "calibrate (no library)", "model": "calibrate", "dtype": "none",
-                    "vocab_size": self.vocab, "eos_ids": [self.end_id], "versions": versions(),
-                    "effective_config": {"calibrate": True, "what": "the adapter's output handling fed "
-                                         "library-shaped outputs, one token a step, without TensorRT-LLM"}}
+            return calibrate_info("tensorrt_llm", self.max_sequences, self.vocab, [self.end_id],
+                                  "the adapter's output handling fed library-shaped outputs, one token a step, "
+                                  "without TensorRT-LLM")
         cfg = self.cfg
         path = model_folder(str(cfg.get("model") or ""), "trtllm-py", bool(cfg.get("trust_remote_code")))
         facts = folder_facts(path)

@@ -24,8 +24,8 @@ import os
 import threading
 
 from .common import EngineError, check_version, now_ns, require, result, take_config
-from .library_common import (batch_info, calibrate, check_prompt, folder_facts, model_folder, ns, stop_sequence_hit,
-                             thread_futures, versions)
+from .library_common import (batch_info, calibrate, calibrate_info, check_prompt, folder_facts, model_folder, ns,
+                             stop_sequence_hit, thread_futures, versions)
 
 KEYS = ("model", "tp", "seed", "dtype", "max_model_len", "enable_prefix_caching", "gpu_memory_utilization",
         "enforce_eager", "trust_remote_code", "skip_tokenizer_init", "engine_core_process", "max_num_seqs",
@@ -49,10 +49,9 @@ class VLLMAdapter:
         if self.calibrate:
             self.eos_ids, self.vocab, self.max_model_len = [151645, 151643], CALIBRATE_VOCAB, 1 << 30
             self.max_sequences = int(self.cfg.get("max_num_seqs") or 1)
-            return {**batch_info(self.max_sequences), "backend": "vllm", "version": "calibrate (no library)", "model": "calibrate", "dtype": "none",
-                    "vocab_size": self.vocab, "eos_ids": self.eos_ids, "versions": versions(),
-                    "effective_config": {"calibrate": True, "what": "the adapter's output handling fed "
-                                         "library-shaped outputs, one token a step, without vLLM"}}
+            return calibrate_info("vllm", self.max_sequences, self.vocab, self.eos_ids,
+                                  "the adapter's output handling fed library-shaped outputs, one token a step, "
+                                  "without vLLM")
         cfg = self.cfg
         path = model_folder(str(cfg.get("model") or ""), "vllm", bool(cfg.get("trust_remote_code")))
         facts = folder_facts(path)
