@@ -40,7 +40,7 @@ func runLoad(ctx context.Context, eng driver.Engine, plan Plan, sink func(Record
 		n := min(l.Total(), seqs, warmupBatch(l))
 		what := fmt.Sprintf("warmup %d/%d", i+1, w.Warmup)
 		count := plan.begin(what, false, n)
-		_, err := submitBatch(ctx, eng, reqs[:n], func(_ int, ts []driver.Token) { count(len(ts)) })
+		_, err := driver.GenerateBatch(ctx, eng, reqs[:n], func(_ int, ts []driver.Token) { count(len(ts)) })
 		plan.end(err)
 		if err != nil {
 			return recs, fmt.Errorf("%s: %w", what, err)
@@ -153,7 +153,7 @@ func executeLoad(ctx context.Context, eng driver.Engine, l Load, reqs []driver.R
 		for i := range outs {
 			outs[i].arrivalNs = t
 		}
-		res, err := submitBatch(ctx, eng, reqs, func(i int, ts []driver.Token) { collect(i)(ts) })
+		res, err := driver.GenerateBatch(ctx, eng, reqs, func(i int, ts []driver.Token) { collect(i)(ts) })
 		if err != nil {
 			return nil, err
 		}
@@ -200,32 +200,6 @@ func executeLoad(ctx context.Context, eng driver.Engine, l Load, reqs []driver.R
 		wg.Wait()
 	}
 	return outs, ctx.Err()
-}
-
-// submitBatch starts reqs together: in one engine step where the engine
-// can (driver.BatchEngine), else as concurrent requests.
-func submitBatch(ctx context.Context, eng driver.Engine, reqs []driver.Request, onTokens func(int, []driver.Token)) ([]driver.Outcome, error) {
-	if be, ok := eng.(driver.BatchEngine); ok {
-		return be.GenerateBatch(ctx, reqs, onTokens)
-	}
-	if limit := eng.Info().Sequences(); len(reqs) > limit {
-		return nil, &driver.BatchLimitError{Engine: eng.Info().Engine, Batch: len(reqs), Limit: limit}
-	}
-	out := make([]driver.Outcome, len(reqs))
-	var wg sync.WaitGroup
-	for i := range reqs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var each func([]driver.Token)
-			if onTokens != nil {
-				each = func(ts []driver.Token) { onTokens(i, ts) }
-			}
-			out[i].Result, out[i].Err = eng.Generate(ctx, reqs[i], each)
-		}()
-	}
-	wg.Wait()
-	return out, nil
 }
 
 // fatal returns the failure that ends the run: an engine that crashed or

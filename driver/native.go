@@ -156,24 +156,14 @@ func (n *NativeEngine) generateBatch(ctx context.Context, reqs []Request, ctxs [
 		return nil, err
 	}
 	out := make([]Outcome, len(reqs))
-	var wg sync.WaitGroup
-	for i, s := range streams {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer n.closeStream(s)
-			var each func([]Token)
-			if onTokens != nil {
-				each = func(ts []Token) { onTokens(i, ts) }
-			}
-			ci := ctx
-			if ctxs != nil && ctxs[i] != nil {
-				ci = ctxs[i]
-			}
-			out[i].Result, out[i].Err = n.drain(ci, s, len(reqs[i].WatchIDs), each)
-		}()
-	}
-	wg.Wait()
+	eachRequest(len(streams), onTokens, func(i int, each func([]Token)) {
+		defer n.closeStream(streams[i])
+		ci := ctx
+		if ctxs != nil && ctxs[i] != nil {
+			ci = ctxs[i]
+		}
+		out[i].Result, out[i].Err = n.drain(ci, streams[i], len(reqs[i].WatchIDs), each)
+	})
 	return out, nil
 }
 

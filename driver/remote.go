@@ -400,19 +400,9 @@ func (r *RemoteEngine) GenerateBatch(ctx context.Context, reqs []Request, onToke
 	}
 	out := make([]Outcome, len(reqs))
 	refused := make([]bool, len(reqs))
-	var wg sync.WaitGroup
-	for i, p := range ps {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var each func([]Token)
-			if onTokens != nil {
-				each = func(ts []Token) { onTokens(i, ts) }
-			}
-			out[i].Result, refused[i], out[i].Err = r.await(ctx, p, each)
-		}()
-	}
-	wg.Wait()
+	eachRequest(len(ps), onTokens, func(i int, each func([]Token)) {
+		out[i].Result, refused[i], out[i].Err = r.await(ctx, ps[i], each)
+	})
 	if len(reqs) > 1 && refused[0] {
 		return nil, out[0].Err // the runner could not start the batch at all
 	}
