@@ -488,6 +488,8 @@ void CudaModel<T>::step(const int32_t* tokens, const lmdref_cuda_seq* seqs, int 
 
 #define LMDCU_INSTANTIATE(T)                                                                  \
   template void CudaModel<T>::all_reduce(Rank&, float*, size_t);                              \
+  template QkvTarget<T> CudaModel<T>::qkv_target(const Rank&, const Acts&, int) const;        \
+  template AttentionArgs<T> CudaModel<T>::attention_args(const Rank&, const Acts&, int) const; \
   template void CudaModel<T>::step(Rank&, Acts&, int, int, const int32_t*, bool);             \
   template void CudaModel<T>::run_decode_step(Rank&);                                         \
   template void CudaModel<T>::hand_back(Rank&, const Acts&, int, const Output&);              \
