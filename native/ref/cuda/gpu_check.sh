@@ -15,13 +15,14 @@
 # Environment:
 #   LMDREF_CHECK_STEPS (or STEPS)  the steps to run, in this order (default:
 #                     build doctor kernels parity floors run14 pre14 run32 ab14
-#                     hf14 hfstatic14 cpu); also: profile (a decode step under
-#                     Nsight Compute), tp14 abtp14 run72 (two GPUs or more),
+#                     hf14 hfstatic14 cpu); also: profile (a decode step and a
+#                     10k prefill under Nsight Compute), tp14 abtp14 run72 (two GPUs or more),
 #                     omp (the CPU backend with OpenMP and with std::thread,
 #                     docs/dist.md), batchparity (batched generation against
 #                     each request alone), batch14 (14B at batch 1, 8, 32, 64 with
 #                     batch_bars.py, which needs the floors or the quant step
-#                     in the same run), cpuparity (the CPU engine against
+#                     in the same run), load14 (14B, 16 requests in flight
+#                     until 200 have run), cpuparity (the CPU engine against
 #                     transformers on the CPU), quant (int8/fp8 weights with
 #                     their fp16 baseline, quant_bars.py), digest (the example
 #                     digest, docs/plans/h200-digest.sh), readme (the gpus
@@ -273,12 +274,24 @@ if want batch14; then  # many requests at once: batch 1, 8, 32, 64 of 1k prompts
   python3 $HERE/batch_bars.py "$OUTD" || step_failed batchbars $?
 fi
 
-if want profile; then  # where a decode step's time goes, kernel by kernel (Nsight Compute)
+if want load14; then  # closed loop: 16 requests in flight until 200 have run (issue 16)
+  phase "load 14B: concurrency 16, 200 requests of 1k -> 256"
+  rm -f "$OUTD/run-load14.jsonl"
+  timeout 300 "$BIN" run --engine ref --device cuda --lib-path "$LIB" --ignore-eos \
+    --model random:qwen2.5-14b --prompt-source ids --prompt-tokens 1024 --max-new 256 \
+    --concurrency 16 --requests 200 --out "$OUTD/run-load14.jsonl" 2>&1 | grep -v "^  engine| $" | tail -12
+  [ "${PIPESTATUS[0]}" -eq 0 ] || step_failed load14 "${PIPESTATUS[0]}"
+fi
+
+if want profile; then  # where a decode step's and a prefill's time go, kernel by kernel (Nsight Compute)
   phase "profile: one 14B decode step under ncu"
   NCU_DIR=$(ls -d /opt/nvidia/nsight-compute/*/ 2>/dev/null | tail -1)
   if command -v ncu >/dev/null || [ -n "$NCU_DIR" ]; then
     PATH=$PATH:${NCU_DIR:-/nonexistent} timeout 300 python3 $HERE/profile_decode.py "$LIB" \
       "$OUTD/ncu-decode-14b.csv" qwen2.5-14b 10000 || step_failed profile $?
+    phase "profile: one 14B prefill of 10k tokens under ncu"
+    PATH=$PATH:${NCU_DIR:-/nonexistent} timeout 300 python3 $HERE/profile_decode.py --prefill "$LIB" \
+      "$OUTD/ncu-prefill-14b.csv" qwen2.5-14b 10000 || step_failed profile-prefill $?
   else
     echo "ncu not found: profile skipped"
   fi
