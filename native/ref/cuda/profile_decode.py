@@ -112,7 +112,9 @@ def summarise(text, what):
         scale = {"ns": 1e-9, "nsecond": 1e-9, "us": 1e-6, "usecond": 1e-6, "ms": 1e-3,
                  "msecond": 1e-3, "byte": 1, "Kbyte": 1e3, "Mbyte": 1e6, "Gbyte": 1e9}[r[ui]]
         per[r[idi]][r[mi]] = float(r[vi].replace(",", "")) * scale
-        name = r[ki].split("<")[0].split("(")[0].replace("void ", "").split("::")[-1]
+        # "void lmdcu::<unnamed>::rmsnorm_kernel<__half, __half>(…)" → rmsnorm_kernel
+        bare = r[ki].replace("void ", "").replace("<unnamed>::", "").replace("(anonymous namespace)::", "")
+        name = bare.split("<")[0].split("(")[0].split("::")[-1]
         job = re.search(r"Job(\w+)", r[ki])
         names[r[idi]] = name + (f"/{job.group(1)}" if job else "")
     agg = collections.OrderedDict()
@@ -124,10 +126,10 @@ def summarise(text, what):
     total_t = sum(a[1] for a in agg.values())
     total_b = sum(a[2] for a in agg.values())
     print(f"{what}, kernels profiled one at a time:")
-    print(f"{'kernel':28s} {'count':>5s} {'us':>9s} {'share':>6s} {'MB':>9s} {'TB/s':>6s}")
+    print(f"{'kernel':46s} {'count':>5s} {'us':>9s} {'share':>6s} {'MB':>9s} {'TB/s':>6s}")
     for k, (c, t, b) in sorted(agg.items(), key=lambda kv: -kv[1][1]):
-        print(f"{k:28s} {c:5d} {t * 1e6:9.1f} {100 * t / total_t:5.1f}% {b / 1e6:9.1f} {b / t / 1e12 if t else 0:6.2f}")
-    print(f"{'total':28s} {sum(a[0] for a in agg.values()):5d} {total_t * 1e6:9.1f}        "
+        print(f"{k:46s} {c:5d} {t * 1e6:9.1f} {100 * t / total_t:5.1f}% {b / 1e6:9.1f} {b / t / 1e12 if t else 0:6.2f}")
+    print(f"{'total':46s} {sum(a[0] for a in agg.values()):5d} {total_t * 1e6:9.1f}        "
           f"{total_b / 1e6:9.1f} {total_b / total_t / 1e12:6.2f}")
     return True
 

@@ -64,7 +64,10 @@ def verdict(ok):
 def run_figures(recs):
     """Medians of a run's ok records: TTFT, device prefill, decode tok/s,
     device decode tok/s, host gaps (ms)."""
-    recs = [r for r in recs if r.get("status") == "ok" and r.get("metrics")]
+    # Load runs (batch14, load14) are per-request records: batch_bars.py and
+    # lmdrive's own table report them.
+    recs = [r for r in recs if r.get("status") == "ok" and r.get("metrics")
+            and not r.get("workload", {}).get("load")]
     if not recs:
         return None
     m = [r["metrics"] for r in recs]
