@@ -160,6 +160,37 @@ class Engine:
         req.watch_ids = wids if watch else None
         return req
 
+    def _start(self, req):
+        s = _P()
+        e = _err()
+        if self.api.start(self.h, ctypes.byref(req), ctypes.byref(s), ctypes.byref(e)) != 0:
+            raise RuntimeError(f"start: {e.message.decode()}")
+        return s
+
+    def _poll_into(self, s, buf, wbuf, watch, timeout_ns, ids, lps, wl):
+        """One poll of stream s (buffers of 256 tokens); its tokens are
+        appended to ids, lps and, with watch ids, wl. True once done."""
+        pr = LmdPoll()
+        pr.struct_size = ctypes.sizeof(LmdPoll)
+        e = _err()
+        if self.api.poll(s, buf, wbuf if watch else None, 256, timeout_ns, ctypes.byref(pr),
+                         ctypes.byref(e)) != 0:
+            raise RuntimeError(f"poll: {e.message.decode()}")
+        for k in range(pr.n):
+            ids.append(buf[k].id)
+            lps.append(buf[k].logprob)
+            if watch:
+                wl.append([wbuf[k * len(watch) + j] for j in range(len(watch))])
+        return bool(pr.done)
+
+    def _result(self, s):
+        r = LmdResult()
+        r.struct_size = ctypes.sizeof(LmdResult)
+        e = _err()
+        if self.api.result(s, ctypes.byref(r), ctypes.byref(e)) != 0:
+            raise RuntimeError(f"result: {e.message.decode()}")
+        return r
+
     def batch_greedy(self, prompts, max_new, watch=(), join_after=None):
         """Greedy generations of several prompts at once (start_batch), or,
         with join_after=k, the last prompt started on its own once the others
@@ -182,32 +213,13 @@ class Engine:
         try:
             while not all(done):
                 if join_after is not None and len(streams) < n and len(out[0][0]) >= join_after:
-                    s = _P()
-                    e = _err()
-                    if self.api.start(self.h, ctypes.byref(reqs[-1]), ctypes.byref(s), ctypes.byref(e)) != 0:
-                        raise RuntimeError(f"start: {e.message.decode()}")
-                    streams.append(s)
+                    streams.append(self._start(reqs[-1]))
                 for i, s in enumerate(streams):
                     if done[i]:
                         continue
-                    pr = LmdPoll()
-                    pr.struct_size = ctypes.sizeof(LmdPoll)
-                    e = _err()
-                    if self.api.poll(s, buf, wbuf if watch else None, 256, 1_000_000, ctypes.byref(pr),
-                                     ctypes.byref(e)) != 0:
-                        raise RuntimeError(f"poll: {e.message.decode()}")
                     ids, lps, wl, _ = out[i]
-                    for k in range(pr.n):
-                        ids.append(buf[k].id)
-                        lps.append(buf[k].logprob)
-                        if watch:
-                            wl.append([wbuf[k * len(watch) + j] for j in range(len(watch))])
-                    if pr.done:
-                        r = LmdResult()
-                        r.struct_size = ctypes.sizeof(LmdResult)
-                        e = _err()
-                        if self.api.result(s, ctypes.byref(r), ctypes.byref(e)) != 0:
-                            raise RuntimeError(f"result: {e.message.decode()}")
+                    if self._poll_into(s, buf, wbuf, watch, 1_000_000, ids, lps, wl):
+                        r = self._result(s)
                         out[i] = (ids, lps, wl, {"finish_reason": r.finish_reason,
                                                  "max_batch": r.max_batch, "detail": r.detail.decode()})
                         done[i] = True
@@ -221,33 +233,14 @@ class Engine:
         with watch ids, result["watch"] holds their logprobs, one list a step."""
         keep = []
         req = self._request(prompt, max_new, watch, keep)
-        s = _P()
-        e = _err()
-        if self.api.start(self.h, ctypes.byref(req), ctypes.byref(s), ctypes.byref(e)) != 0:
-            raise RuntimeError(f"start: {e.message.decode()}")
+        s = self._start(req)
         ids, lps, wlp = [], [], []
         buf = (LmdToken * 256)()
         wbuf = (c_f32 * (256 * max(1, len(watch))))()
         try:
-            while True:
-                pr = LmdPoll()
-                pr.struct_size = ctypes.sizeof(LmdPoll)
-                e = _err()
-                if self.api.poll(s, buf, wbuf if watch else None, 256, 1_000_000_000, ctypes.byref(pr),
-                                 ctypes.byref(e)) != 0:
-                    raise RuntimeError(f"poll: {e.message.decode()}")
-                for i in range(pr.n):
-                    ids.append(buf[i].id)
-                    lps.append(buf[i].logprob)
-                    if watch:
-                        wlp.append([wbuf[i * len(watch) + k] for k in range(len(watch))])
-                if pr.done:
-                    break
-            r = LmdResult()
-            r.struct_size = ctypes.sizeof(LmdResult)
-            e = _err()
-            if self.api.result(s, ctypes.byref(r), ctypes.byref(e)) != 0:
-                raise RuntimeError(f"result: {e.message.decode()}")
+            while not self._poll_into(s, buf, wbuf, watch, 1_000_000_000, ids, lps, wlp):
+                pass
+            r = self._result(s)
         finally:
             self.api.close(s)
         res = {"finish_reason": r.finish_reason, "output_tokens": r.output_tokens,
