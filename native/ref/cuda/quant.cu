@@ -2,6 +2,7 @@
 
 #include <cuda_fp8.h>
 
+#include "attention_tiles.cuh"  // attn::Mma, the m16n8k16 tensor-core product
 #include "kernel_math.cuh"
 #include "linear.h"
 
@@ -128,29 +129,6 @@ constexpr int kWarps = 4;        // warps of a block
 constexpr int kRows = 16;        // rows of a block's tile
 constexpr int kStepChunks = 16;  // 16-byte chunks of a row in one warp step (256 bytes)
 
-// d += A · B, fp32 accumulation; A and B in T.
-template <typename T>
-__device__ __forceinline__ void mma16816(float (&d)[4], uint32_t a0, uint32_t a1, uint32_t a2,
-                                         uint32_t a3, uint32_t b0, uint32_t b1);
-template <>
-__device__ __forceinline__ void mma16816<__half>(float (&d)[4], uint32_t a0, uint32_t a1,
-                                                 uint32_t a2, uint32_t a3, uint32_t b0,
-                                                 uint32_t b1) {
-  asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
-      "{%8,%9}, {%0,%1,%2,%3};\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
-}
-template <>
-__device__ __forceinline__ void mma16816<__nv_bfloat16>(float (&d)[4], uint32_t a0, uint32_t a1,
-                                                        uint32_t a2, uint32_t a3, uint32_t b0,
-                                                        uint32_t b1) {
-  asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
-      "{%8,%9}, {%0,%1,%2,%3};\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
-}
-
 // The four weights of a 32-bit word as two exact T pairs: lo = (w0, w1),
 // hi = (w2, w3).
 template <typename T, QFormat F> struct Widen;
@@ -230,10 +208,10 @@ __device__ __forceinline__ void step_mma(float (&acc)[2][4], const QStep& w, con
     const uint32_t wh[4] = {w.hi[i].x, w.hi[i].y, w.hi[i].z, w.hi[i].w};
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
-      uint32_t a0, a1, a2, a3;
-      Widen<T, F>::pairs(wl[j], a0, a2);
-      Widen<T, F>::pairs(wh[j], a1, a3);
-      mma16816<T>(acc[i % 2], a0, a1, a2, a3, xv[2 * j], xv[2 * j + 1]);
+      uint32_t a[4];
+      Widen<T, F>::pairs(wl[j], a[0], a[2]);
+      Widen<T, F>::pairs(wh[j], a[1], a[3]);
+      attn::Mma<T>::run(acc[i % 2], a, xv[2 * j], xv[2 * j + 1]);
     }
   }
 }
