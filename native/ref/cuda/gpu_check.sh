@@ -260,12 +260,14 @@ if want cpu; then  # the CPU backend's default against one thread, on two CPUs a
   done
 fi
 
-if want batch14; then  # many requests at once: batch 1, 8, 32, 64 of 1k prompts -> 256 tokens
+# The load runs of issue 16: 14B, 1k prompts of random ids -> 256 tokens each.
+LOAD14=(run --engine ref --device cuda --lib-path "$LIB" --ignore-eos --model random:qwen2.5-14b
+  --prompt-source ids --prompt-tokens 1024 --max-new 256)
+
+if want batch14; then  # many requests at once: batch 1, 8, 32, 64
   phase "batch 14B"
   for b in 1 8 32 64; do
-    timeout 240 "$BIN" run --engine ref --device cuda --lib-path "$LIB" --ignore-eos \
-      --model random:qwen2.5-14b --prompt-source ids --prompt-tokens 1024 --max-new 256 \
-      --batch "$b" --warmup 1 --repeats 1 --out "$OUTD/run-batch14.jsonl" 2>&1 |
+    timeout 240 "$BIN" "${LOAD14[@]}" --batch "$b" --warmup 1 --repeats 1 --out "$OUTD/run-batch14.jsonl" 2>&1 |
       grep -v "^  engine| $" | tail -6
     rc=${PIPESTATUS[0]}
     [ "$rc" -eq 0 ] || step_failed "batch14-b$b" "$rc"
@@ -277,9 +279,8 @@ fi
 if want load14; then  # closed loop: 16 requests in flight until 200 have run (issue 16)
   phase "load 14B: concurrency 16, 200 requests of 1k -> 256"
   rm -f "$OUTD/run-load14.jsonl"
-  timeout 300 "$BIN" run --engine ref --device cuda --lib-path "$LIB" --ignore-eos \
-    --model random:qwen2.5-14b --prompt-source ids --prompt-tokens 1024 --max-new 256 \
-    --concurrency 16 --requests 200 --out "$OUTD/run-load14.jsonl" 2>&1 | grep -v "^  engine| $" | tail -12
+  timeout 300 "$BIN" "${LOAD14[@]}" --concurrency 16 --requests 200 --out "$OUTD/run-load14.jsonl" 2>&1 |
+    grep -v "^  engine| $" | tail -12
   [ "${PIPESTATUS[0]}" -eq 0 ] || step_failed load14 "${PIPESTATUS[0]}"
 fi
 
